@@ -1,0 +1,30 @@
+# The two commands: `make loadtest` (the example scenarios against the
+# embedded stand-in) and `make test` (the test suite).
+
+GO       ?= go
+# Seconds of load per scenario in `make loadtest`.
+DURATION ?= 30
+# Extra -loadtest.* flags, e.g. LOADTEST_FLAGS='-loadtest.host=https://api.example.com'.
+LOADTEST_FLAGS ?=
+# Which scenarios to run (a go test -run pattern).
+RUN      ?= .
+# Two scenarios run one after the other; each needs its duration plus grace
+# and reporting time.
+TIMEOUT  ?= $(shell echo $$(( 2 * ($(DURATION) + 60) + 120 )))s
+
+.PHONY: loadtest test lint
+
+loadtest:
+	$(GO) test -tags loadtest -count=1 -v -timeout $(TIMEOUT) -run '$(RUN)' . \
+		-args -loadtest.duration=$(DURATION)s $(LOADTEST_FLAGS)
+
+test: lint
+	$(GO) test -race -count=1 ./...
+	$(GO) test -tags loadtest -count=1 -v -timeout 5m -run 'TestOrdersSteadyRate' . \
+		-args -loadtest.duration=5s -loadtest.window=1s -loadtest.out=$(CURDIR)/loadtest-results/ci
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags loadtest ./...

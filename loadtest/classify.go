@@ -1,0 +1,81 @@
+package loadtest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+)
+
+// The failure classes, in the order the summary lists them.
+const (
+	ClassHTTP    = "http"    // an unexpected status; the error names it
+	ClassTimeout = "timeout" // the task's timeout or a network timeout
+	ClassRefused = "refused" // connection refused
+	ClassReset   = "reset"   // connection reset, broken pipe, truncated response
+	ClassTLS     = "tls"     // TLS handshake or certificate failure
+	ClassDNS     = "dns"     // the host name did not resolve
+	ClassCheck   = "check"   // the response failed a check
+	ClassStopped = "stopped" // cancelled by the end of the run's grace
+	ClassOther   = "other"
+)
+
+// Classify names the class of a task's error. The order matters: a status
+// or check error is what the task saw, whatever wraps it.
+func Classify(err error) string {
+	var se *StatusError
+	var ce *CheckError
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var unkAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var alertErr tls.AlertError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &se):
+		return ClassHTTP
+	case errors.As(err, &ce):
+		return ClassCheck
+	case errors.Is(err, context.DeadlineExceeded):
+		return ClassTimeout
+	case errors.Is(err, errStopped), errors.Is(err, context.Canceled):
+		return ClassStopped
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsTimeout {
+			return ClassTimeout
+		}
+		return ClassDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ClassRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return ClassReset
+	case errors.As(err, &certErr), errors.As(err, &recErr), errors.As(err, &unkAuth),
+		errors.As(err, &hostErr), errors.As(err, &alertErr):
+		return ClassTLS
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return ClassTimeout
+	}
+	return ClassOther
+}
+
+// describe returns the text recorded for a failure: the status for HTTP
+// errors (so failures group by status), else the error's message.
+func describe(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return "HTTP " + strconv.Itoa(se.Code)
+	}
+	return err.Error()
+}
+
+// errStopped is the cause of the context of tasks cut off at the end of the
+// grace period.
+var errStopped = errors.New("stopped at the end of the run's grace period")

@@ -1,0 +1,233 @@
+package loadtest
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pick returns the index of a task drawn by weight.
+func (r *runner) pick(u *User) int {
+	w := r.plan.weights
+	if len(w) == 1 {
+		return 0
+	}
+	x := u.Rand.IntN(w[len(w)-1])
+	return sort.SearchInts(w, x+1)
+}
+
+// exec runs task ti for user u and records its outcome. Latency counts from
+// sched, the start the schedule asked for (the open model), so a late start
+// shows in the latency instead of hiding it (no coordinated omission).
+func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) time.Duration {
+	task := &r.plan.Tasks[ti]
+	timeout := task.Timeout
+	if timeout == 0 {
+		timeout = r.plan.Timeout
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	u.beginTask()
+	start := time.Now()
+	if sched.IsZero() {
+		sched = start
+	}
+	err := task.Do(tctx, u)
+	end := time.Now()
+	cancel()
+	r.recordOutcome(ctx, ti, end.Sub(sched), u.bytes, err)
+	return end.Sub(start)
+}
+
+func (r *runner) recordOutcome(ctx context.Context, ti int, latency time.Duration, bytes int64, err error) {
+	var class, msg string
+	if err != nil {
+		class = Classify(err)
+		if ctx.Err() != nil && (class == ClassStopped || class == ClassTimeout || class == ClassOther) {
+			class, err = ClassStopped, context.Cause(ctx)
+		}
+		msg = normalizeError(describe(err))
+	}
+	r.rec.record(ti, latency, bytes, class, msg)
+}
+
+// newUser makes user number id, ready for its first task.
+func (r *runner) newUser(id int) *User {
+	return &User{ID: id, Rand: r.userRand(id), Header: make(map[string][]string), r: r}
+}
+
+// setup runs OnStart for u, recording it as the setup row; false means the
+// user could not start.
+func (r *runner) setup(ctx context.Context, u *User) bool {
+	if r.plan.OnStart == nil {
+		return true
+	}
+	u.beginTask()
+	start := time.Now()
+	err := r.plan.OnStart(ctx, u)
+	r.recordOutcome(ctx, r.setupIndex, time.Since(start), u.bytes, err)
+	return err == nil
+}
+
+func (r *runner) teardown(ctx context.Context, u *User) {
+	if r.plan.OnStop != nil {
+		r.plan.OnStop(ctx, u) // its outcome is the user's business
+	}
+}
+
+// sleep waits d or until ctx is done; false means ctx is done.
+func sleep(ctx context.Context, tm *time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm.Reset(d)
+	select {
+	case <-ctx.Done():
+		tm.Stop()
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// runClosed runs the closed model: Users goroutines, started at SpawnRate,
+// each looping task → think time until starts stop.
+func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup) {
+	p := r.plan
+	spawnEvery := time.Duration(float64(time.Second) / p.SpawnRate)
+	for id := range p.Users {
+		at := r.t0.Add(time.Duration(id) * spawnEvery)
+		if !at.Before(r.stopAt) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tm := time.NewTimer(time.Hour)
+			defer tm.Stop()
+			if !sleep(startCtx, tm, time.Until(at)) {
+				return
+			}
+			u := r.newUser(id)
+			r.active.Add(1)
+			defer r.active.Add(-1)
+			if !r.setup(taskCtx, u) {
+				return
+			}
+			defer r.teardown(taskCtx, u)
+			for startCtx.Err() == nil && time.Now().Before(r.stopAt) {
+				took := r.exec(taskCtx, u, r.pick(u), time.Time{})
+				if p.Wait == nil {
+					continue
+				}
+				think := p.Wait.Think(took, u.Rand)
+				if !time.Now().Add(think).Before(r.stopAt) {
+					return // the next start would fall after the end
+				}
+				if !sleep(startCtx, tm, think) {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// dueTimer is a Pacer that can say when a given start is due.
+type dueTimer interface {
+	Due(hits uint64) time.Duration
+}
+
+// runOpen runs the open model: one scheduler starting tasks at the pacer's
+// times, each in its own goroutine, at most MaxInFlight at once. A start
+// made more than LateTolerance after its schedule is late; starts never
+// made before the end are dropped. Both are counted, never hidden.
+func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, pacer Pacer) {
+	p := r.plan
+	slots := make(chan struct{}, p.MaxInFlight)
+	pool := make(chan *User, p.MaxInFlight)
+	var nextID int
+	getUser := func() *User {
+		select {
+		case u := <-pool:
+			return u
+		default:
+		}
+		u := r.newUser(nextID)
+		nextID++
+		return u
+	}
+	due, canDue := pacer.(dueTimer)
+	duration := r.stopAt.Sub(r.t0)
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
+	var hits uint64
+	defer func() {
+		if canDue {
+			for h := hits; due.Due(h) < duration; h++ {
+				r.dropped.Add(1)
+			}
+		}
+	}()
+	for {
+		elapsed := time.Since(r.t0)
+		wait, stop := pacer.Pace(elapsed, hits)
+		if stop {
+			return
+		}
+		var sched time.Duration
+		if canDue {
+			sched = due.Due(hits)
+		} else {
+			sched = elapsed + wait
+		}
+		if sched >= duration {
+			return
+		}
+		if !sleep(startCtx, tm, wait) {
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-startCtx.Done():
+			return
+		}
+		at := r.t0.Add(sched)
+		lag := time.Since(at)
+		r.scheduled.Add(1)
+		if lag > p.LateTolerance {
+			r.late.Add(1)
+		}
+		for {
+			m := r.maxLag.Load()
+			if int64(lag) <= m || r.maxLag.CompareAndSwap(m, int64(lag)) {
+				break
+			}
+		}
+		hits++
+		u := getUser()
+		wg.Add(1)
+		r.inFlight.Add(1)
+		go func() {
+			defer func() {
+				r.inFlight.Add(-1)
+				<-slots
+				wg.Done()
+			}()
+			if !u.started {
+				u.started = true
+				if !r.setup(taskCtx, u) {
+					return // a user that cannot start is not pooled
+				}
+			}
+			r.exec(taskCtx, u, r.pick(u), at)
+			pool <- u
+		}()
+	}
+}
+
+// counters of the open model's schedule keeping.
+type schedule struct {
+	scheduled, late, dropped atomic.Int64
+	maxLag                   atomic.Int64
+}

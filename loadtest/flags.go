@@ -1,0 +1,263 @@
+package loadtest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+)
+
+// The flags of the harness, registered on the default command line once, as
+// the testing package registers -test.*. A flag that is set overrides the
+// scenario's field; one left unset leaves the field alone.
+var (
+	flagHost        = flag.String("loadtest.host", "", "base `URL` of the target (default: the scenario's stand-in)")
+	flagDuration    = flag.Duration("loadtest.duration", 0, "how long tasks start (default 30s or the scenario's)")
+	flagUsers       = flag.Int("loadtest.users", 0, "run in the closed model with this many users")
+	flagSpawnRate   = flag.Float64("loadtest.spawn-rate", 0, "users started per second in the closed model (default 1)")
+	flagRate        = flag.Float64("loadtest.rate", 0, "run in the open model at this many task starts per second")
+	flagOut         = flag.String("loadtest.out", "loadtest-results", "`dir`ectory for the result CSV files")
+	flagEnv         = flag.String("loadtest.env", "", "name of the target environment, used by baselines (default: from the target)")
+	flagWindow      = flag.Duration("loadtest.window", 0, "time-series window (default 10s)")
+	flagGrace       = flag.Duration("loadtest.grace", 0, "how long in-flight tasks may finish after the duration (default 5s)")
+	flagTimeout     = flag.Duration("loadtest.timeout", 0, "per-task timeout (default 10s)")
+	flagMaxInFlight = flag.Int("loadtest.max-in-flight", 0, "cap on tasks in flight in the open model (default 100)")
+	flagMaxFailures = flag.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)")
+	flagSeed        = flag.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)")
+)
+
+// isSet reports whether the named flag was given on the command line.
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// plan is a scenario with flags applied and defaults filled in, validated.
+type plan struct {
+	Scenario
+	open    bool
+	host    *url.URL // nil when a stand-in is to be used
+	out     string
+	weights []int // cumulative
+}
+
+// resolve applies the flags and defaults to sc and checks the result. It
+// reports every problem, not just the first.
+func resolve(sc Scenario) (*plan, error) {
+	p := &plan{Scenario: sc, out: *flagOut}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if isSet("loadtest.host") {
+		p.Host = *flagHost
+	}
+	if isSet("loadtest.duration") {
+		p.Duration = *flagDuration
+		if p.Duration <= 0 {
+			bad("-loadtest.duration=%s: must be positive", *flagDuration)
+		}
+	}
+	rateSet, usersSet := isSet("loadtest.rate"), isSet("loadtest.users")
+	switch {
+	case rateSet && usersSet:
+		bad("-loadtest.rate and -loadtest.users are both set: pick the open model (rate) or the closed model (users)")
+	case rateSet:
+		p.Rate, p.Users = *flagRate, 0
+		if p.Rate <= 0 || math.IsNaN(p.Rate) || math.IsInf(p.Rate, 0) {
+			bad("-loadtest.rate=%g: must be a positive number of starts per second", *flagRate)
+		}
+	case usersSet:
+		p.Users, p.Rate = *flagUsers, 0
+		if p.Users <= 0 {
+			bad("-loadtest.users=%d: must be at least 1", *flagUsers)
+		}
+	}
+	if isSet("loadtest.spawn-rate") {
+		p.SpawnRate = *flagSpawnRate
+		if p.SpawnRate <= 0 {
+			bad("-loadtest.spawn-rate=%g: must be positive", *flagSpawnRate)
+		}
+	}
+	if isSet("loadtest.env") {
+		p.Env = *flagEnv
+	}
+	if isSet("loadtest.window") {
+		p.Window = *flagWindow
+		if p.Window <= 0 {
+			bad("-loadtest.window=%s: must be positive", *flagWindow)
+		}
+	}
+	if isSet("loadtest.grace") {
+		p.Grace = *flagGrace
+		if p.Grace <= 0 {
+			bad("-loadtest.grace=%s: must be positive", *flagGrace)
+		}
+	}
+	if isSet("loadtest.timeout") {
+		p.Timeout = *flagTimeout
+		if p.Timeout <= 0 {
+			bad("-loadtest.timeout=%s: must be positive", *flagTimeout)
+		}
+	}
+	if isSet("loadtest.max-in-flight") {
+		p.MaxInFlight = *flagMaxInFlight
+		if p.MaxInFlight <= 0 {
+			bad("-loadtest.max-in-flight=%d: must be at least 1", *flagMaxInFlight)
+		}
+	}
+	if isSet("loadtest.max-failure-ratio") {
+		p.MaxFailureRatio = *flagMaxFailures
+		if p.MaxFailureRatio == 0 {
+			p.MaxFailureRatio = math.SmallestNonzeroFloat64 // "no failures at all"
+		}
+	}
+	if isSet("loadtest.seed") {
+		p.Seed = *flagSeed
+	}
+	if p.out == "" {
+		bad("-loadtest.out is empty: name a directory for the results")
+	}
+
+	// Defaults.
+	if p.Duration == 0 {
+		p.Duration = DefaultDuration
+	}
+	if p.Window == 0 {
+		p.Window = DefaultWindow
+	}
+	if p.Grace == 0 {
+		p.Grace = DefaultGrace
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if p.SpawnRate == 0 {
+		p.SpawnRate = DefaultSpawnRate
+	}
+	if p.MaxInFlight == 0 {
+		p.MaxInFlight = DefaultMaxInFlight
+	}
+	if p.MaxFailureRatio == 0 {
+		p.MaxFailureRatio = DefaultMaxFailureRatio
+	}
+	if p.LateTolerance == 0 {
+		p.LateTolerance = DefaultLateTolerance
+	}
+	if p.MaxLateRatio == 0 {
+		p.MaxLateRatio = DefaultMaxLateRatio
+	}
+
+	// The scenario itself.
+	switch {
+	case p.Duration < 0:
+		bad("duration %s is negative", p.Duration)
+	case p.Window < 0:
+		bad("window %s is negative", p.Window)
+	case p.Grace < 0:
+		bad("grace %s is negative", p.Grace)
+	case p.Timeout < 0:
+		bad("timeout %s is negative", p.Timeout)
+	}
+	if p.Users < 0 {
+		bad("users %d is negative", p.Users)
+	}
+	if p.Rate < 0 || math.IsNaN(p.Rate) || math.IsInf(p.Rate, 0) {
+		bad("rate %g is not a positive number", p.Rate)
+	}
+	switch {
+	case p.Users > 0 && p.Rate > 0 && !rateSet && !usersSet:
+		bad("scenario sets both Users (%d) and Rate (%g): pick the closed model (users) or the open model (rate)", p.Users, p.Rate)
+	case p.Users == 0 && p.Rate == 0:
+		bad("no load: rate and users are both zero; set Scenario.Users or Scenario.Rate, or -loadtest.users or -loadtest.rate")
+	}
+	p.open = p.Rate > 0
+	if p.SpawnRate < 0 || math.IsNaN(p.SpawnRate) {
+		bad("spawn rate %g is not a positive number", p.SpawnRate)
+	}
+	if p.MaxInFlight < 0 {
+		bad("max in flight %d is negative", p.MaxInFlight)
+	}
+	if p.Wait != nil {
+		if err := validWait(p.Wait); err != nil {
+			bad("%v", err)
+		}
+	}
+	if len(p.Tasks) == 0 {
+		bad("scenario has no tasks")
+	}
+	seen := map[string]bool{}
+	total := 0
+	for i, t := range p.Tasks {
+		switch {
+		case t.Name == "":
+			bad("task %d has no name", i)
+		case seen[t.Name]:
+			bad("task %q appears twice", t.Name)
+		}
+		seen[t.Name] = true
+		if t.Do == nil {
+			bad("task %q has no Do function", t.Name)
+		}
+		if t.Weight < 0 {
+			bad("task %q has negative weight %d", t.Name, t.Weight)
+		}
+		if t.Timeout < 0 {
+			bad("task %q has negative timeout %s", t.Name, t.Timeout)
+		}
+		w := t.Weight
+		if w == 0 {
+			w = 1
+		}
+		total += w
+		p.weights = append(p.weights, total)
+	}
+	if p.Host != "" {
+		u, err := parseHost(p.Host)
+		if err != nil {
+			bad("%v", err)
+		}
+		p.host = u
+	} else if len(p.StandIns) == 0 {
+		bad("no target: set -loadtest.host (e.g. -loadtest.host=https://api.example.com) or give the scenario a stand-in")
+	}
+	return p, errors.Join(errs...)
+}
+
+// parseHost checks a base URL: an http or https scheme, a host, and
+// nothing after the path.
+func parseHost(s string) (*url.URL, error) {
+	r := redact(s)
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("host %q: %v", r, errors.Unwrap(err))
+	}
+	switch {
+	case u.Scheme == "" || u.Opaque != "":
+		return nil, fmt.Errorf("host %q has no scheme: write http://%s or https://%s", r, r, r)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("host %q: scheme %q is not http or https", redact(s), u.Scheme)
+	case u.Host == "":
+		return nil, fmt.Errorf("host %q has no host name", redact(s))
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("host %q: a base URL takes no query or fragment", redact(s))
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
+
+// redact removes the password of a URL's userinfo, if any: secrets never
+// reach logs, files or messages.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

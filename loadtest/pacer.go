@@ -1,0 +1,56 @@
+package loadtest
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// A Pacer schedules the starts of the open model. Pace is given the time
+// elapsed since the run began and the number of starts made so far, and
+// returns how long to wait before the next start; stop reports that no more
+// starts should be made.
+type Pacer interface {
+	Pace(elapsed time.Duration, hits uint64) (wait time.Duration, stop bool)
+}
+
+// Rate is a constant arrival rate of Freq starts per Per (Per defaults to a
+// second). Fractional rates are allowed: Rate{Freq: 0.5} starts one task
+// every two seconds. Start k (from 0) is due at k·Per/Freq.
+type Rate struct {
+	Freq float64
+	Per  time.Duration
+}
+
+var _ Pacer = Rate{}
+
+// Pace implements Pacer.
+func (r Rate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if r.Freq <= 0 || math.IsNaN(r.Freq) || math.IsInf(r.Freq, 0) {
+		return 0, true
+	}
+	due := r.Due(hits)
+	if due <= elapsed {
+		return 0, false
+	}
+	return due - elapsed, false
+}
+
+// Due returns when start number hits (from 0) is scheduled, from the
+// beginning of the run.
+func (r Rate) Due(hits uint64) time.Duration {
+	per := r.Per
+	if per <= 0 {
+		per = time.Second
+	}
+	return time.Duration(float64(hits) * float64(per) / r.Freq)
+}
+
+// String returns the rate as "10/s".
+func (r Rate) String() string {
+	per := r.Per
+	if per <= 0 || per == time.Second {
+		return fmt.Sprintf("%g/s", r.Freq)
+	}
+	return fmt.Sprintf("%g/%s", r.Freq, per)
+}

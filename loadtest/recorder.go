@@ -1,0 +1,201 @@
+package loadtest
+
+import (
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// maxDistinctErrors caps the distinct error messages kept per task, so a
+// target that puts ids in its errors cannot grow the run's memory.
+const maxDistinctErrors = 50
+
+// recorder owns the measurements of a run. Workers call record; the run's
+// clock calls closeWindow once per window. Memory is flat: whole-run and
+// current-window histograms per task, and one small row per task per
+// closed window.
+type recorder struct {
+	mu      sync.Mutex
+	tasks   []taskRec
+	windows []result.Window
+	winAgg  *hdrhistogram.Histogram // scratch for the aggregate window
+}
+
+type taskRec struct {
+	typ, name string
+
+	requests, failures, bytes int64
+	latency                   *hdrhistogram.Histogram // successes, whole run
+
+	winRequests, winFailures, winBytes int64
+	winLatency                         *hdrhistogram.Histogram
+
+	errs map[failKey]int64
+}
+
+type failKey struct{ class, msg string }
+
+func newRecorder(names []string) *recorder {
+	rec := &recorder{tasks: make([]taskRec, len(names)), winAgg: result.NewHistogram()}
+	for i, n := range names {
+		typ, name := splitName(n)
+		rec.tasks[i] = taskRec{
+			typ: typ, name: name,
+			latency:    result.NewHistogram(),
+			winLatency: result.NewHistogram(),
+			errs:       map[failKey]int64{},
+		}
+	}
+	return rec
+}
+
+func micros(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	switch {
+	case us < result.MinLatency:
+		return result.MinLatency
+	case us > result.MaxLatency:
+		return result.MaxLatency
+	}
+	return us
+}
+
+// record adds one outcome of task ti. class is empty for a success.
+func (rec *recorder) record(ti int, latency time.Duration, bytes int64, class, msg string) {
+	us := micros(latency)
+	rec.mu.Lock()
+	t := &rec.tasks[ti]
+	t.requests++
+	t.winRequests++
+	t.bytes += bytes
+	t.winBytes += bytes
+	if class == "" {
+		t.latency.RecordValue(us)
+		t.winLatency.RecordValue(us)
+	} else {
+		t.failures++
+		t.winFailures++
+		k := failKey{class, msg}
+		if _, ok := t.errs[k]; !ok && len(t.errs) >= maxDistinctErrors {
+			k.msg = "(other errors)"
+		}
+		t.errs[k]++
+	}
+	rec.mu.Unlock()
+}
+
+// closeWindow turns the current window into rows (one per task that ran,
+// then the aggregate) and starts the next one.
+func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, users int) []result.Window {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	agg := result.Window{Start: start, Offset: offset, Length: length, Users: users, Name: result.AggregateName}
+	rec.winAgg.Reset()
+	var rows []result.Window
+	var totReq, totFail, totBytes int64
+	for i := range rec.tasks {
+		t := &rec.tasks[i]
+		totReq += t.requests
+		totFail += t.failures
+		totBytes += t.bytes
+		if t.winRequests == 0 {
+			continue
+		}
+		w := result.Window{
+			Start: start, Offset: offset, Length: length, Users: users,
+			Type: t.typ, Name: t.name,
+			Requests: t.winRequests, Failures: t.winFailures,
+		}
+		fillWindow(&w, t.winLatency, t.latency, t.requests, t.failures, t.bytes)
+		rows = append(rows, w)
+		agg.Requests += t.winRequests
+		agg.Failures += t.winFailures
+		rec.winAgg.Merge(t.winLatency)
+		t.winRequests, t.winFailures, t.winBytes = 0, 0, 0
+		t.winLatency.Reset()
+	}
+	sort.Slice(rows, func(i, j int) bool { return taskLess(rows[i].Type, rows[i].Name, rows[j].Type, rows[j].Name) })
+	total := result.NewHistogram()
+	for i := range rec.tasks {
+		total.Merge(rec.tasks[i].latency)
+	}
+	fillWindow(&agg, rec.winAgg, total, totReq, totFail, totBytes)
+	rows = append(rows, agg)
+	rec.windows = append(rec.windows, rows...)
+	return rows
+}
+
+func fillWindow(w *result.Window, win, total *hdrhistogram.Histogram, req, fail, bytes int64) {
+	if win.TotalCount() > 0 {
+		w.Quantiles = win.ValueAtPercentilesSlice(result.Percentiles)
+		w.MeanUS = win.Mean()
+	} else {
+		w.Quantiles = make([]int64, len(result.Percentiles))
+	}
+	w.TotalRequests, w.TotalFailures, w.TotalContentBytes = req, fail, bytes
+	if total.TotalCount() > 0 {
+		w.TotalMedianUS = total.ValueAtPercentile(50)
+		w.TotalMeanUS = total.Mean()
+		w.TotalMinUS = total.Min()
+		w.TotalMaxUS = total.Max()
+	}
+}
+
+func taskLess(t1, n1, t2, n2 string) bool {
+	if n1 != n2 {
+		return n1 < n2
+	}
+	return t1 < t2
+}
+
+// tasksResult returns the whole-run figures per task (sorted by name then
+// type), the aggregate, and the failures (sorted).
+func (rec *recorder) tasksResult() ([]*result.Task, *result.Task, []result.Failure) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	total := &result.Task{Name: result.AggregateName, Latency: result.NewHistogram()}
+	var tasks []*result.Task
+	var fails []result.Failure
+	for i := range rec.tasks {
+		t := &rec.tasks[i]
+		rt := &result.Task{
+			Type: t.typ, Name: t.name,
+			Requests: t.requests, Failures: t.failures, ContentBytes: t.bytes,
+			Latency: t.latency.Clone(),
+		}
+		tasks = append(tasks, rt)
+		total.Requests += t.requests
+		total.Failures += t.failures
+		total.ContentBytes += t.bytes
+		total.Latency.Merge(t.latency)
+		for k, n := range t.errs {
+			fails = append(fails, result.Failure{Type: t.typ, Name: t.name, Class: k.class, Error: k.msg, Occurrences: n})
+		}
+	}
+	sort.Slice(tasks, func(i, j int) bool { return taskLess(tasks[i].Type, tasks[i].Name, tasks[j].Type, tasks[j].Name) })
+	sort.Slice(fails, func(i, j int) bool {
+		a, b := fails[i], fails[j]
+		if a.Name != b.Name || a.Type != b.Type {
+			return taskLess(a.Type, a.Name, b.Type, b.Name)
+		}
+		if a.Occurrences != b.Occurrences {
+			return a.Occurrences > b.Occurrences
+		}
+		return a.Error < b.Error
+	})
+	return tasks, total, fails
+}
+
+// addrPair matches the "local->remote" addresses in network errors, whose
+// ephemeral ports would make every occurrence a distinct error.
+var addrPair = regexp.MustCompile(`\S+->(\S+)`)
+
+// normalizeError makes an error message groupable.
+func normalizeError(msg string) string {
+	return addrPair.ReplaceAllString(msg, "$1")
+}

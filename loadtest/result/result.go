@@ -1,0 +1,148 @@
+// Package result holds the outcome of one load run — per-task latency
+// histograms, per-window rows, failures and the run's metadata — and writes
+// it as Locust-compatible CSV files.
+//
+// Latencies are kept in microseconds in HDR histograms (1 µs to 1 h, three
+// significant digits), so percentiles are exact to 0.1 % of the value
+// however long the run is, and histograms of several runs can be merged.
+package result
+
+import (
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram bounds and precision used for every latency histogram, in
+// microseconds. Values above MaxLatency are recorded as MaxLatency.
+const (
+	MinLatency    = 1
+	MaxLatency    = int64(time.Hour / time.Microsecond)
+	SigFigures    = 3
+	AggregateName = "Aggregated"
+)
+
+// NewHistogram returns an empty latency histogram with the project's bounds.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(MinLatency, MaxLatency, SigFigures)
+}
+
+// Status says whether a run went the whole way.
+type Status string
+
+// The statuses of a run. Only a complete run may update a baseline.
+const (
+	Complete    Status = "complete"
+	Aborted     Status = "aborted"     // stopped by the abort guard
+	Interrupted Status = "interrupted" // stopped by a signal or the test's deadline
+)
+
+// Percentiles are the quantiles reported in the CSV files and tables, in
+// Locust's order.
+var Percentiles = []float64{50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100}
+
+// Run is the outcome of one load run.
+type Run struct {
+	Meta     Meta
+	Tasks    []*Task   // one per task name, sorted by Type then Name
+	Total    *Task     // all tasks together, named AggregateName
+	Windows  []Window  // per window: one row per task that ran, then the aggregate
+	Failures []Failure // sorted by Type, Name, then Error
+}
+
+// Meta describes how a run was made.
+type Meta struct {
+	Test    string // the test's name
+	RunID   string // the X-Loadtest-Run header value
+	Version string // harness version
+	Status  Status
+	Reason  string // why the run is not complete, if it is not
+
+	Model       string // "open" (fixed arrival rate) or "closed" (users)
+	Users       int
+	SpawnRate   float64 // users per second
+	Wait        string  // think time, e.g. "between(1s,5s)"
+	Rate        float64 // starts per second in the open model
+	MaxInFlight int
+	Duration    time.Duration
+	Window      time.Duration
+	Grace       time.Duration
+
+	Start   time.Time
+	Elapsed time.Duration // from the first start to the end of the last request
+
+	Target  string // base URL, credentials redacted
+	Env     string // environment name used by baselines
+	StandIn string // stand-in kind, empty when -loadtest.host was given
+
+	GitCommit string
+	GoVersion string
+
+	// Open model schedule keeping.
+	Scheduled int64         // starts the pacer asked for
+	Late      int64         // starts made later than the late tolerance
+	Dropped   int64         // starts never made before the end of the run
+	MaxLag    time.Duration // the latest start, behind its schedule
+}
+
+// Task is the whole-run figures of one task (or of all of them).
+type Task struct {
+	Type         string // e.g. "GET"; empty for the aggregate
+	Name         string // e.g. "/users/{id}"
+	Setup        bool   // the per-user OnStart step, not a task of the mix
+	Requests     int64  // successes and failures
+	Failures     int64
+	ContentBytes int64
+	// Latency of successful requests, in microseconds.
+	Latency *hdrhistogram.Histogram
+}
+
+// Key is the task's display name, "Type Name" or Name alone.
+func (t *Task) Key() string {
+	if t.Type == "" {
+		return t.Name
+	}
+	return t.Type + " " + t.Name
+}
+
+// FailureRatio is Failures/Requests, 0 when there were no requests.
+func (t *Task) FailureRatio() float64 {
+	if t.Requests == 0 {
+		return 0
+	}
+	return float64(t.Failures) / float64(t.Requests)
+}
+
+// Window is one task's figures over one window of the run.
+type Window struct {
+	Start    time.Time     // wall-clock start of the window
+	Offset   time.Duration // start of the window from the start of the run
+	Length   time.Duration
+	Users    int // users active (closed model) or requests in flight at the end (open)
+	Type     string
+	Name     string
+	Requests int64 // in this window
+	Failures int64
+	// Latency percentiles of the window's successful requests, in
+	// microseconds, at Percentiles; all zero when there were none.
+	Quantiles []int64
+	MeanUS    float64
+
+	// Cumulative figures since the start of the run, as Locust reports them.
+	TotalRequests     int64
+	TotalFailures     int64
+	TotalMedianUS     int64
+	TotalMeanUS       float64
+	TotalMinUS        int64
+	TotalMaxUS        int64
+	TotalContentBytes int64
+}
+
+// Failure counts the occurrences of one error of one task.
+type Failure struct {
+	Type        string
+	Name        string
+	Class       string // http, timeout, refused, reset, check, other...
+	Error       string
+	Occurrences int64
+}

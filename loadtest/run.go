@@ -1,0 +1,447 @@
+package loadtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// deadlineMargin is kept free before the test binary's -timeout for
+// writing results, and reportSlack is added to a run's length when telling
+// the user which -timeout to use.
+const (
+	deadlineMargin = 5 * time.Second
+	reportSlack    = 30 * time.Second
+)
+
+// runner is one run of a scenario.
+type runner struct {
+	tb      testing.TB
+	plan    *plan
+	target  *url.URL
+	env     string
+	standIn string
+	runID   string
+	seed    uint64
+	base    string // target URL without a trailing slash
+	client  *http.Client
+	rec     *recorder
+
+	// windowHooks see each closed window's rows (per task, then the
+	// aggregate); they may stop the run.
+	windowHooks []func(rows []result.Window)
+
+	setupIndex int // recorder index of OnStart, when there is one
+
+	t0      time.Time
+	stopAt  time.Time // no start at or after this
+	loadEnd time.Time // when starts stopped
+	end     time.Time // when the last task ended
+
+	active   atomic.Int64 // closed model: users running
+	inFlight atomic.Int64 // open model: tasks in flight
+	schedule
+
+	stopMu sync.Mutex
+	status result.Status
+	reason string
+	cancel context.CancelCauseFunc // stops all load at once
+}
+
+// Run runs the scenario against the target, writes the result CSVs, logs
+// the summary table and fails tb for every problem found: a task whose
+// failure ratio is over the limit, a generator that could not hold its
+// rate, a run cut short. Invalid settings fail tb before any request is
+// sent. The run stops at tb's context: cancel it (or interrupt the
+// process) to stop early; what was measured is still written, marked
+// partial. Run returns the result for further checks.
+func Run(tb testing.TB, sc Scenario) *result.Run {
+	tb.Helper()
+	p, err := resolve(sc)
+	if err != nil {
+		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
+		return nil
+	}
+	need := p.Duration + p.Grace + reportSlack
+	if !p.open {
+		need += time.Duration(float64(p.Users-1) / p.SpawnRate * float64(time.Second))
+	}
+	if dl, ok := deadline(tb); ok {
+		if left := time.Until(dl); left < need {
+			tb.Fatalf("loadtest: the run needs about %s (duration %s + grace %s + reporting) but go test's -timeout leaves %s: run with -timeout=%s",
+				need.Round(time.Second), p.Duration, p.Grace, left.Round(time.Second), suggestTimeout(need))
+			return nil
+		}
+	}
+
+	r := &runner{tb: tb, plan: p, status: result.Complete}
+	if err := r.pickTarget(); err != nil {
+		tb.Fatalf("loadtest: %v", err)
+		return nil
+	}
+	r.base = strings.TrimSuffix(r.target.String(), "/")
+	r.runID = newRunID()
+	r.seed = p.Seed
+	if r.seed == 0 {
+		r.seed = mrand.Uint64()
+	}
+	r.client = newClient(p, r.target)
+	defer r.client.CloseIdleConnections()
+	names := make([]string, 0, len(p.Tasks)+1)
+	for _, t := range p.Tasks {
+		names = append(names, t.Name)
+	}
+	r.setupIndex = -1
+	if p.OnStart != nil {
+		r.setupIndex = len(names)
+		names = append(names, "OnStart")
+	}
+	r.rec = newRecorder(names)
+
+	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
+		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+	r.execute()
+	res := r.result()
+
+	var problems []string
+	if paths, err := res.WriteCSV(p.out); err != nil {
+		problems = append(problems, fmt.Sprintf("results not written: %v", err))
+	} else {
+		tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))
+	}
+	tb.Log("\n" + summary(res))
+	problems = append(problems, r.verdict(res)...)
+	for _, msg := range problems {
+		tb.Errorf("loadtest: %s", msg)
+	}
+	return res
+}
+
+// deadline returns the test's deadline, when tb has one.
+func deadline(tb testing.TB) (time.Time, bool) {
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		return d.Deadline()
+	}
+	return time.Time{}, false
+}
+
+func suggestTimeout(need time.Duration) string {
+	m := (need + 2*time.Minute).Round(time.Minute)
+	return strings.TrimSuffix(m.String(), "0s")
+}
+
+func indent(s string) string { return "\t" + strings.ReplaceAll(s, "\n", "\n\t") }
+
+// pickTarget chooses the host flag or field, else the first stand-in that
+// starts, and the environment name.
+func (r *runner) pickTarget() error {
+	p := r.plan
+	if p.host != nil {
+		r.target = p.host
+		r.env = p.Env
+		if r.env == "" {
+			r.env = envName(p.host.Host)
+		}
+		return nil
+	}
+	var skipped []string
+	for _, s := range p.StandIns {
+		base, err := s.Start(r.tb)
+		if errors.Is(err, ErrUnavailable) {
+			r.tb.Logf("loadtest: stand-in %q unavailable, trying the next: %v", s.Env, err)
+			skipped = append(skipped, fmt.Sprintf("%s: %v", s.Env, err))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("start stand-in %q: %w", s.Env, err)
+		}
+		u, err := parseHost(base)
+		if err != nil {
+			return fmt.Errorf("stand-in %q: %w", s.Env, err)
+		}
+		r.target, r.standIn = u, s.Env
+		r.env = p.Env
+		if r.env == "" {
+			r.env = s.Env
+		}
+		return nil
+	}
+	return fmt.Errorf("no target: no -loadtest.host and no stand-in could start (%s)", strings.Join(skipped, "; "))
+}
+
+// envName turns a host[:port] into an environment name usable as a folder.
+func envName(host string) string {
+	return result.FileBase(strings.ToLower(host))
+}
+
+func (r *runner) standInNote() string {
+	if r.standIn == "" {
+		return ""
+	}
+	return " (stand-in " + r.standIn + ")"
+}
+
+func (r *runner) shape() string {
+	p := r.plan
+	if p.open {
+		return fmt.Sprintf("open model, %s, at most %d in flight", Rate{Freq: p.Rate}, p.MaxInFlight)
+	}
+	wait := "no think time"
+	if p.Wait != nil {
+		wait = p.Wait.String()
+	}
+	return fmt.Sprintf("closed model, %d users (spawn %g/s), %s", p.Users, p.SpawnRate, wait)
+}
+
+func newRunID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// userRand returns user id's random source, derived from the run's seed.
+func (r *runner) userRand(id int) *mrand.Rand {
+	hi, lo := bits.Mul64(r.seed, 0x9e3779b97f4a7c15)
+	return mrand.New(mrand.NewPCG(hi^uint64(id), lo+uint64(id)))
+}
+
+// url joins a path (with optional query) to the target's base URL.
+func (r *runner) url(path string) string {
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	return r.base + path
+}
+
+// newClient returns the run's HTTP client: keep-alive connections to the
+// target, and redirects followed only within the target's host.
+func newClient(p *plan, target *url.URL) *http.Client {
+	rt := p.Transport
+	if rt == nil {
+		conns := p.MaxInFlight
+		if p.Users > conns {
+			conns = p.Users
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = conns
+		tr.MaxIdleConnsPerHost = conns
+		tr.Proxy = nil // the target is addressed directly, never through a proxy
+		rt = tr
+	}
+	return &http.Client{
+		Transport: rt,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != target.Host || req.URL.Scheme != target.Scheme {
+				return http.ErrUseLastResponse // never contact another host
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		},
+	}
+}
+
+// stop ends all load at once with the given status, keeping the first
+// reason given.
+func (r *runner) stop(status result.Status, reason string) {
+	r.stopMu.Lock()
+	if r.status == result.Complete {
+		r.status, r.reason = status, reason
+	}
+	r.stopMu.Unlock()
+	r.cancel(errors.New(reason))
+}
+
+// execute runs the load from start to end: the load goroutines, the window
+// clock, the end of starts at Duration, and the grace period after it.
+func (r *runner) execute() {
+	p := r.plan
+	base, cancelBase := context.WithCancelCause(r.tb.Context())
+	defer cancelBase(nil)
+	r.cancel = cancelBase
+	sig, stopSig := signal.NotifyContext(base, os.Interrupt, syscall.SIGTERM)
+	defer stopSig()
+	taskCtx := sig
+	if dl, ok := deadline(r.tb); ok {
+		var cancel context.CancelFunc
+		taskCtx, cancel = context.WithDeadline(sig, dl.Add(-deadlineMargin))
+		defer cancel()
+	}
+	taskCtx, stopTasks := context.WithCancelCause(taskCtx)
+	defer stopTasks(nil)
+	startCtx, stopStarts := context.WithCancel(taskCtx)
+	defer stopStarts()
+
+	r.t0 = time.Now()
+	r.stopAt = r.t0.Add(p.Duration)
+	var wg sync.WaitGroup
+	if p.open {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.runOpen(startCtx, taskCtx, &wg, Rate{Freq: p.Rate})
+		}()
+	} else {
+		r.runClosed(startCtx, taskCtx, &wg)
+	}
+
+	clockDone := make(chan struct{})
+	finished := make(chan struct{})
+	loadDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(loadDone)
+	}()
+	go r.clock(finished, clockDone)
+
+	// End of starts: the duration, or a stop.
+	endStarts := time.NewTimer(time.Until(r.stopAt))
+	select {
+	case <-endStarts.C:
+	case <-startCtx.Done():
+	}
+	endStarts.Stop()
+	r.loadEnd = time.Now()
+	stopStarts()
+	// Grace for in-flight tasks, then cancel them.
+	graceTm := time.NewTimer(p.Grace)
+	select {
+	case <-loadDone:
+	case <-graceTm.C:
+		stopTasks(errStopped)
+		select {
+		case <-loadDone:
+		case <-time.After(p.Grace):
+			r.tb.Logf("loadtest: %d tasks still running %s after cancellation: they ignore their context", r.inFlight.Load()+r.active.Load(), p.Grace)
+		}
+	}
+	graceTm.Stop()
+	close(finished)
+	<-clockDone
+	r.end = time.Now()
+	r.drainPool()
+
+	switch {
+	case r.tb.Context().Err() != nil:
+		r.setStatus(result.Interrupted, "the test's context was cancelled")
+	case sig.Err() != nil:
+		r.setStatus(result.Interrupted, "interrupted by a signal")
+	case taskCtx.Err() != nil && !errors.Is(context.Cause(taskCtx), errStopped):
+		r.setStatus(result.Interrupted, "stopped "+deadlineMargin.String()+" before go test's -timeout")
+	}
+}
+
+func (r *runner) setStatus(s result.Status, reason string) {
+	r.stopMu.Lock()
+	defer r.stopMu.Unlock()
+	if r.status == result.Complete {
+		r.status, r.reason = s, reason
+	}
+}
+
+// drainPool is a no-op hook kept for pooled users' OnStop (open model).
+func (r *runner) drainPool() {}
+
+// clock closes a window every Window from the start. The last window runs
+// from its start to the end of the run, grace included, so no window is a
+// sliver.
+func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	p := r.plan
+	winStart := r.t0
+	tm := time.NewTimer(p.Window)
+	defer tm.Stop()
+	for {
+		next := winStart.Add(p.Window)
+		var tick <-chan time.Time
+		if next.Before(r.stopAt) {
+			tm.Reset(time.Until(next))
+			tick = tm.C
+		}
+		select {
+		case <-tick:
+			r.closeWindow(winStart, p.Window)
+			winStart = next
+		case <-finished:
+			r.closeWindow(winStart, time.Since(winStart))
+			return
+		}
+	}
+}
+
+func (r *runner) closeWindow(start time.Time, length time.Duration) {
+	users := int(r.active.Load() + r.inFlight.Load())
+	rows := r.rec.closeWindow(start, start.Sub(r.t0), length, users)
+	if testing.Verbose() {
+		r.tb.Log(progressLine(r, rows))
+	}
+	for _, w := range r.windowHooks {
+		w(rows)
+	}
+}
+
+// result assembles the run's outcome.
+func (r *runner) result() *result.Run {
+	p := r.plan
+	tasks, total, fails := r.rec.tasksResult()
+	if r.setupIndex >= 0 {
+		for _, t := range tasks {
+			if t.Type == "" && t.Name == "OnStart" {
+				t.Setup = true
+			}
+		}
+	}
+	r.rec.mu.Lock()
+	windows := append([]result.Window(nil), r.rec.windows...)
+	r.rec.mu.Unlock()
+	meta := result.Meta{
+		Test: r.tb.Name(), RunID: r.runID, Version: Version,
+		Status: r.status, Reason: r.reason,
+		Model: "closed", Users: p.Users, SpawnRate: p.SpawnRate,
+		MaxInFlight: p.MaxInFlight, Duration: p.Duration, Window: p.Window, Grace: p.Grace,
+		Start: r.t0, Elapsed: r.loadEnd.Sub(r.t0),
+		Target: redact(r.target.String()), Env: r.env, StandIn: r.standIn,
+		GitCommit: gitCommit(), GoVersion: runtime.Version(),
+		Scheduled: r.scheduled.Load(), Late: r.late.Load(), Dropped: r.dropped.Load(),
+		MaxLag: time.Duration(r.maxLag.Load()),
+	}
+	if p.Wait != nil {
+		meta.Wait = p.Wait.String()
+	}
+	if p.open {
+		meta.Model, meta.Rate, meta.Users, meta.SpawnRate = "open", p.Rate, 0, 0
+	}
+	return &result.Run{Meta: meta, Tasks: tasks, Total: total, Windows: windows, Failures: fails}
+}
+
+// gitCommit names the commit under test: $GITHUB_SHA in GitHub Actions,
+// else what git says, else nothing.
+func gitCommit() string {
+	if sha := os.Getenv("GITHUB_SHA"); sha != "" {
+		return sha
+	}
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}

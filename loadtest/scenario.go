@@ -1,0 +1,125 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Defaults applied to the zero fields of a Scenario.
+const (
+	DefaultDuration        = 30 * time.Second
+	DefaultWindow          = 10 * time.Second
+	DefaultGrace           = 5 * time.Second
+	DefaultTimeout         = 10 * time.Second
+	DefaultSpawnRate       = 1.0 // users per second
+	DefaultMaxInFlight     = 100
+	DefaultMaxFailureRatio = 0.01
+	DefaultLateTolerance   = 10 * time.Millisecond
+	DefaultMaxLateRatio    = 0.01
+)
+
+// A Scenario describes a load: the tasks, their mix, and the load shape.
+// Its zero fields take the defaults above; a -loadtest.* flag that is set
+// overrides the matching field.
+//
+// The load shape is either the closed model (Users > 0: each user loops
+// task → think time) or the open model (Rate > 0: starts at a fixed arrival
+// rate, whatever the latency). Setting both is an error.
+type Scenario struct {
+	// Tasks is the mix: each start picks a task with probability
+	// proportional to its Weight.
+	Tasks []Task
+
+	// Closed model.
+	Users     int     // concurrent users
+	SpawnRate float64 // users started per second (default 1), so a target never sees a step
+	Wait      Wait    // think time after each task (default none)
+
+	// Open model.
+	Rate        float64 // task starts per second; fractions allowed (0.5 = one every 2 s)
+	MaxInFlight int     // cap on tasks in flight (default 100); starts beyond it are late
+
+	Duration time.Duration // how long new tasks start (default 30 s)
+	Grace    time.Duration // how long in-flight tasks may finish after Duration (default 5 s)
+	Timeout  time.Duration // per-task timeout unless the task sets one (default 10 s)
+	Window   time.Duration // time-series window (default 10 s)
+
+	// MaxFailureRatio fails the test when a task's failures exceed this
+	// fraction of its requests (default 1%). Negative disables the check.
+	MaxFailureRatio float64
+
+	// LateTolerance and MaxLateRatio decide, in the open model, when the
+	// generator did not hold the rate: more than MaxLateRatio (default 1%)
+	// of starts later than LateTolerance (default 10 ms) fails the test.
+	LateTolerance time.Duration
+	MaxLateRatio  float64
+
+	// Host is the base URL of the target (e.g. "https://api.example.com").
+	// -loadtest.host overrides it; when both are empty the first stand-in
+	// that starts is used.
+	Host string
+	// StandIns are tried in order when no host is given.
+	StandIns []StandIn
+	// Env names the target environment for baselines; default: the
+	// stand-in's Env, or the host name.
+	Env string
+
+	// OnStart runs once per user before its first task (log in, say); an
+	// error stops that user and is counted as a failure of task "OnStart".
+	// OnStop runs once per user after its last task.
+	OnStart func(ctx context.Context, u *User) error
+	OnStop  func(ctx context.Context, u *User) error
+
+	// Header is sent with every request made through the User's HTTP
+	// helpers, after the harness's own headers.
+	Header http.Header
+	// Transport replaces the HTTP transport (tests, custom TLS).
+	Transport http.RoundTripper
+
+	// Seed makes task choice and think time reproducible; 0 picks one.
+	Seed uint64
+}
+
+// A Task is one kind of operation in the mix, timed as a whole. Name
+// groups requests: "GET /users/{id}" for every user id. A leading HTTP
+// method in Name becomes the Type column of the CSV files.
+type Task struct {
+	Name    string
+	Weight  int // relative frequency; 0 counts as 1
+	Do      func(ctx context.Context, u *User) error
+	Timeout time.Duration // overrides Scenario.Timeout
+}
+
+// A StandIn starts something to run the load against when no host is
+// given: an in-process server, a container. Start returns the base URL.
+// An error wrapping ErrUnavailable means "not here" (Docker absent, say):
+// the next stand-in is tried; any other error fails the test.
+type StandIn struct {
+	Env   string // environment name, e.g. "local" or "container"
+	Start func(tb testing.TB) (baseURL string, err error)
+}
+
+// ErrUnavailable is wrapped by a StandIn's Start error when the stand-in
+// cannot run on this machine.
+var ErrUnavailable = errors.New("stand-in unavailable")
+
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+// splitName splits "POST /orders" into ("POST", "/orders"); a name without
+// a leading HTTP method has an empty type.
+func splitName(name string) (typ, rest string) {
+	m, r, ok := strings.Cut(name, " ")
+	if !ok {
+		return "", name
+	}
+	for _, hm := range httpMethods {
+		if m == hm {
+			return m, strings.TrimSpace(r)
+		}
+	}
+	return "", name
+}

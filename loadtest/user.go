@@ -1,0 +1,213 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Version is the harness version sent in the User-Agent header.
+const Version = "0.1.0"
+
+// UserAgent is the User-Agent of every request made through the User's
+// HTTP helpers, so a service can tell synthetic traffic from its users'.
+const UserAgent = "steadyload/" + Version + " (+https://github.com/steadyload/steadyload)"
+
+// RunHeader carries the run id on every request.
+const RunHeader = "X-Loadtest-Run"
+
+// A User is one simulated user: in the closed model one looping goroutine,
+// in the open model one of a pool of users reused across starts. A user is
+// used by one task at a time.
+type User struct {
+	ID   int        // from 0, unique within the run
+	Rand *rand.Rand // seeded from the scenario's seed and ID
+	// Header is sent with every request this user makes, after the
+	// scenario's (set an Authorization header in OnStart, say).
+	Header http.Header
+	// Data holds whatever per-user state the scenario needs.
+	Data any
+
+	r       *runner
+	started bool // OnStart has run (open model)
+	traceID [16]byte
+	spanID  [8]byte
+	bytes   int64 // body bytes read during the current task
+	buf     bytes.Buffer
+}
+
+// TraceID returns the W3C trace id of the task in progress, as sent in the
+// traceparent header: 32 hex digits. Tasks that are not HTTP can pass it on
+// to their own tracing.
+func (u *User) TraceID() string { return hex.EncodeToString(u.traceID[:]) }
+
+// beginTask draws a fresh trace id for the next task.
+func (u *User) beginTask() {
+	for i := 0; i < 16; i += 8 {
+		v := u.Rand.Uint64()
+		for j := range 8 {
+			u.traceID[i+j] = byte(v >> (8 * j))
+		}
+	}
+	u.bytes = 0
+}
+
+func (u *User) traceparent() string {
+	v := u.Rand.Uint64()
+	for j := range 8 {
+		u.spanID[j] = byte(v >> (8 * j))
+	}
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], u.traceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], u.spanID[:])
+	copy(b[52:], "-01")
+	return string(b[:])
+}
+
+// A Request is an HTTP request made through User.Do.
+type Request struct {
+	Method string // default GET, or POST when there is a body
+	Path   string // joined to the target's base URL; may carry a query
+	Header http.Header
+	JSON   any    // marshalled as the body, with Content-Type application/json
+	Body   []byte // sent as is when JSON is nil
+	// Expect lists the acceptable status codes; default any 2xx.
+	Expect []int
+	// Check looks at a response whose status was accepted; an error marks
+	// the request failed (class "check") without stopping the run.
+	Check func(*Response) error
+}
+
+// Response is what came back. Body is valid until the user's next request.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// DecodeJSON unmarshals the body into v.
+func (r *Response) DecodeJSON(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return &CheckError{Err: fmt.Errorf("decode json: %w", err)}
+	}
+	return nil
+}
+
+// StatusError is returned for a response whose status was not expected.
+type StatusError struct {
+	Code       int
+	RetryAfter string // the Retry-After header, if any
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
+}
+
+// CheckError is returned when a Request's Check rejected the response.
+type CheckError struct{ Err error }
+
+func (e *CheckError) Error() string { return "check failed: " + e.Err.Error() }
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// Get is Do with a GET of path.
+func (u *User) Get(ctx context.Context, path string) (*Response, error) {
+	return u.Do(ctx, Request{Method: http.MethodGet, Path: path})
+}
+
+// PostJSON is Do with a POST of body as JSON to path.
+func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, error) {
+	return u.Do(ctx, Request{Method: http.MethodPost, Path: path, JSON: body})
+}
+
+// Do sends req to the target with the harness's headers (User-Agent,
+// X-Loadtest-Run, traceparent), reads the whole body and checks the status
+// and the Check function. The error classifies the failure: a
+// *StatusError, a *CheckError, or the transport's error.
+func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
+	var body io.Reader
+	var ctype string
+	switch {
+	case req.JSON != nil:
+		b, err := json.Marshal(req.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("encode json body: %w", err)
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
+	case req.Body != nil:
+		body = bytes.NewReader(req.Body)
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+		if body != nil {
+			method = http.MethodPost
+		}
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.r.url(req.Path), body)
+	if err != nil {
+		return nil, fmt.Errorf("new request: %w", err)
+	}
+	h := hr.Header
+	h.Set("User-Agent", UserAgent)
+	h.Set(RunHeader, u.r.runID)
+	h.Set("Traceparent", u.traceparent())
+	if ctype != "" {
+		h.Set("Content-Type", ctype)
+	}
+	for _, src := range []http.Header{u.r.plan.Header, u.Header, req.Header} {
+		for k, vs := range src {
+			h[k] = vs
+		}
+	}
+	resp, err := u.r.client.Do(hr)
+	if err != nil {
+		return nil, unwrapURLError(err)
+	}
+	u.buf.Reset()
+	n, err := u.buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	u.bytes += n
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: u.buf.Bytes()}
+	if !expected(resp.StatusCode, req.Expect) {
+		return out, &StatusError{Code: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	}
+	if req.Check != nil {
+		if err := req.Check(out); err != nil {
+			return out, &CheckError{Err: err}
+		}
+	}
+	return out, nil
+}
+
+func expected(code int, want []int) bool {
+	if len(want) == 0 {
+		return code >= 200 && code < 300
+	}
+	for _, w := range want {
+		if code == w {
+			return true
+		}
+	}
+	return false
+}
+
+// unwrapURLError drops the *url.Error wrapper, whose message repeats the
+// full URL (which may carry a token in its query), keeping the cause.
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", strings.ToUpper(ue.Op), ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,64 @@
+package loadtest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// verdict decides, once, from the whole run, what is wrong with it. Each
+// problem is one message; none means the run passed the harness's own
+// checks.
+func (r *runner) verdict(res *result.Run) []string {
+	p := r.plan
+	var problems []string
+	m := res.Meta
+	if m.Status != result.Complete {
+		problems = append(problems, fmt.Sprintf("run %s: %s; results written are partial", m.Status, m.Reason))
+	}
+	if res.Total == nil || res.Total.Requests == 0 {
+		problems = append(problems, "no request completed: no data, no verdict")
+	}
+	for _, t := range res.Tasks {
+		if p.MaxFailureRatio < 0 || t.Requests == 0 {
+			continue
+		}
+		if ratio := t.FailureRatio(); ratio > p.MaxFailureRatio {
+			problems = append(problems, fmt.Sprintf("task %q: %d of %d requests failed (%.1f%% > %s): %s",
+				t.Key(), t.Failures, t.Requests, 100*ratio, percent(p.MaxFailureRatio), topErrors(res.Failures, t, 3)))
+		}
+	}
+	if p.open && m.Scheduled+m.Dropped > 0 {
+		all := float64(m.Scheduled + m.Dropped)
+		bad := float64(m.Late + m.Dropped)
+		if bad/all > p.MaxLateRatio {
+			problems = append(problems, fmt.Sprintf("the generator could not hold %s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
+				Rate{Freq: p.Rate}, m.Late, m.Scheduled+m.Dropped, p.LateTolerance, m.Dropped, 100*bad/all, percent(p.MaxLateRatio), m.MaxLag.Round(100_000)))
+		}
+	}
+	return problems
+}
+
+func percent(f float64) string {
+	if f < 1e-9 {
+		return "0%"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.2f", 100*f), "0"), ".0") + "%"
+}
+
+// topErrors lists the n most common errors of task t, "30× HTTP 503 (http)".
+func topErrors(fails []result.Failure, t *result.Task, n int) string {
+	var parts []string
+	for _, f := range fails { // sorted by task, then count descending
+		if f.Type != t.Type || f.Name != t.Name {
+			continue
+		}
+		if len(parts) == n {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %s (%s)", f.Occurrences, f.Error, f.Class))
+	}
+	return strings.Join(parts, ", ")
+}
