@@ -36,20 +36,21 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) tim
 	err := task.Do(tctx, u)
 	end := time.Now()
 	cancel()
-	r.recordOutcome(ctx, ti, end.Sub(sched), u.bytes, err)
+	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
 	return end.Sub(start)
 }
 
-func (r *runner) recordOutcome(ctx context.Context, ti int, latency time.Duration, bytes int64, err error) {
-	var class, msg string
+// recordOutcome classifies err and records the outcome of task ti, run by u.
+func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Time, latency time.Duration, err error) {
+	o := outcome{latency: latency, end: end, bytes: u.bytes, status: u.status, traceID: u.traceID}
 	if err != nil {
-		class = Classify(err)
-		if ctx.Err() != nil && (class == ClassStopped || class == ClassTimeout || class == ClassOther) {
-			class, err = ClassStopped, context.Cause(ctx)
+		o.class = Classify(err)
+		if ctx.Err() != nil && (o.class == ClassStopped || o.class == ClassTimeout || o.class == ClassOther) {
+			o.class, err = ClassStopped, context.Cause(ctx)
 		}
-		msg = normalizeError(describe(err))
+		o.msg = normalizeError(describe(err))
 	}
-	r.rec.record(ti, latency, bytes, class, msg)
+	r.rec.record(ti, &o)
 }
 
 // newUser makes user number id, ready for its first task.
@@ -66,7 +67,8 @@ func (r *runner) setup(ctx context.Context, u *User) bool {
 	u.beginTask()
 	start := time.Now()
 	err := r.plan.OnStart(ctx, u)
-	r.recordOutcome(ctx, r.setupIndex, time.Since(start), u.bytes, err)
+	end := time.Now()
+	r.recordOutcome(ctx, r.setupIndex, u, end, end.Sub(start), err)
 	return err == nil
 }
 

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"encoding/hex"
 	"regexp"
 	"sort"
 	"sync"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/steadyload/steadyload/loadtest/result"
 )
+
+// exemplarsPerWindow is how many of the slowest requests each task keeps
+// per window.
+const exemplarsPerWindow = 3
 
 // maxDistinctErrors caps the distinct error messages kept per task, so a
 // target that puts ids in its errors cannot grow the run's memory.
@@ -34,8 +39,31 @@ type taskRec struct {
 
 	winRequests, winFailures, winBytes int64
 	winLatency                         *hdrhistogram.Histogram
+	exemplars                          [exemplarsPerWindow]exemplar // slowest first
+	nExemplars                         int
 
 	errs map[failKey]int64
+}
+
+// exemplar is a request remembered for its latency; the trace id stays
+// binary until the window closes, so recording does not allocate.
+type exemplar struct {
+	end     time.Time
+	us      int64
+	status  int
+	class   string
+	traceID [16]byte
+}
+
+// outcome is what the recorder is told about one task.
+type outcome struct {
+	latency time.Duration
+	end     time.Time
+	bytes   int64
+	status  int // last HTTP status seen, 0 if none
+	class   string
+	msg     string
+	traceID [16]byte
 }
 
 type failKey struct{ class, msg string }
@@ -65,28 +93,46 @@ func micros(d time.Duration) int64 {
 	return us
 }
 
-// record adds one outcome of task ti. class is empty for a success.
-func (rec *recorder) record(ti int, latency time.Duration, bytes int64, class, msg string) {
-	us := micros(latency)
+// record adds one outcome of task ti. o.class is empty for a success.
+func (rec *recorder) record(ti int, o *outcome) {
+	us := micros(o.latency)
 	rec.mu.Lock()
 	t := &rec.tasks[ti]
 	t.requests++
 	t.winRequests++
-	t.bytes += bytes
-	t.winBytes += bytes
-	if class == "" {
+	t.bytes += o.bytes
+	t.winBytes += o.bytes
+	if o.class == "" {
 		t.latency.RecordValue(us)
 		t.winLatency.RecordValue(us)
 	} else {
 		t.failures++
 		t.winFailures++
-		k := failKey{class, msg}
+		k := failKey{o.class, o.msg}
 		if _, ok := t.errs[k]; !ok && len(t.errs) >= maxDistinctErrors {
 			k.msg = "(other errors)"
 		}
 		t.errs[k]++
 	}
+	t.keepExemplar(us, o)
 	rec.mu.Unlock()
+}
+
+// keepExemplar keeps o if it is among the window's slowest.
+func (t *taskRec) keepExemplar(us int64, o *outcome) {
+	n := t.nExemplars
+	if n == exemplarsPerWindow && us <= t.exemplars[n-1].us {
+		return
+	}
+	if n < exemplarsPerWindow {
+		n++
+		t.nExemplars = n
+	}
+	i := n - 1
+	for ; i > 0 && t.exemplars[i-1].us < us; i-- {
+		t.exemplars[i] = t.exemplars[i-1]
+	}
+	t.exemplars[i] = exemplar{end: o.end, us: us, status: o.status, class: o.class, traceID: o.traceID}
 }
 
 // closeWindow turns the current window into rows (one per task that ran,
@@ -112,6 +158,12 @@ func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, 
 			Requests: t.winRequests, Failures: t.winFailures,
 		}
 		fillWindow(&w, t.winLatency, t.latency, t.requests, t.failures, t.bytes)
+		for _, e := range t.exemplars[:t.nExemplars] {
+			w.Exemplars = append(w.Exemplars, result.Exemplar{
+				At: e.end, LatencyUS: e.us, Status: e.status, Class: e.class, TraceID: hex.EncodeToString(e.traceID[:]),
+			})
+		}
+		t.nExemplars = 0
 		rows = append(rows, w)
 		agg.Requests += t.winRequests
 		agg.Failures += t.winFailures

@@ -45,9 +45,10 @@ type runner struct {
 	client  *http.Client
 	rec     *recorder
 
-	// windowHooks see each closed window's rows (per task, then the
-	// aggregate); they may stop the run.
-	windowHooks []func(rows []result.Window)
+	// Hooks registered by features (see features).
+	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop
+	endHooks    []func()                                    // when the load has ended, before the result is assembled
+	finishHooks []func(res *result.Run) (problems []string) // after the CSV files and the summary, in order
 
 	setupIndex int // recorder index of OnStart, when there is one
 
@@ -115,10 +116,23 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 		names = append(names, "OnStart")
 	}
 	r.rec = newRecorder(names)
+	var errs []string
+	for _, install := range features {
+		if err := install(r); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(strings.Join(errs, "\n")))
+		return nil
+	}
 
 	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
 		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
 	r.execute()
+	for _, h := range r.endHooks {
+		h()
+	}
 	res := r.result()
 
 	var problems []string
@@ -129,11 +143,23 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 	}
 	tb.Log("\n" + summary(res))
 	problems = append(problems, r.verdict(res)...)
+	for _, h := range r.finishHooks {
+		problems = append(problems, h(res)...)
+	}
 	for _, msg := range problems {
 		tb.Errorf("loadtest: %s", msg)
 	}
 	return res
 }
+
+// features are the parts of a run beyond load and measurement — the
+// baseline gate, the abort guard, server signals, history — each in a file
+// of its own that appends its installer here from an init function.
+// An installer runs once the target is known and before any request: it
+// reads its flags and scenario fields, returns an error for invalid
+// settings (the test then fails with no request sent), and registers its
+// hooks on the runner. Installers run in file-name order.
+var features []func(r *runner) error
 
 // deadline returns the test's deadline, when tb has one.
 func deadline(tb testing.TB) (time.Time, bool) {

@@ -40,6 +40,7 @@ type User struct {
 	traceID [16]byte
 	spanID  [8]byte
 	bytes   int64 // body bytes read during the current task
+	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
 }
 
@@ -56,7 +57,7 @@ func (u *User) beginTask() {
 			u.traceID[i+j] = byte(v >> (8 * j))
 		}
 	}
-	u.bytes = 0
+	u.bytes, u.status = 0, 0
 }
 
 func (u *User) traceparent() string {
@@ -176,6 +177,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	n, err := u.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
 	u.bytes += n
+	u.status = resp.StatusCode
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}

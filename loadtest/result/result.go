@@ -136,6 +136,19 @@ type Window struct {
 	TotalMinUS        int64
 	TotalMaxUS        int64
 	TotalContentBytes int64
+
+	// Exemplars are the window's slowest requests, slowest first, so a slow
+	// window leads to the target's traces of it.
+	Exemplars []Exemplar
+}
+
+// Exemplar is one request remembered for its latency.
+type Exemplar struct {
+	At        time.Time // when it ended
+	LatencyUS int64     // microseconds
+	Status    int       // HTTP status of the task's last response, 0 if none
+	Class     string    // failure class, empty for a success
+	TraceID   string    // the traceparent trace id the harness sent
 }
 
 // Failure counts the occurrences of one error of one task.
