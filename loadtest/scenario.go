@@ -82,6 +82,12 @@ type Scenario struct {
 
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
+
+	// --- baseline gate ---
+
+	// --- guard rails ---
+
+	// --- server signals and history ---
 }
 
 // A Task is one kind of operation in the mix, timed as a whole. Name
