@@ -347,6 +347,9 @@ func (r *runner) execute() {
 	}
 	endStarts.Stop()
 	r.loadEnd = time.Now()
+	if r.loadEnd.After(r.stopAt) {
+		r.loadEnd = r.stopAt // a timer fires a little late; the load was on for Duration
+	}
 	stopStarts()
 	// Grace for in-flight tasks, then cancel them.
 	graceTm := time.NewTimer(p.Grace)

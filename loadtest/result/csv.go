@@ -237,7 +237,8 @@ func Files(dir, test string) (stats, history, failures string) {
 	return base + "_stats.csv", base + "_stats_history.csv", base + "_failures.csv"
 }
 
-// WriteCSV writes the stats, history and failures files of r into dir,
+// WriteCSV writes the stats, history and failures files of r into dir, and
+// the run's metadata (<Test>_meta.csv: status, load shape, target...),
 // each atomically, and returns their paths.
 func (r *Run) WriteCSV(dir string) ([]string, error) {
 	stats, history, failures := Files(dir, r.Meta.Test)
@@ -248,6 +249,7 @@ func (r *Run) WriteCSV(dir string) ([]string, error) {
 		{stats, r.StatsRows()},
 		{history, r.HistoryRows()},
 		{failures, r.FailureRows()},
+		{MetaFile(dir, r.Meta.Test), r.Meta.Rows()},
 	}
 	var paths []string
 	for _, w := range writes {
