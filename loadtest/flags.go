@@ -7,26 +7,61 @@ import (
 	"math"
 	"net/url"
 	"strings"
+	"time"
 )
 
-// The flags of the harness, registered on the default command line once, as
-// the testing package registers -test.*. A flag that is set overrides the
-// scenario's field; one left unset leaves the field alone.
-var (
-	flagHost        = flag.String("loadtest.host", "", "base `URL` of the target (default: the scenario's stand-in)")
-	flagDuration    = flag.Duration("loadtest.duration", 0, "how long tasks start (default 30s or the scenario's)")
-	flagUsers       = flag.Int("loadtest.users", 0, "run in the closed model with this many users")
-	flagSpawnRate   = flag.Float64("loadtest.spawn-rate", 0, "users started per second in the closed model (default 1)")
-	flagRate        = flag.Float64("loadtest.rate", 0, "run in the open model at this many task starts per second")
-	flagOut         = flag.String("loadtest.out", "loadtest-results", "`dir`ectory for the result CSV files")
-	flagEnv         = flag.String("loadtest.env", "", "name of the target environment, used by baselines (default: from the target)")
-	flagWindow      = flag.Duration("loadtest.window", 0, "time-series window (default 10s)")
-	flagGrace       = flag.Duration("loadtest.grace", 0, "how long in-flight tasks may finish after the duration (default 5s)")
-	flagTimeout     = flag.Duration("loadtest.timeout", 0, "per-task timeout (default 10s)")
-	flagMaxInFlight = flag.Int("loadtest.max-in-flight", 0, "cap on tasks in flight in the open model (default 100)")
-	flagMaxFailures = flag.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)")
-	flagSeed        = flag.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)")
-)
+// coreFlags are the harness's flags, registered on the default command
+// line once, as the testing package registers -test.*. A flag that is set
+// overrides the scenario's field; one left unset leaves the field alone.
+var coreFlags = newFlags(flag.CommandLine)
+
+// flags holds the core -loadtest.* flags of one flag set.
+type flags struct {
+	fs          *flag.FlagSet
+	host        *string
+	duration    *time.Duration
+	users       *int
+	spawnRate   *float64
+	rate        *float64
+	out         *string
+	env         *string
+	window      *time.Duration
+	grace       *time.Duration
+	timeout     *time.Duration
+	maxInFlight *int
+	maxFailures *float64
+	seed        *uint64
+}
+
+func newFlags(fs *flag.FlagSet) *flags {
+	return &flags{
+		fs:          fs,
+		host:        fs.String("loadtest.host", "", "base `URL` of the target (default: the scenario's stand-in)"),
+		duration:    fs.Duration("loadtest.duration", 0, "how long tasks start (default 30s or the scenario's)"),
+		users:       fs.Int("loadtest.users", 0, "run in the closed model with this many users"),
+		spawnRate:   fs.Float64("loadtest.spawn-rate", 0, "users started per second in the closed model (default 1)"),
+		rate:        fs.Float64("loadtest.rate", 0, "run in the open model at this many task starts per second"),
+		out:         fs.String("loadtest.out", "loadtest-results", "`dir`ectory for the result files"),
+		env:         fs.String("loadtest.env", "", "name of the target environment, used by baselines (default: from the target)"),
+		window:      fs.Duration("loadtest.window", 0, "time-series window (default 10s)"),
+		grace:       fs.Duration("loadtest.grace", 0, "how long in-flight tasks may finish after the duration (default 5s)"),
+		timeout:     fs.Duration("loadtest.timeout", 0, "per-task timeout (default 10s)"),
+		maxInFlight: fs.Int("loadtest.max-in-flight", 0, "cap on tasks in flight in the open model (default 100)"),
+		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
+		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
+	}
+}
+
+// set reports whether the named flag was given.
+func (f *flags) set(name string) bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			set = true
+		}
+	})
+	return set
+}
 
 // isSet reports whether the named flag was given on the command line.
 func isSet(name string) bool {
@@ -50,76 +85,76 @@ type plan struct {
 
 // resolve applies the flags and defaults to sc and checks the result. It
 // reports every problem, not just the first.
-func resolve(sc Scenario) (*plan, error) {
-	p := &plan{Scenario: sc, out: *flagOut}
+func resolve(sc Scenario, f *flags) (*plan, error) {
+	p := &plan{Scenario: sc, out: *f.out}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if isSet("loadtest.host") {
-		p.Host = *flagHost
+	if f.set("loadtest.host") {
+		p.Host = *f.host
 	}
-	if isSet("loadtest.duration") {
-		p.Duration = *flagDuration
+	if f.set("loadtest.duration") {
+		p.Duration = *f.duration
 		if p.Duration <= 0 {
-			bad("-loadtest.duration=%s: must be positive", *flagDuration)
+			bad("-loadtest.duration=%s: must be positive", *f.duration)
 		}
 	}
-	rateSet, usersSet := isSet("loadtest.rate"), isSet("loadtest.users")
+	rateSet, usersSet := f.set("loadtest.rate"), f.set("loadtest.users")
 	switch {
 	case rateSet && usersSet:
 		bad("-loadtest.rate and -loadtest.users are both set: pick the open model (rate) or the closed model (users)")
 	case rateSet:
-		p.Rate, p.Users = *flagRate, 0
+		p.Rate, p.Users = *f.rate, 0
 		if p.Rate <= 0 || math.IsNaN(p.Rate) || math.IsInf(p.Rate, 0) {
-			bad("-loadtest.rate=%g: must be a positive number of starts per second", *flagRate)
+			bad("-loadtest.rate=%g: must be a positive number of starts per second", *f.rate)
 		}
 	case usersSet:
-		p.Users, p.Rate = *flagUsers, 0
+		p.Users, p.Rate = *f.users, 0
 		if p.Users <= 0 {
-			bad("-loadtest.users=%d: must be at least 1", *flagUsers)
+			bad("-loadtest.users=%d: must be at least 1", *f.users)
 		}
 	}
-	if isSet("loadtest.spawn-rate") {
-		p.SpawnRate = *flagSpawnRate
+	if f.set("loadtest.spawn-rate") {
+		p.SpawnRate = *f.spawnRate
 		if p.SpawnRate <= 0 {
-			bad("-loadtest.spawn-rate=%g: must be positive", *flagSpawnRate)
+			bad("-loadtest.spawn-rate=%g: must be positive", *f.spawnRate)
 		}
 	}
-	if isSet("loadtest.env") {
-		p.Env = *flagEnv
+	if f.set("loadtest.env") {
+		p.Env = *f.env
 	}
-	if isSet("loadtest.window") {
-		p.Window = *flagWindow
+	if f.set("loadtest.window") {
+		p.Window = *f.window
 		if p.Window <= 0 {
-			bad("-loadtest.window=%s: must be positive", *flagWindow)
+			bad("-loadtest.window=%s: must be positive", *f.window)
 		}
 	}
-	if isSet("loadtest.grace") {
-		p.Grace = *flagGrace
+	if f.set("loadtest.grace") {
+		p.Grace = *f.grace
 		if p.Grace <= 0 {
-			bad("-loadtest.grace=%s: must be positive", *flagGrace)
+			bad("-loadtest.grace=%s: must be positive", *f.grace)
 		}
 	}
-	if isSet("loadtest.timeout") {
-		p.Timeout = *flagTimeout
+	if f.set("loadtest.timeout") {
+		p.Timeout = *f.timeout
 		if p.Timeout <= 0 {
-			bad("-loadtest.timeout=%s: must be positive", *flagTimeout)
+			bad("-loadtest.timeout=%s: must be positive", *f.timeout)
 		}
 	}
-	if isSet("loadtest.max-in-flight") {
-		p.MaxInFlight = *flagMaxInFlight
+	if f.set("loadtest.max-in-flight") {
+		p.MaxInFlight = *f.maxInFlight
 		if p.MaxInFlight <= 0 {
-			bad("-loadtest.max-in-flight=%d: must be at least 1", *flagMaxInFlight)
+			bad("-loadtest.max-in-flight=%d: must be at least 1", *f.maxInFlight)
 		}
 	}
-	if isSet("loadtest.max-failure-ratio") {
-		p.MaxFailureRatio = *flagMaxFailures
+	if f.set("loadtest.max-failure-ratio") {
+		p.MaxFailureRatio = *f.maxFailures
 		if p.MaxFailureRatio == 0 {
 			p.MaxFailureRatio = math.SmallestNonzeroFloat64 // "no failures at all"
 		}
 	}
-	if isSet("loadtest.seed") {
-		p.Seed = *flagSeed
+	if f.set("loadtest.seed") {
+		p.Seed = *f.seed
 	}
 	if p.out == "" {
 		bad("-loadtest.out is empty: name a directory for the results")

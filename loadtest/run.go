@@ -76,7 +76,7 @@ type runner struct {
 // partial. Run returns the result for further checks.
 func Run(tb testing.TB, sc Scenario) *result.Run {
 	tb.Helper()
-	p, err := resolve(sc)
+	p, err := resolve(sc, coreFlags)
 	if err != nil {
 		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
 		return nil
