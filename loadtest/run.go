@@ -44,6 +44,7 @@ type runner struct {
 	base    string // target URL without a trailing slash
 	client  *http.Client
 	rec     *recorder
+	signals bool // stop on SIGINT and SIGTERM
 
 	// Hooks registered by features (see features).
 	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop
@@ -76,7 +77,22 @@ type runner struct {
 // partial. Run returns the result for further checks.
 func Run(tb testing.TB, sc Scenario) *result.Run {
 	tb.Helper()
-	p, err := resolve(sc, coreFlags)
+	return runWith(tb, sc, runOptions{flags: coreFlags, features: features, signals: true})
+}
+
+// runOptions are what Run takes from the process: tests of the core run
+// without features, on their own flag set, and without signal handling
+// (which cannot live in a synctest bubble).
+type runOptions struct {
+	flags    *flags
+	features []func(*runner) error
+	signals  bool // stop on SIGINT and SIGTERM
+}
+
+// runWith is Run with the given options.
+func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
+	tb.Helper()
+	p, err := resolve(sc, opt.flags)
 	if err != nil {
 		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
 		return nil
@@ -93,7 +109,7 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 		}
 	}
 
-	r := &runner{tb: tb, plan: p, status: result.Complete}
+	r := &runner{tb: tb, plan: p, status: result.Complete, signals: opt.signals}
 	if err := r.pickTarget(); err != nil {
 		tb.Fatalf("loadtest: %v", err)
 		return nil
@@ -117,7 +133,7 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 	}
 	r.rec = newRecorder(names)
 	var errs []string
-	for _, install := range features {
+	for _, install := range opt.features {
 		if err := install(r); err != nil {
 			errs = append(errs, err.Error())
 		}
@@ -304,8 +320,12 @@ func (r *runner) execute() {
 	base, cancelBase := context.WithCancelCause(r.tb.Context())
 	defer cancelBase(nil)
 	r.cancel = cancelBase
-	sig, stopSig := signal.NotifyContext(base, os.Interrupt, syscall.SIGTERM)
-	defer stopSig()
+	sig := context.Context(base)
+	if r.signals {
+		var stopSig context.CancelFunc
+		sig, stopSig = signal.NotifyContext(base, os.Interrupt, syscall.SIGTERM)
+		defer stopSig()
+	}
 	taskCtx := sig
 	if dl, ok := deadline(r.tb); ok {
 		var cancel context.CancelFunc

@@ -1,0 +1,123 @@
+package loadtest
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func TestRatePace(t *testing.T) {
+	tests := []struct {
+		rate    Rate
+		elapsed time.Duration
+		hits    uint64
+		wait    time.Duration
+		stop    bool
+	}{
+		{Rate{Freq: 10}, 0, 0, 0, false},
+		{Rate{Freq: 10}, 0, 1, 100 * time.Millisecond, false},
+		{Rate{Freq: 10}, 50 * time.Millisecond, 1, 50 * time.Millisecond, false},
+		{Rate{Freq: 10}, 150 * time.Millisecond, 1, 0, false}, // behind: start now
+		{Rate{Freq: 0.5}, 0, 1, 2 * time.Second, false},
+		{Rate{Freq: 0.5}, time.Second, 3, 5 * time.Second, false},
+		{Rate{Freq: 3, Per: time.Minute}, 0, 1, 20 * time.Second, false},
+		{Rate{Freq: 1000}, time.Second, 1000, 0, false},
+		{Rate{Freq: 1000}, time.Second, 1001, time.Millisecond, false},
+		{Rate{Freq: 0}, 0, 0, 0, true},
+		{Rate{Freq: -1}, 0, 0, 0, true},
+	}
+	for _, tt := range tests {
+		wait, stop := tt.rate.Pace(tt.elapsed, tt.hits)
+		if wait != tt.wait || stop != tt.stop {
+			t.Errorf("%v.Pace(%s, %d) = (%s, %t); want (%s, %t)", tt.rate, tt.elapsed, tt.hits, wait, stop, tt.wait, tt.stop)
+		}
+	}
+}
+
+func TestRateString(t *testing.T) {
+	for _, tt := range []struct {
+		r    Rate
+		want string
+	}{
+		{Rate{Freq: 10}, "10/s"},
+		{Rate{Freq: 0.5}, "0.5/s"},
+		{Rate{Freq: 3, Per: time.Minute}, "3/1m0s"},
+	} {
+		if got := tt.r.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q; want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+func TestThink(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	tests := []struct {
+		wait   Wait
+		took   time.Duration
+		lo, hi time.Duration
+		name   string
+	}{
+		{Constant(time.Second), 300 * time.Millisecond, time.Second, time.Second, "constant(1s)"},
+		{Constant(0), time.Second, 0, 0, "constant(0s)"},
+		{ConstantPacing(time.Second), 300 * time.Millisecond, 700 * time.Millisecond, 700 * time.Millisecond, "constant_pacing(1s)"},
+		{ConstantPacing(time.Second), 1500 * time.Millisecond, 0, 0, "constant_pacing(1s)"},
+		{Between(time.Second, 5*time.Second), 0, time.Second, 5 * time.Second, "between(1s,5s)"},
+		{Between(2*time.Second, 2*time.Second), 0, 2 * time.Second, 2 * time.Second, "between(2s,2s)"},
+	}
+	for _, tt := range tests {
+		if got := tt.wait.String(); got != tt.name {
+			t.Errorf("String() = %q; want %q", got, tt.name)
+		}
+		for range 1000 {
+			if got := tt.wait.Think(tt.took, r); got < tt.lo || got > tt.hi {
+				t.Fatalf("%s.Think(%s) = %s; want within [%s, %s]", tt.wait, tt.took, got, tt.lo, tt.hi)
+			}
+		}
+	}
+}
+
+// TestBetweenUniform checks Between draws uniformly: the mean and both
+// ends of the range show up.
+func TestBetweenUniform(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	w := Between(time.Second, 5*time.Second)
+	const n = 20000
+	var sum time.Duration
+	low, high := 0, 0
+	for range n {
+		d := w.Think(0, r)
+		sum += d
+		if d < 1100*time.Millisecond {
+			low++
+		}
+		if d > 4900*time.Millisecond {
+			high++
+		}
+	}
+	mean := sum / n
+	if mean < 2950*time.Millisecond || mean > 3050*time.Millisecond {
+		t.Errorf("mean think time %s; want 3s ± 50ms", mean)
+	}
+	// Each 100 ms end holds 2.5% of draws: 500 ± 5 sd.
+	if low < 400 || low > 600 || high < 400 || high > 600 {
+		t.Errorf("draws in the first and last 100ms: %d and %d; want about 500 each", low, high)
+	}
+}
+
+func TestValidWait(t *testing.T) {
+	for _, tt := range []struct {
+		w  Wait
+		ok bool
+	}{
+		{Between(time.Second, 5*time.Second), true},
+		{Between(5*time.Second, time.Second), false},
+		{Between(-time.Second, time.Second), false},
+		{Constant(-1), false},
+		{ConstantPacing(0), false},
+		{ConstantPacing(time.Second), true},
+	} {
+		if err := validWait(tt.w); (err == nil) != tt.ok {
+			t.Errorf("validWait(%s) = %v; want ok=%t", tt.w, err, tt.ok)
+		}
+	}
+}
