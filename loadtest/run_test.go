@@ -1,0 +1,345 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// runReal runs sc against real loopback servers, the core alone, with
+// its results in a temporary directory and the given extra flags.
+func runReal(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB, string) {
+	t.Helper()
+	out := t.TempDir()
+	fl := newFlags(newFlagSet())
+	if err := fl.fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	tb := newCaptureTB(t)
+	res := runWith(tb, sc, runOptions{flags: fl})
+	return res, tb, out
+}
+
+// countingServer serves every request after delay and counts them.
+func countingServer(t *testing.T, delay time.Duration, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// TestFixedDelayServer: against a real server with a fixed 20 ms delay,
+// the open model delivers rate × duration requests as the server counts
+// them, and the reported p50 is the delay plus little: within [20, 21.5]
+// ms, and within 1 ms of the server's own handler time (which includes its
+// sleep's overshoot). The machine may be busy with other tests: an attempt
+// in which the generator itself reports late starts says nothing about
+// fidelity, so up to three attempts are made and one must pass.
+func TestFixedDelayServer(t *testing.T) {
+	var problems []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		problems = fixedDelayAttempt(t)
+		if len(problems) == 0 {
+			return
+		}
+		t.Logf("attempt %d: %s", attempt, strings.Join(problems, "; "))
+	}
+	t.Errorf("no attempt passed: %s", strings.Join(problems, "; "))
+}
+
+func fixedDelayAttempt(t *testing.T) (problems []string) {
+	server := result.NewHistogram()
+	var mu sync.Mutex
+	srv, n := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		server.RecordValue(time.Since(start).Microseconds())
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	})
+	res, tb, out := runReal(t, Scenario{
+		Host: srv.URL, Rate: 50, Duration: 4 * time.Second,
+		Tasks: []Task{getTask("GET /x", "/x", 1)},
+	})
+	for _, f := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_meta.csv"} {
+		path := filepath.Join(out, result.FileBase(t.Name())+f)
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("result file missing: %v", err)
+		}
+	}
+	if !strings.Contains(tb.logText(), "Aggregated") {
+		t.Errorf("summary table not logged:\n%s", tb.logText())
+	}
+	if got := n.Load(); got < 198 || got > 202 {
+		problems = append(problems, fmt.Sprintf("server counted %d requests; want 200 ± 2", got))
+	}
+	if msg := tb.messages(); msg != "" {
+		problems = append(problems, "run failed: "+msg)
+	}
+	p50 := res.Total.Latency.ValueAtPercentile(50)
+	if p50 < 20000 || p50 > 21500 {
+		problems = append(problems, fmt.Sprintf("p50 = %s ms; want within [20, 21.5]", result.FormatMillis(p50)))
+	}
+	if sp50 := server.ValueAtPercentile(50); p50 > sp50+1000 {
+		problems = append(problems, fmt.Sprintf("p50 = %s ms; want within 1 ms of the server's %s ms",
+			result.FormatMillis(p50), result.FormatMillis(sp50)))
+	}
+	return problems
+}
+
+// TestClosedModelRealServer: 5 users never have more than 5 requests in
+// flight, as the server sees them.
+func TestClosedModelRealServer(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	srv, n := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		c := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if c <= p || peak.CompareAndSwap(p, c) {
+				break
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+		inFlight.Add(-1)
+	})
+	_, tb, _ := runReal(t, Scenario{
+		Host: srv.URL, Users: 5, SpawnRate: 50, Wait: Between(10*time.Millisecond, 50*time.Millisecond),
+		Duration: 2 * time.Second, Tasks: []Task{getTask("GET /x", "/x", 1)},
+	})
+	if msg := tb.messages(); msg != "" {
+		t.Fatalf("run failed: %s", msg)
+	}
+	if peak.Load() > 5 {
+		t.Errorf("server saw %d requests in flight; want at most 5", peak.Load())
+	}
+	// Each loop is 30 ms + U(10, 50) ms ≈ 60 ms: 5 users × 2 s ≈ 165.
+	if got := n.Load(); got < 100 || got > 200 {
+		t.Errorf("server counted %d requests; want about 165", got)
+	}
+}
+
+// TestFailureClasses: every class of failure is recognised, counted and
+// named in the message.
+func TestFailureClasses(t *testing.T) {
+	status, _ := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	})
+	slow, _ := countingServer(t, 300*time.Millisecond, nil)
+	reset, _ := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.(*net.TCPConn).SetLinger(0) // close with RST
+			conn.Close()
+		}
+	})
+	ok, _ := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"id":""}`)) })
+	refused := closedPort(t)
+
+	tests := []struct {
+		name  string
+		host  string
+		task  Task
+		class string
+		text  string
+	}{
+		{"status", status.URL, getTask("GET /x", "/x", 1), ClassHTTP, "HTTP 503"},
+		{"timeout", slow.URL, Task{Name: "GET /slow", Timeout: 50 * time.Millisecond, Do: getTask("", "/slow", 1).Do}, ClassTimeout, "deadline exceeded"},
+		{"refused", refused, getTask("GET /x", "/x", 1), ClassRefused, "connection refused"},
+		{"reset", reset.URL, getTask("GET /x", "/x", 1), ClassReset, ""},
+		{"dns", "http://no-such-host.invalid", getTask("GET /x", "/x", 1), ClassDNS, "no-such-host.invalid"},
+		{"check", ok.URL, Task{Name: "GET /x", Do: func(ctx context.Context, u *User) error {
+			_, err := u.Do(ctx, Request{Path: "/x", Check: func(r *Response) error {
+				if !strings.Contains(string(r.Body), `"id":"1"`) {
+					return fmt.Errorf("no id in %s", r.Body)
+				}
+				return nil
+			}})
+			return err
+		}}, ClassCheck, "check failed: no id"},
+		{"other", ok.URL, Task{Name: "custom", Do: func(context.Context, *User) error { return fmt.Errorf("queue full") }}, ClassOther, "queue full"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, tb, _ := runReal(t, Scenario{Host: tt.host, Rate: 20, Duration: 500 * time.Millisecond, Tasks: []Task{tt.task}})
+			if len(res.Failures) == 0 {
+				t.Fatalf("no failure recorded")
+			}
+			var total int64
+			for _, f := range res.Failures {
+				if f.Class != tt.class {
+					t.Errorf("failure %q has class %q; want %q", f.Error, f.Class, tt.class)
+				}
+				total += f.Occurrences
+			}
+			if total != res.Total.Requests || total != 10 {
+				t.Errorf("%d failures of %d requests; want all 10", total, res.Total.Requests)
+			}
+			msg := tb.messages()
+			if !strings.Contains(msg, "10 of 10 requests failed") || !strings.Contains(msg, "("+tt.class+")") || !strings.Contains(msg, tt.text) {
+				t.Errorf("message = %q; want the task, the count, the class %q and %q", msg, tt.class, tt.text)
+			}
+		})
+	}
+}
+
+// closedPort returns the URL of a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+// TestHangingServer: a server that accepts and never answers cannot hold
+// the run past duration + grace.
+func TestHangingServer(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	start := time.Now()
+	res, tb, _ := runReal(t, Scenario{
+		Host: srv.URL, Rate: 10, Duration: time.Second, Grace: 500 * time.Millisecond, Timeout: time.Minute,
+		Tasks: []Task{getTask("GET /x", "/x", 1)},
+	})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("run took %s; want about 1.5s (duration + grace)", took)
+	}
+	if res.Total.Failures != 10 {
+		t.Errorf("%d failures; want the 10 cut-off requests", res.Total.Failures)
+	}
+	if msg := tb.messages(); !strings.Contains(msg, "stopped at the end of the run's grace period") {
+		t.Errorf("message = %q", msg)
+	}
+}
+
+// TestBadSettings: invalid flags and fields fail before any request, with
+// every problem listed.
+func TestBadSettings(t *testing.T) {
+	srv, n := countingServer(t, 0, nil)
+	ok := []Task{getTask("GET /x", "/x", 1)}
+	tests := []struct {
+		name string
+		sc   Scenario
+		args []string
+		want []string
+	}{
+		{"no scheme", Scenario{Rate: 1, Tasks: ok}, []string{"-loadtest.host=localhost:8080"}, []string{`host "localhost:8080" has no scheme`}},
+		{"bare host", Scenario{Rate: 1, Tasks: ok}, []string{"-loadtest.host=example.com"}, []string{"has no scheme"}},
+		{"ftp", Scenario{Rate: 1, Tasks: ok}, []string{"-loadtest.host=ftp://example.com"}, []string{`scheme "ftp" is not http or https`}},
+		{"credentials redacted", Scenario{Rate: 1, Tasks: ok}, []string{"-loadtest.host=ftp://user:hunter2@example.com"}, []string{"xxxxx"}},
+		{"negative duration", Scenario{Host: srv.URL, Rate: 1, Tasks: ok}, []string{"-loadtest.duration=-5s"}, []string{"-loadtest.duration=-5s: must be positive"}},
+		{"no load", Scenario{Host: srv.URL, Tasks: ok}, nil, []string{"rate and users are both zero"}},
+		{"both flags", Scenario{Host: srv.URL, Tasks: ok}, []string{"-loadtest.rate=5", "-loadtest.users=2"}, []string{"both set"}},
+		{"both fields", Scenario{Host: srv.URL, Rate: 1, Users: 1, Tasks: ok}, nil, []string{"sets both Users (1) and Rate (1)"}},
+		{"zero rate flag", Scenario{Host: srv.URL, Users: 1, Tasks: ok}, []string{"-loadtest.rate=0"}, []string{"-loadtest.rate=0: must be a positive"}},
+		{"no tasks", Scenario{Host: srv.URL, Rate: 1}, nil, []string{"no tasks"}},
+		{"bad task", Scenario{Host: srv.URL, Rate: 1, Tasks: []Task{{Name: "a", Weight: -1}, {Name: "a", Do: ok[0].Do}}}, nil,
+			[]string{`task "a" has no Do function`, `task "a" has negative weight -1`, `task "a" appears twice`}},
+		{"bad wait", Scenario{Host: srv.URL, Users: 1, Wait: Between(5*time.Second, time.Second), Tasks: ok}, nil, []string{"need 0 <= min <= max"}},
+		{"no target", Scenario{Rate: 1, Tasks: ok}, nil, []string{"no target: set -loadtest.host"}},
+		{"several at once", Scenario{Tasks: ok}, []string{"-loadtest.window=-1s", "-loadtest.spawn-rate=-2"},
+			[]string{"-loadtest.window=-1s", "-loadtest.spawn-rate=-2", "no load", "no target"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, tb, _ := runReal(t, tt.sc, tt.args...)
+			if res != nil {
+				t.Errorf("Run returned a result; want none")
+			}
+			msg := tb.messages()
+			if !strings.Contains(msg, "no request sent") {
+				t.Errorf("message = %q; want it to say no request was sent", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message = %q; want it to contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("message leaks a password: %q", msg)
+			}
+		})
+	}
+	if n.Load() != 0 {
+		t.Errorf("server saw %d requests; want none", n.Load())
+	}
+}
+
+// TestRefusesShortTimeout: a run that cannot finish before go test's
+// -timeout refuses to start, saying which -timeout to use.
+func TestRefusesShortTimeout(t *testing.T) {
+	srv, n := countingServer(t, 0, nil)
+	out := t.TempDir()
+	fl := newFlags(newFlagSet())
+	fl.fs.Parse([]string{"-loadtest.out=" + out})
+	tb := newCaptureTB(t)
+	tb.deadline = time.Now().Add(time.Minute)
+	runWith(tb, Scenario{Host: srv.URL, Rate: 1, Duration: 5 * time.Minute, Tasks: []Task{getTask("GET /x", "/x", 1)}}, runOptions{flags: fl})
+	msg := tb.messages()
+	if !strings.Contains(msg, "run with -timeout=8m") {
+		t.Errorf("message = %q; want the -timeout to use", msg)
+	}
+	if n.Load() != 0 {
+		t.Errorf("server saw %d requests; want none", n.Load())
+	}
+}
+
+// TestRedirectsStayOnTarget: a redirect to another host is not followed.
+func TestRedirectsStayOnTarget(t *testing.T) {
+	other, otherN := countingServer(t, 0, nil)
+	srv, _ := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/same" {
+			http.Redirect(w, r, "/x", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/away" {
+			http.Redirect(w, r, other.URL+"/x", http.StatusFound)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	res, _, _ := runReal(t, Scenario{
+		Host: srv.URL, Rate: 20, Duration: 500 * time.Millisecond,
+		Tasks:           []Task{getTask("GET /same", "/same", 1), getTask("GET /away", "/away", 1)},
+		MaxFailureRatio: -1,
+	})
+	if otherN.Load() != 0 {
+		t.Errorf("the other host saw %d requests; want none", otherN.Load())
+	}
+	if same := task(res, "GET /same"); same == nil || same.Failures != 0 {
+		t.Errorf("GET /same = %+v; want a followed redirect, no failure", same)
+	}
+	if away := task(res, "GET /away"); away == nil || away.Failures != away.Requests {
+		t.Errorf("GET /away = %+v; want every request failed with HTTP 302", away)
+	}
+}
