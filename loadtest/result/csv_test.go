@@ -1,0 +1,231 @@
+package result
+
+import (
+	"bytes"
+	"flag"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// goldenDir holds the golden result files, at the top of the repository:
+// they double as examples of every format.
+const goldenDir = "../../testdata/csv"
+
+// sampleRun is a run with fixed, hand-made figures: two tasks, two windows,
+// failures of two classes.
+func sampleRun() *Run {
+	start := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	post := &Task{Type: "POST", Name: "/orders", Requests: 6, Failures: 2, ContentBytes: 600, Latency: NewHistogram()}
+	for _, us := range []int64{18_000, 20_000, 22_500, 61_000} {
+		post.Latency.RecordValue(us)
+	}
+	get := &Task{Type: "GET", Name: "/users/{id}", Requests: 3, ContentBytes: 189, Latency: NewHistogram()}
+	for _, us := range []int64{4_100, 5_000, 14_900} {
+		get.Latency.RecordValue(us)
+	}
+	total := &Task{Name: AggregateName, Requests: 9, Failures: 2, ContentBytes: 789, Latency: NewHistogram()}
+	total.Latency.Merge(post.Latency)
+	total.Latency.Merge(get.Latency)
+	q := func(vs ...int64) []int64 {
+		out := make([]int64, len(Percentiles))
+		for i := range out {
+			out[i] = vs[min(i, len(vs)-1)]
+		}
+		return out
+	}
+	w := func(off int, typ, name string, req, fail int64, quant []int64) Window {
+		return Window{
+			Start: start.Add(time.Duration(off) * 10 * time.Second), Offset: time.Duration(off) * 10 * time.Second,
+			Length: 10 * time.Second, Users: 2, Type: typ, Name: name, Requests: req, Failures: fail,
+			Quantiles: quant, MeanUS: float64(quant[0]), TotalRequests: req, TotalFailures: fail,
+			TotalMedianUS: quant[0], TotalMeanUS: float64(quant[0]), TotalMinUS: quant[0], TotalMaxUS: quant[len(quant)-1],
+			TotalContentBytes: 100 * req,
+			Exemplars:         []Exemplar{{At: start, LatencyUS: quant[len(quant)-1], Status: 201, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}},
+		}
+	}
+	return &Run{
+		Meta: Meta{
+			Test: "TestSample/sub", RunID: "0123456789abcdef", Version: "0.1.0", Status: Complete,
+			Model: "closed", Users: 2, SpawnRate: 1, Wait: "between(1s,5s)", MaxInFlight: 100,
+			Duration: 20 * time.Second, Window: 10 * time.Second, Grace: 5 * time.Second,
+			Start: start, Elapsed: 20 * time.Second, Target: "http://127.0.0.1:8080", Env: "local", StandIn: "local",
+			GitCommit: "abc123", GoVersion: "go1.26.8",
+		},
+		Tasks: []*Task{post, get},
+		Total: total,
+		Windows: []Window{
+			w(0, "POST", "/orders", 4, 1, q(20_000, 22_500, 61_000)),
+			w(0, "", AggregateName, 4, 1, q(20_000, 22_500, 61_000)),
+			w(1, "GET", "/users/{id}", 3, 0, q(5_000, 14_900)),
+			w(1, "POST", "/orders", 2, 1, q(18_000)),
+			w(1, "", AggregateName, 5, 1, q(5_000, 18_000)),
+		},
+		Failures: []Failure{
+			{Type: "POST", Name: "/orders", Class: "http", Error: "HTTP 503", Occurrences: 1},
+			{Type: "POST", Name: "/orders", Class: "timeout", Error: `Post "/orders": context deadline exceeded`, Occurrences: 1},
+		},
+	}
+}
+
+func TestWriteCSVGolden(t *testing.T) {
+	dir := t.TempDir()
+	paths, err := sampleRun().WriteCSV(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 4 {
+		t.Fatalf("WriteCSV wrote %d files; want 4", len(paths))
+	}
+	for _, p := range paths {
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join(goldenDir, filepath.Base(p))
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s:\ngot:\n%s\nwant:\n%s", filepath.Base(p), golden, got, want)
+		}
+	}
+}
+
+// TestLocustHeaders pins the first columns of each file to Locust's --csv
+// output, in Locust's order.
+func TestLocustHeaders(t *testing.T) {
+	locust := map[string]string{
+		"_stats.csv":         "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%",
+		"_stats_history.csv": "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size",
+		"_failures.csv":      "Method,Name,Error,Occurrences",
+	}
+	dir := t.TempDir()
+	run := &Run{Meta: Meta{Test: "TestEmpty"}} // no rows at all: headers still written
+	if _, err := run.WriteCSV(dir); err != nil {
+		t.Fatal(err)
+	}
+	for suffix, want := range locust {
+		b, err := os.ReadFile(filepath.Join(dir, "TestEmpty"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, _, _ := strings.Cut(string(b), "\n")
+		if !strings.HasPrefix(header, want) {
+			t.Errorf("%s header = %q; want it to start with Locust's %q", suffix, header, want)
+		}
+	}
+}
+
+// TestHistogramPercentiles: the histogram's percentiles agree with the
+// exact order statistics of the recorded values within its precision
+// (three significant digits: 0.1 %), for several shapes of data.
+func TestHistogramPercentiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	shapes := map[string]func() int64{
+		"lognormal 20ms":  func() int64 { return int64(20_000 * math.Exp(0.668*r.NormFloat64())) },
+		"uniform 1-100ms": func() int64 { return 1_000 + r.Int64N(99_000) },
+		"bimodal":         func() int64 { return []int64{5_000, 250_000}[r.IntN(2)] + r.Int64N(1_000) },
+		"microseconds":    func() int64 { return 1 + r.Int64N(2_000) },
+	}
+	names := slices.Sorted(maps.Keys(shapes))
+	for _, name := range names {
+		draw := shapes[name]
+		h := NewHistogram()
+		vals := make([]int64, 50_000)
+		for i := range vals {
+			vals[i] = max(1, draw())
+			h.RecordValue(vals[i])
+		}
+		slices.Sort(vals)
+		for _, p := range Percentiles {
+			rank := int(math.Ceil(p/100*float64(len(vals)) - 1e-9)) // type 1: the inverse ECDF
+			exact := vals[max(rank, 1)-1]
+			got := h.ValueAtPercentile(p)
+			if diff := math.Abs(float64(got-exact)) / float64(exact); diff > 0.001 {
+				t.Errorf("%s: p%g = %d; exact %d (off by %.3f%%)", name, p, got, exact, 100*diff)
+			}
+		}
+	}
+}
+
+func TestMillis(t *testing.T) {
+	for _, tt := range []struct {
+		us   int64
+		text string
+	}{
+		{0, "0.000"}, {1, "0.001"}, {20_143, "20.143"}, {1_500_000, "1500.000"},
+	} {
+		if got := FormatMillis(tt.us); got != tt.text {
+			t.Errorf("FormatMillis(%d) = %q; want %q", tt.us, got, tt.text)
+		}
+		if got, err := ParseMillis(tt.text); err != nil || got != tt.us {
+			t.Errorf("ParseMillis(%q) = %d, %v; want %d", tt.text, got, err, tt.us)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1"} {
+		if _, err := ParseMillis(bad); err == nil {
+			t.Errorf("ParseMillis(%q) succeeded; want an error", bad)
+		}
+	}
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	m := sampleRun().Meta
+	var b bytes.Buffer
+	if err := MarshalCSV(m.Rows(), &b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadMeta("meta.csv", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Start.Equal(m.Start) {
+		t.Errorf("start = %v; want %v", got.Start, m.Start)
+	}
+	got.Start = m.Start
+	if got != m {
+		t.Errorf("ReadMeta(Rows()) = %+v; want %+v", got, m)
+	}
+}
+
+func TestReadMetaErrors(t *testing.T) {
+	var b bytes.Buffer
+	if err := MarshalCSV(sampleRun().Meta.Rows(), &b); err != nil {
+		t.Fatal(err)
+	}
+	good := b.String()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", "meta.csv:1: empty file"},
+		{"header", "Name,Value\n", `meta.csv:1: header is "Name,Value"`},
+		{"fields", "Key,Value\ntest,a,b\n", "meta.csv:2: wrong number of fields"},
+		{"unknown key", good + "colour,blue\n", `meta.csv:27: colour: unknown key`},
+		{"bad number", strings.Replace(good, "users,2", "users,two", 1), `meta.csv:8: users: bad value "two"`},
+		{"bad status", strings.Replace(good, "status,complete", "status,done", 1), `meta.csv:5: status: unknown status "done"`},
+		{"duplicate", good + "test,again\n", `meta.csv:27: key "test" appears twice`},
+		{"missing", "Key,Value\ntest,x\n", `meta.csv: key "run_id" is missing`},
+	}
+	for _, tt := range tests {
+		_, err := ReadMeta("meta.csv", strings.NewReader(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: ReadMeta = %v; want %q", tt.name, err, tt.want)
+		}
+	}
+}
