@@ -157,6 +157,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		u := r.newUser(nextID)
 		nextID++
+		r.openUsers = append(r.openUsers, u) // only the scheduler appends
 		return u
 	}
 	due, canDue := pacer.(dueTimer)
@@ -217,10 +218,10 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 				wg.Done()
 			}()
 			if !u.started {
-				u.started = true
 				if !r.setup(taskCtx, u) {
 					return // a user that cannot start is not pooled
 				}
+				u.started = true
 			}
 			r.exec(taskCtx, u, r.pick(u), at)
 			pool <- u

@@ -434,6 +434,28 @@ func TestOnStartOnStop(t *testing.T) {
 	}
 }
 
+// TestOpenModelUsers: the open model reuses a pool of users; each runs
+// OnStart before its first task and OnStop at the end.
+func TestOpenModelUsers(t *testing.T) {
+	target := &fakeTarget{delay: 250 * time.Millisecond}
+	sc := fakeScenario(t, target)
+	sc.Rate, sc.Duration = 10, 2*time.Second
+	var starts, stops atomic.Int64
+	sc.OnStart = func(context.Context, *User) error { starts.Add(1); return nil }
+	sc.OnStop = func(context.Context, *User) error { stops.Add(1); return nil }
+	res, tb, _ := runFake(t, sc)
+	if msg := tb.messages(); msg != "" {
+		t.Fatalf("run failed: %s", msg)
+	}
+	// 250 ms tasks at 10/s: 3 in flight at most, so 3 users serve all 20.
+	if starts.Load() != 3 || stops.Load() != 3 {
+		t.Errorf("OnStart ran %d times, OnStop %d; want 3 each", starts.Load(), stops.Load())
+	}
+	if res.Total.Requests != 23 || target.total.Load() != 20 {
+		t.Errorf("%d recorded (tasks and setups), %d at the target; want 23 and 20", res.Total.Requests, target.total.Load())
+	}
+}
+
 // TestFailedOnStart: a user whose OnStart fails runs no task.
 func TestFailedOnStart(t *testing.T) {
 	target := &fakeTarget{delay: time.Millisecond}

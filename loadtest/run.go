@@ -51,7 +51,8 @@ type runner struct {
 	endHooks    []func()                                    // when the load has ended, before the result is assembled
 	finishHooks []func(res *result.Run) (problems []string) // after the CSV files and the summary, in order
 
-	setupIndex int // recorder index of OnStart, when there is one
+	setupIndex int     // recorder index of OnStart, when there is one
+	openUsers  []*User // every user the open model made
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
@@ -407,8 +408,20 @@ func (r *runner) setStatus(s result.Status, reason string) {
 	}
 }
 
-// drainPool is a no-op hook kept for pooled users' OnStop (open model).
-func (r *runner) drainPool() {}
+// drainPool runs OnStop for each user of the open model's pool that
+// started, once all tasks are done, within the grace period.
+func (r *runner) drainPool() {
+	if r.plan.OnStop == nil || len(r.openUsers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.tb.Context()), r.plan.Grace)
+	defer cancel()
+	for _, u := range r.openUsers {
+		if u.started && ctx.Err() == nil {
+			r.teardown(ctx, u)
+		}
+	}
+}
 
 // clock closes a window every Window from the start. The last window runs
 // from its start to the end of the run, grace included, so no window is a
