@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -190,17 +191,26 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if !sleep(startCtx, tm, wait) {
 			return
 		}
+		at := r.t0.Add(sched)
+		// Latency counts from the schedule, except for the timer's own
+		// wake-up overshoot after a real sleep: that delay is the
+		// generator's, not the target's, and is reported as jitter. A start
+		// already behind schedule (wait == 0) counts from the schedule.
+		origin := at
+		if woke := time.Now(); wait > 0 && woke.After(at) {
+			origin = woke
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-startCtx.Done():
 			return
 		}
-		at := r.t0.Add(sched)
 		lag := time.Since(at)
 		r.scheduled.Add(1)
 		if lag > p.LateTolerance {
 			r.late.Add(1)
 		}
+		r.lag.RecordValue(micros(lag)) // only this goroutine records
 		for {
 			m := r.maxLag.Load()
 			if int64(lag) <= m || r.maxLag.CompareAndSwap(m, int64(lag)) {
@@ -223,7 +233,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 				}
 				u.started = true
 			}
-			r.exec(taskCtx, u, r.pick(u), at)
+			r.exec(taskCtx, u, r.pick(u), origin)
 			pool <- u
 		}()
 	}
@@ -233,4 +243,5 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 type schedule struct {
 	scheduled, late, dropped atomic.Int64
 	maxLag                   atomic.Int64
+	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs; read once the scheduler is done
 }

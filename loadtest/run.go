@@ -133,6 +133,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		names = append(names, "OnStart")
 	}
 	r.rec = newRecorder(names)
+	r.lag = result.NewHistogram()
 	var errs []string
 	for _, install := range opt.features {
 		if err := install(r); err != nil {
@@ -485,6 +486,8 @@ func (r *runner) result() *result.Run {
 		GitCommit: gitCommit(), GoVersion: runtime.Version(),
 		Scheduled: r.scheduled.Load(), Late: r.late.Load(), Dropped: r.dropped.Load(),
 		MaxLag: time.Duration(r.maxLag.Load()),
+		LagP50: time.Duration(r.lag.ValueAtPercentile(50)) * time.Microsecond,
+		LagP99: time.Duration(r.lag.ValueAtPercentile(99)) * time.Microsecond,
 	}
 	if p.Wait != nil {
 		meta.Wait = p.Wait.String()

@@ -42,7 +42,8 @@ func summary(res *result.Run) string {
 	tw.Flush()
 	b.WriteString("(latencies in ms, of successful requests")
 	if m.Model == "open" {
-		fmt.Fprintf(&b, ", from the scheduled start; %d starts, %d late, %d dropped, worst lag %s", m.Scheduled, m.Late, m.Dropped, m.MaxLag.Round(time.Microsecond))
+		fmt.Fprintf(&b, ", from the scheduled start; %d starts, %d late, %d dropped; start lag p50 %s, p99 %s, max %s",
+			m.Scheduled, m.Late, m.Dropped, m.LagP50, m.LagP99, m.MaxLag.Round(time.Microsecond))
 	}
 	b.WriteString(")\n")
 	if len(res.Failures) > 0 {

@@ -216,10 +216,10 @@ func TestReadMetaErrors(t *testing.T) {
 		{"empty", "", "meta.csv:1: empty file"},
 		{"header", "Name,Value\n", `meta.csv:1: header is "Name,Value"`},
 		{"fields", "Key,Value\ntest,a,b\n", "meta.csv:2: wrong number of fields"},
-		{"unknown key", good + "colour,blue\n", `meta.csv:27: colour: unknown key`},
+		{"unknown key", good + "colour,blue\n", `meta.csv:29: colour: unknown key`},
 		{"bad number", strings.Replace(good, "users,2", "users,two", 1), `meta.csv:8: users: bad value "two"`},
 		{"bad status", strings.Replace(good, "status,complete", "status,done", 1), `meta.csv:5: status: unknown status "done"`},
-		{"duplicate", good + "test,again\n", `meta.csv:27: key "test" appears twice`},
+		{"duplicate", good + "test,again\n", `meta.csv:29: key "test" appears twice`},
 		{"missing", "Key,Value\ntest,x\n", `meta.csv: key "run_id" is missing`},
 	}
 	for _, tt := range tests {

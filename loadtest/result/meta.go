@@ -23,8 +23,12 @@ var metaKeys = []string{
 	"start", "elapsed",
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
-	"scheduled", "late", "dropped", "max_lag",
+	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99",
 }
+
+// optionalMeta are keys added after the first format: files without them
+// still read.
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true}
 
 // Rows returns the metadata as key/value rows in a fixed order.
 func (m *Meta) Rows() []MetaRow {
@@ -40,6 +44,7 @@ func (m *Meta) Rows() []MetaRow {
 		"git_commit": m.GitCommit, "go_version": m.GoVersion,
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
+		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(),
 	}
 	rows := make([]MetaRow, len(metaKeys))
 	for i, k := range metaKeys {
@@ -87,7 +92,7 @@ func ReadMeta(name string, r io.Reader) (Meta, error) {
 		}
 	}
 	for _, k := range metaKeys {
-		if !seen[k] {
+		if !seen[k] && !optionalMeta[k] {
 			return m, fmt.Errorf("%s: key %q is missing", name, k)
 		}
 	}
@@ -168,6 +173,10 @@ func (m *Meta) set(k, v string) (err error) {
 		i64(&m.Dropped)
 	case "max_lag":
 		dur(&m.MaxLag)
+	case "lag_p50":
+		dur(&m.LagP50)
+	case "lag_p99":
+		dur(&m.LagP99)
 	default:
 		return fmt.Errorf("unknown key")
 	}

@@ -83,6 +83,8 @@ type Meta struct {
 	Late      int64         // starts made later than the late tolerance
 	Dropped   int64         // starts never made before the end of the run
 	MaxLag    time.Duration // the latest start, behind its schedule
+	LagP50    time.Duration // scheduling jitter: median start lag behind schedule
+	LagP99    time.Duration // and its 99th percentile
 }
 
 // Task is the whole-run figures of one task (or of all of them).
