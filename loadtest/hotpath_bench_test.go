@@ -1,0 +1,226 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The benchmarks of the hot path: what the harness does for every start,
+// apart from the target's own work. Run them with
+//
+//	go test -run '^$' -bench . -benchmem ./loadtest/
+//
+// Recording, picking and pacing allocate nothing; a round trip allocates
+// what net/http needs for a request and its response.
+
+// benchPlan resolves a scenario for the benchmarks, failing b on error.
+func benchPlan(b *testing.B, sc Scenario) *plan {
+	b.Helper()
+	if sc.Host == "" {
+		sc.Host = "http://127.0.0.1:1"
+	}
+	p, err := resolve(sc, newFlags(flag.NewFlagSet("bench", flag.ContinueOnError)))
+	if err != nil {
+		b.Fatalf("resolve: %v", err)
+	}
+	return p
+}
+
+// benchRunner returns a runner for p against target, as Run would make it,
+// without starting any load.
+func benchRunner(b *testing.B, p *plan, target string) *runner {
+	b.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &runner{tb: b, plan: p, target: u, base: target, runID: "0123456789abcdef", seed: 1}
+	r.client = newClient(p, u)
+	b.Cleanup(r.client.CloseIdleConnections)
+	names := make([]string, len(p.Tasks))
+	for i, t := range p.Tasks {
+		names[i] = t.Name
+	}
+	r.rec = newRecorder(names)
+	r.t0 = time.Now()
+	r.stopAt = r.t0.Add(time.Hour)
+	return r
+}
+
+func nop(context.Context, *User) error { return nil }
+
+var benchMix = []Task{
+	{Name: "POST /orders", Weight: 3, Do: nop},
+	{Name: "GET /orders/{id}", Weight: 2, Do: nop},
+	{Name: "GET /users/{id}", Weight: 1, Do: nop},
+}
+
+func BenchmarkRecord(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		o    outcome
+	}{
+		{"success", outcome{latency: 1234 * time.Microsecond, end: time.Unix(1, 0), bytes: 120, status: 200}},
+		{"failure", outcome{latency: 30 * time.Millisecond, end: time.Unix(1, 0), status: 503, class: ClassHTTP, msg: "HTTP 503"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			rec := newRecorder([]string{"GET /a", "GET /b"})
+			o := bc.o
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				o.latency += time.Microsecond // vary the exemplar path
+				rec.record(i&1, &o)
+			}
+		})
+	}
+	// All workers recording at once: the cost of the recorder's lock.
+	b.Run("parallel", func(b *testing.B) {
+		rec := newRecorder([]string{"GET /a", "GET /b"})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			o := outcome{latency: time.Millisecond, status: 200}
+			i := 0
+			for pb.Next() {
+				i++
+				o.latency = time.Duration(i%5000) * time.Microsecond
+				rec.record(i&1, &o)
+			}
+		})
+	})
+}
+
+func BenchmarkPick(b *testing.B) {
+	r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: benchMix}), "http://127.0.0.1:1")
+	u := r.newUser(0)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n += r.pick(u)
+	}
+	if n == 0 {
+		b.Fatal("pick always returned the first task")
+	}
+}
+
+func BenchmarkPace(b *testing.B) {
+	rate := Rate{Freq: 2000}
+	b.ReportAllocs()
+	var hits uint64
+	for b.Loop() {
+		wait, _ := rate.Pace(time.Duration(hits)*500*time.Microsecond-time.Microsecond, hits)
+		if wait <= 0 {
+			b.Fatalf("Pace(%d) = %s; want a positive wait", hits, wait)
+		}
+		hits++
+	}
+}
+
+// BenchmarkBeginTask is the per-task trace id and the traceparent header.
+func BenchmarkBeginTask(b *testing.B) {
+	r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: benchMix}), "http://127.0.0.1:1")
+	u := r.newUser(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		u.beginTask()
+		_ = u.traceparent()
+	}
+}
+
+// BenchmarkRoundTrip is one task of one GET through User.Get against a
+// loopback server that answers at once, recorded: the harness's whole cost
+// per request (exec, the request, reading the body, recording) plus the
+// server's and the kernel's.
+func BenchmarkRoundTrip(b *testing.B) {
+	body := []byte(`{"ok":true}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	get := func(ctx context.Context, u *User) error {
+		_, err := u.Get(ctx, "/items/42")
+		return err
+	}
+	post := func(ctx context.Context, u *User) error {
+		_, err := u.PostJSON(ctx, "/items", map[string]any{"id": 42, "name": "x"})
+		return err
+	}
+	// The floor: the same GET with a bare net/http client, nothing else.
+	b.Run("floor-net-http", func(b *testing.B) {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr}
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := c.Get(srv.URL + "/items/42")
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	for _, bc := range []struct {
+		name string
+		do   func(context.Context, *User) error
+	}{{"get", get}, {"post-json", post}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: []Task{{Name: "T", Do: bc.do}}}), srv.URL)
+			u := r.newUser(0)
+			ctx := b.Context()
+			b.ReportAllocs()
+			for b.Loop() {
+				r.exec(ctx, u, 0, time.Time{})
+			}
+			b.StopTimer()
+			if f := r.rec.tasks[0].failures; f > 0 {
+				b.Fatalf("%d of %d requests failed: %v", f, r.rec.tasks[0].requests, r.rec.tasks[0].errs)
+			}
+		})
+	}
+}
+
+// stopAfter is a Pacer that starts n tasks as fast as it can, then stops.
+type stopAfter uint64
+
+func (n stopAfter) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {
+	return 0, hits >= uint64(n)
+}
+
+// BenchmarkScheduler is the open model's cost per start: the schedule
+// bookkeeping, the in-flight slot, the pooled user and the task's goroutine,
+// with a task that does nothing.
+func BenchmarkScheduler(b *testing.B) {
+	p := benchPlan(b, Scenario{Rate: 1, MaxInFlight: 64, Tasks: benchMix})
+	r := benchRunner(b, p, "http://127.0.0.1:1")
+	var wg sync.WaitGroup
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	r.runOpen(ctx, ctx, &wg, stopAfter(b.N))
+	wg.Wait()
+	b.StopTimer()
+	if got := r.scheduled.Load(); got != int64(b.N) {
+		b.Fatalf("scheduled %d starts; want %d", got, b.N)
+	}
+}
+
+// BenchmarkClassify is the cost of a failure's class and message.
+func BenchmarkClassify(b *testing.B) {
+	err := &StatusError{Code: 503}
+	b.ReportAllocs()
+	for b.Loop() {
+		if Classify(err) != ClassHTTP || describe(err) == "" {
+			b.Fatal("misclassified")
+		}
+	}
+	_ = errors.New
+}
