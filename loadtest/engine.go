@@ -49,9 +49,10 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 		if ctx.Err() != nil && (o.class == ClassStopped || o.class == ClassTimeout || o.class == ClassOther) {
 			o.class, err = ClassStopped, context.Cause(ctx)
 		}
-		o.msg = normalizeError(describe(err))
+		o.msg = r.scrub(normalizeError(describe(err)))
 	}
 	r.rec.record(ti, &o)
+	r.guardOutcome(end, latency, o.class)
 }
 
 // newUser makes user number id, ready for its first task.
@@ -120,6 +121,9 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 			}
 			defer r.teardown(taskCtx, u)
 			for startCtx.Err() == nil && time.Now().Before(r.stopAt) {
+				if r.backoffWait(startCtx, tm) {
+					continue // the target asked to slow down: check the time again
+				}
 				took := r.exec(taskCtx, u, r.pick(u), time.Time{})
 				if p.Wait == nil {
 					continue
@@ -190,6 +194,10 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		if !sleep(startCtx, tm, wait) {
 			return
+		}
+		if r.backoffSkip(r.t0.Add(sched)) {
+			hits++ // the target asked to slow down: skipped, counted, not late
+			continue
 		}
 		at := r.t0.Add(sched)
 		// Latency counts from the schedule, except for the timer's own

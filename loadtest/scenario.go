@@ -87,6 +87,15 @@ type Scenario struct {
 
 	// --- guard rails ---
 
+	// Guard is the abort guard, on by default (see Guard).
+	Guard Guard
+	// Auth is a secret header read from the environment or a file and
+	// sent to the target only (see Auth).
+	Auth Auth
+	// MaxBackoff caps the pause after a 429 or 503, whatever its
+	// Retry-After says (default 10 s).
+	MaxBackoff time.Duration
+
 	// --- server signals and history ---
 }
 

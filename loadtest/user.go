@@ -178,6 +178,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	resp.Body.Close()
 	u.bytes += n
 	u.status = resp.StatusCode
+	u.r.noteStatus(resp.StatusCode, resp.Header.Get("Retry-After"))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}

@@ -1,0 +1,162 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// firstBackoff is the pause after a 429 or 503 without a usable
+// Retry-After; it doubles with each such answer in a row.
+const firstBackoff = 500 * time.Millisecond
+
+// backoff is the run's answer to a target asking it to slow down: after a
+// 429 Too Many Requests or 503 Service Unavailable no task starts until the
+// time the target named in Retry-After (delay-seconds or an HTTP date), or
+// a doubling pause when it named none, never longer than the cap. In the
+// closed model users wait; in the open model the starts due meanwhile are
+// skipped, counted, and not charged as late. The harness never retries a
+// request, so a failing target cannot be retry-stormed.
+type backoff struct {
+	max time.Duration
+
+	mu        sync.Mutex
+	until     time.Time
+	streak    int
+	throttled int64
+	skipped   int64
+	paused    time.Duration
+	longest   time.Duration
+}
+
+// installBackoff reads the cap on pauses.
+func (s *safety) installBackoff(f *safetyFlags) error {
+	d := s.r.plan.MaxBackoff
+	if f.set("loadtest.max-backoff") {
+		d = *f.maxBackoff
+		if d <= 0 {
+			return fmt.Errorf("-loadtest.max-backoff=%s: must be positive", *f.maxBackoff)
+		}
+	}
+	switch {
+	case d < 0:
+		return fmt.Errorf("MaxBackoff %s is negative", d)
+	case d == 0:
+		d = DefaultMaxBackoff
+	}
+	s.bo = &backoff{max: d}
+	return nil
+}
+
+// retryAfter parses a Retry-After value: a number of seconds or an HTTP
+// date (RFC 9110, section 10.2.3). ok is false when v is neither.
+func retryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(24*time.Hour/time.Second) {
+			secs = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if d := t.Sub(now); d > 0 {
+		return d, true
+	}
+	return 0, true
+}
+
+// note takes in one response's status.
+func (b *backoff) note(code int, ra string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
+		b.streak = 0
+		return
+	}
+	b.throttled++
+	d, ok := retryAfter(ra, now)
+	if !ok {
+		d = firstBackoff << min(b.streak, 16)
+	}
+	b.streak++
+	d = min(d, b.max)
+	b.longest = max(b.longest, d)
+	if until := now.Add(d); until.After(b.until) {
+		b.until = until
+	}
+}
+
+// pause returns how long a start at now must wait.
+func (b *backoff) pause(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.until.Sub(now)
+}
+
+// noteStatus tells the back-off of a response's status and Retry-After.
+func (r *runner) noteStatus(code int, retryAfter string) {
+	if s := safetyOf(r); s != nil && s.bo != nil {
+		s.bo.note(code, retryAfter, time.Now())
+	}
+}
+
+// backoffWait holds a closed-model user while the target asked the run to
+// back off, no later than the end of starts; true means it waited (the
+// caller then checks the time again).
+func (r *runner) backoffWait(ctx context.Context, tm *time.Timer) bool {
+	s := safetyOf(r)
+	if s == nil || s.bo == nil {
+		return false
+	}
+	now := time.Now()
+	d := min(s.bo.pause(now), r.stopAt.Sub(now))
+	if d <= 0 {
+		return false
+	}
+	sleep(ctx, tm, d)
+	s.bo.mu.Lock()
+	s.bo.paused += time.Since(now)
+	s.bo.mu.Unlock()
+	return true
+}
+
+// backoffSkip reports whether an open-model start scheduled at at falls in
+// a back-off, and counts it if so.
+func (r *runner) backoffSkip(at time.Time) bool {
+	s := safetyOf(r)
+	if s == nil || s.bo == nil || s.bo.pause(at) <= 0 {
+		return false
+	}
+	s.bo.mu.Lock()
+	s.bo.skipped++
+	s.bo.mu.Unlock()
+	return true
+}
+
+// report logs how much the run backed off, if at all.
+func (b *backoff) report(r *runner) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.throttled == 0 {
+		return
+	}
+	what := fmt.Sprintf("users paused %s in all", b.paused.Round(time.Millisecond))
+	if r.plan.open {
+		what = fmt.Sprintf("%d starts skipped", b.skipped)
+	}
+	r.tb.Logf("loadtest: the target asked to slow down %d times (HTTP 429/503): backed off, %s (longest pause %s, cap %s); no request is ever retried",
+		b.throttled, what, b.longest.Round(time.Millisecond), b.max)
+}

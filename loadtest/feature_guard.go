@@ -1,0 +1,603 @@
+package loadtest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// The hard ceiling on load and the abort guard's defaults. A run above the
+// ceiling refuses to start unless -loadtest.allow-high-load says the high
+// load is intended.
+const (
+	DefaultMaxRate           = 50.0 // task starts per second, open model
+	DefaultMaxUsers          = 50   // users, closed model
+	DefaultAbortFailureRatio = 0.2
+	DefaultAbortMinRequests  = 20
+	DefaultMaxBackoff        = 10 * time.Second
+)
+
+// Guard is the abort guard: on by default, it watches a sliding span of the
+// run and, when the target turns bad — too many failures, or a p95 above a
+// limit — stops all load at once, writes the results marked aborted and
+// fails the test with "aborted to protect the target: ...". Its zero value
+// is the default guard; -loadtest.abort* flags override its fields.
+type Guard struct {
+	Off bool // disables the guard (-loadtest.abort=false)
+	// MaxFailureRatio aborts when more than this fraction of the span's
+	// requests failed (default 0.2); negative disables this limit.
+	MaxFailureRatio float64
+	// MaxP95 aborts when the span's p95 latency of successful requests is
+	// above it; zero disables this limit.
+	MaxP95 time.Duration
+	// Span is how far back the guard looks (default: the window). When the
+	// span holds fewer than MinRequests requests the guard looks further
+	// back, up to 12 spans, before judging.
+	Span time.Duration
+	// MinRequests is the least number of finished requests a verdict needs
+	// (default 20). A run in which the guard never had that many fails:
+	// too little data is never a silent pass.
+	MinRequests int
+}
+
+// safetyFlags are the flags of the guard rails, on one flag set.
+type safetyFlags struct {
+	fs                *flag.FlagSet
+	maxRate           *float64
+	maxUsers          *int
+	allowHighLoad     *bool
+	abort             *bool
+	abortFailureRatio *float64
+	abortP95          *time.Duration
+	abortSpan         *time.Duration
+	abortMinRequests  *int
+	maxBackoff        *time.Duration
+	authHeader        *string
+	authHeaderEnv     *string
+	authFile          *string
+}
+
+func newSafetyFlags(fs *flag.FlagSet) *safetyFlags {
+	return &safetyFlags{
+		fs:                fs,
+		maxRate:           fs.Float64("loadtest.max-rate", DefaultMaxRate, "refuse to start above this many task starts per second unless -loadtest.allow-high-load"),
+		maxUsers:          fs.Int("loadtest.max-users", DefaultMaxUsers, "refuse to start above this many users unless -loadtest.allow-high-load"),
+		allowHighLoad:     fs.Bool("loadtest.allow-high-load", false, "allow a load above -loadtest.max-rate or -loadtest.max-users"),
+		abort:             fs.Bool("loadtest.abort", true, "stop all load when the target turns bad (the abort guard)"),
+		abortFailureRatio: fs.Float64("loadtest.abort-failure-ratio", 0, "abort when more than this fraction of recent requests failed (default 0.2; negative disables)"),
+		abortP95:          fs.Duration("loadtest.abort-p95", 0, "abort when the recent p95 latency is above this (default: no limit)"),
+		abortSpan:         fs.Duration("loadtest.abort-span", 0, "how far back the abort guard looks (default: the window)"),
+		abortMinRequests:  fs.Int("loadtest.abort-min-requests", 0, "finished requests the abort guard needs for a verdict (default 20)"),
+		maxBackoff:        fs.Duration("loadtest.max-backoff", 0, "longest pause after a 429 or 503, whatever Retry-After says (default 10s)"),
+		authHeader:        fs.String("loadtest.auth-header", "", "`name` of the secret header (default Authorization)"),
+		authHeaderEnv:     fs.String("loadtest.auth-header-env", "", "environment `variable` holding the secret header's value"),
+		authFile:          fs.String("loadtest.auth-file", "", "`file` holding the secret header's value"),
+	}
+}
+
+func (f *safetyFlags) set(name string) bool {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
+// commandLineSafety are the guard rails' flags on the default command line.
+var commandLineSafety = newSafetyFlags(flag.CommandLine)
+
+func init() {
+	features = append(features, safetyInstaller(commandLineSafety))
+}
+
+// safetyInstaller returns the feature installer of the guard rails: the
+// load ceiling, the output folder's lock, the abort guard, back-off and
+// the secret header, reading the given flags.
+func safetyInstaller(f *safetyFlags) func(r *runner) error {
+	return func(r *runner) error {
+		s := &safety{r: r}
+		errs := []error{
+			s.checkCeiling(f),
+			s.installGuard(f),
+			s.installBackoff(f),
+			s.installSecret(f),
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.close()
+			return err
+		}
+		// The lock last: nothing to undo after it.
+		if err := s.lockOutput(); err != nil {
+			s.close()
+			return err
+		}
+		runs.Store(r, s)
+		r.tb.Cleanup(func() {
+			s.close()
+			runs.Delete(r)
+		})
+		r.endHooks = append(r.endHooks, s.stopWatching)
+		r.finishHooks = append(r.finishHooks, s.finish)
+		return nil
+	}
+}
+
+// safety is the guard rails' state for one run.
+type safety struct {
+	r      *runner
+	guard  *guard
+	bo     *backoff
+	secret *secret
+	lock   *outLock
+}
+
+// runs maps a running *runner to its *safety, for the hooks the engine
+// calls on every request.
+var runs sync.Map
+
+// safetyOf returns r's guard rails, nil when none are installed (tests of
+// the core alone).
+func safetyOf(r *runner) *safety {
+	s, _ := runs.Load(r)
+	sf, _ := s.(*safety)
+	return sf
+}
+
+// checkCeiling refuses a load above the ceiling unless it is allowed.
+func (s *safety) checkCeiling(f *safetyFlags) error {
+	p := s.r.plan
+	maxRate, maxUsers := *f.maxRate, *f.maxUsers
+	var errs []error
+	if maxRate <= 0 || math.IsNaN(maxRate) {
+		errs = append(errs, fmt.Errorf("-loadtest.max-rate=%g: must be positive", maxRate))
+	}
+	if maxUsers <= 0 {
+		errs = append(errs, fmt.Errorf("-loadtest.max-users=%d: must be at least 1", maxUsers))
+	}
+	if errs != nil || *f.allowHighLoad {
+		return errors.Join(errs...)
+	}
+	if p.open && p.Rate > maxRate {
+		errs = append(errs, fmt.Errorf("rate %s is above the ceiling of %s: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-rate",
+			Rate{Freq: p.Rate}, Rate{Freq: maxRate}))
+	}
+	if !p.open && p.Users > maxUsers {
+		errs = append(errs, fmt.Errorf("%d users is above the ceiling of %d: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-users",
+			p.Users, maxUsers))
+	}
+	return errors.Join(errs...)
+}
+
+// outLock is a held lock on a test's files in an output folder. One
+// process may run the same test again once its previous run is over.
+type outLock struct {
+	path    string
+	unlock  func()
+	running bool
+}
+
+var outLocks = struct {
+	sync.Mutex
+	m map[string]*outLock
+}{m: map[string]*outLock{}}
+
+// lockOutput takes the lock of the test's files in the output folder, so
+// two runs of one test writing the same folder (two CI jobs on one
+// workspace, say) cannot interleave their files or baselines: the second
+// refuses to start. The lock is held until the test ends; a crash frees it.
+func (s *safety) lockOutput() error {
+	r := s.r
+	dir := r.plan.out
+	path := filepath.Join(dir, "."+result.FileBase(r.tb.Name())+".lock")
+	outLocks.Lock()
+	defer outLocks.Unlock()
+	if l := outLocks.m[path]; l != nil {
+		if l.running {
+			return fmt.Errorf("another run of %s in this process is writing to %s", r.tb.Name(), dir)
+		}
+		l.running = true
+		s.lock = l
+		return nil
+	}
+	unlock, err := atomicfile.Lock(path)
+	if err != nil {
+		if errors.Is(err, atomicfile.ErrLocked) {
+			return fmt.Errorf("another run of %s is writing to %s (%v): wait for it to end, or give this run its own -loadtest.out", r.tb.Name(), dir, err)
+		}
+		return fmt.Errorf("output folder: %w", err)
+	}
+	l := &outLock{path: path, unlock: unlock, running: true}
+	outLocks.m[path] = l
+	s.lock = l
+	r.tb.Cleanup(func() {
+		outLocks.Lock()
+		defer outLocks.Unlock()
+		if outLocks.m[path] == l {
+			delete(outLocks.m, path)
+			l.unlock()
+		}
+	})
+	return nil
+}
+
+// close stops the guard's watcher; safe to call more than once.
+func (s *safety) close() {
+	if s.guard != nil {
+		s.guard.stopWatching()
+	}
+}
+
+func (s *safety) stopWatching() { s.close() }
+
+// finish reports what the guard rails saw, once the results are written.
+func (s *safety) finish(res *result.Run) []string {
+	var problems []string
+	if s.guard != nil {
+		problems = append(problems, s.guard.finish(res)...)
+	}
+	if d := diagnose(s.r, res); d != "" {
+		problems = append(problems, "what happened: "+d)
+	}
+	if s.bo != nil {
+		s.bo.report(s.r)
+	}
+	if s.lock != nil {
+		outLocks.Lock()
+		s.lock.running = false
+		outLocks.Unlock()
+	}
+	return problems
+}
+
+// guardSlots is how many slots a span has; guardWiden how many spans the
+// guard may look back when the last one holds too few requests.
+const (
+	guardSlots = 5
+	guardWiden = 12
+)
+
+// guard is the abort guard of one run. Outcomes go into a ring of short
+// slots (a fifth of the span each); every slot the watcher sums the last
+// span's slots and judges them.
+type guard struct {
+	r    *runner
+	cfg  Guard
+	slot time.Duration
+	t0   time.Time // slot 0 starts here
+
+	mu     sync.Mutex
+	ring   []guardSlot
+	seen   int64 // finished requests, stopped ones excluded
+	judged bool  // had enough data for a verdict at least once
+	sum    *hdrhistogram.Histogram
+
+	quit     chan struct{}
+	quitOnce sync.Once
+	done     chan struct{}
+}
+
+type guardSlot struct {
+	idx        int64
+	req, fails int64
+	lat        *hdrhistogram.Histogram // successes, µs, two significant digits
+}
+
+// resolveGuard applies the flags and defaults to the scenario's Guard.
+func resolveGuard(g Guard, f *safetyFlags, window time.Duration) (Guard, error) {
+	var errs []error
+	if f.set("loadtest.abort") {
+		g.Off = !*f.abort
+	}
+	if f.set("loadtest.abort-failure-ratio") {
+		g.MaxFailureRatio = *f.abortFailureRatio
+		if g.MaxFailureRatio == 0 || g.MaxFailureRatio >= 1 || math.IsNaN(g.MaxFailureRatio) {
+			errs = append(errs, fmt.Errorf("-loadtest.abort-failure-ratio=%g: must be between 0 and 1 (negative disables)", *f.abortFailureRatio))
+		}
+	}
+	if f.set("loadtest.abort-p95") {
+		g.MaxP95 = *f.abortP95
+		if g.MaxP95 <= 0 {
+			errs = append(errs, fmt.Errorf("-loadtest.abort-p95=%s: must be positive", *f.abortP95))
+		}
+	}
+	if f.set("loadtest.abort-span") {
+		g.Span = *f.abortSpan
+		if g.Span <= 0 {
+			errs = append(errs, fmt.Errorf("-loadtest.abort-span=%s: must be positive", *f.abortSpan))
+		}
+	}
+	if f.set("loadtest.abort-min-requests") {
+		g.MinRequests = *f.abortMinRequests
+		if g.MinRequests <= 0 {
+			errs = append(errs, fmt.Errorf("-loadtest.abort-min-requests=%d: must be at least 1", *f.abortMinRequests))
+		}
+	}
+	switch {
+	case g.MaxFailureRatio >= 1 || math.IsNaN(g.MaxFailureRatio):
+		errs = append(errs, fmt.Errorf("Guard.MaxFailureRatio %g: must be below 1 (negative disables)", g.MaxFailureRatio))
+	case g.MaxP95 < 0:
+		errs = append(errs, fmt.Errorf("Guard.MaxP95 %s is negative", g.MaxP95))
+	case g.Span < 0:
+		errs = append(errs, fmt.Errorf("Guard.Span %s is negative", g.Span))
+	case g.MinRequests < 0:
+		errs = append(errs, fmt.Errorf("Guard.MinRequests %d is negative", g.MinRequests))
+	}
+	if g.MaxFailureRatio == 0 {
+		g.MaxFailureRatio = DefaultAbortFailureRatio
+	}
+	if g.Span == 0 {
+		g.Span = window
+	}
+	if g.MinRequests == 0 {
+		g.MinRequests = DefaultAbortMinRequests
+	}
+	return g, errors.Join(errs...)
+}
+
+// installGuard starts the abort guard's watcher, unless it is off.
+func (s *safety) installGuard(f *safetyFlags) error {
+	r := s.r
+	cfg, err := resolveGuard(r.plan.Guard, f, r.plan.Window)
+	if err != nil || cfg.Off {
+		return err
+	}
+	g := &guard{
+		r: r, cfg: cfg, t0: time.Now(),
+		slot: max(cfg.Span/guardSlots, time.Millisecond),
+		ring: make([]guardSlot, guardSlots*guardWiden),
+		sum:  newGuardHistogram(),
+		quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	for i := range g.ring {
+		g.ring[i] = guardSlot{idx: -1, lat: newGuardHistogram()}
+	}
+	s.guard = g
+	go g.watch()
+	return nil
+}
+
+func newGuardHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(result.MinLatency, result.MaxLatency, 2)
+}
+
+// guardOutcome feeds the abort guard one finished task. Tasks cut off by
+// the run's own end (class stopped) say nothing about the target.
+func (r *runner) guardOutcome(end time.Time, latency time.Duration, class string) {
+	s := safetyOf(r)
+	if s == nil || s.guard == nil || class == ClassStopped {
+		return
+	}
+	s.guard.record(end, latency, class != "")
+}
+
+func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
+	idx := int64(end.Sub(g.t0) / g.slot)
+	if idx < 0 {
+		idx = 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seen++
+	sl := &g.ring[idx%int64(len(g.ring))]
+	if sl.idx != idx {
+		if sl.idx > idx {
+			return // older than the ring
+		}
+		sl.idx, sl.req, sl.fails = idx, 0, 0
+		sl.lat.Reset()
+	}
+	sl.req++
+	if failed {
+		sl.fails++
+	} else {
+		sl.lat.RecordValue(micros(latency))
+	}
+}
+
+func (g *guard) stopWatching() {
+	g.quitOnce.Do(func() { close(g.quit) })
+	<-g.done
+}
+
+// watch judges the last span every slot until the load ends or the guard
+// aborts the run.
+func (g *guard) watch() {
+	defer close(g.done)
+	tk := time.NewTicker(g.slot)
+	defer tk.Stop()
+	for {
+		select {
+		case <-g.quit:
+			return
+		case now := <-tk.C:
+			if reason := g.check(now); reason != "" {
+				g.r.stop(result.Aborted, reason)
+				return
+			}
+		}
+	}
+}
+
+// verdictSpan is what the guard judged: a span of the run and its figures.
+type verdictSpan struct {
+	from, to   time.Time
+	req, fails int64
+	p95        time.Duration
+	hasLatency bool
+}
+
+// check sums the most recent span (widened while it holds too few
+// requests) and returns the abort reason, or "" when the target is fine
+// or there is too little data yet.
+func (g *guard) check(now time.Time) string {
+	cur := int64(now.Sub(g.t0) / g.slot)
+	g.mu.Lock()
+	var v verdictSpan
+	found := false
+	g.sum.Reset()
+	n := int64(len(g.ring))
+	for k := int64(1); k <= n && k <= cur+1; k++ {
+		idx := cur - k + 1
+		sl := &g.ring[idx%n]
+		if sl.idx == idx {
+			v.req += sl.req
+			v.fails += sl.fails
+			g.sum.Merge(sl.lat)
+		}
+		if k%guardSlots == 0 || k == n || k == cur+1 {
+			if v.req >= int64(g.cfg.MinRequests) {
+				v.from = g.t0.Add(time.Duration(idx) * g.slot)
+				found = true
+				break
+			}
+		}
+	}
+	if found {
+		g.judged = true
+		if g.sum.TotalCount() > 0 {
+			v.hasLatency = true
+			v.p95 = time.Duration(g.sum.ValueAtPercentile(95)) * time.Microsecond
+		}
+	}
+	g.mu.Unlock()
+	if !found {
+		return ""
+	}
+	v.to = now
+	ratio := float64(v.fails) / float64(v.req)
+	var what []string
+	if g.cfg.MaxFailureRatio >= 0 && ratio > g.cfg.MaxFailureRatio {
+		what = append(what, fmt.Sprintf("%d of %d requests failed (%.0f%% > %s)", v.fails, v.req, 100*ratio, percent(g.cfg.MaxFailureRatio)))
+	}
+	if g.cfg.MaxP95 > 0 && v.hasLatency && v.p95 > g.cfg.MaxP95 {
+		what = append(what, fmt.Sprintf("p95 %s > %s over %d successful requests", fmtLatency(v.p95), fmtLatency(g.cfg.MaxP95), v.req-v.fails))
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	// Data was recorded, so the run started: r.t0 is set.
+	r := g.r
+	reason := fmt.Sprintf("aborted to protect the target: %s between %s and %s of the run",
+		strings.Join(what, " and "), offset(v.from.Sub(r.t0)), offset(v.to.Sub(r.t0)))
+	if v.fails > 0 {
+		if cls, msg, ok := topFailure(r); ok {
+			reason += "; " + explain(cls, msg, r.target.Host)
+		}
+	}
+	return reason + "; all load stopped"
+}
+
+func offset(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func fmtLatency(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.String()
+}
+
+// finish fails a run the guard could never judge.
+func (g *guard) finish(res *result.Run) []string {
+	g.mu.Lock()
+	judged, seen := g.judged, g.seen
+	g.mu.Unlock()
+	if judged || res.Meta.Status != result.Complete {
+		return nil
+	}
+	return []string{fmt.Sprintf("abort guard: too little data for a verdict: %d requests finished in the whole run and it needs %d within %s; the target's health was never judged: run longer or at a higher rate, or lower -loadtest.abort-min-requests",
+		seen, g.cfg.MinRequests, time.Duration(guardWiden)*g.cfg.Span)}
+}
+
+// topFailure returns the most common failure of the run so far across
+// tasks, stopped ones excluded.
+func topFailure(r *runner) (class, msg string, ok bool) {
+	type kv struct {
+		k failKey
+		n int64
+	}
+	var all []kv
+	r.rec.mu.Lock()
+	sums := map[failKey]int64{}
+	for i := range r.rec.tasks {
+		for k, n := range r.rec.tasks[i].errs {
+			if k.class != ClassStopped {
+				sums[k] += n
+			}
+		}
+	}
+	r.rec.mu.Unlock()
+	for k, n := range sums {
+		all = append(all, kv{k, n})
+	}
+	if len(all) == 0 {
+		return "", "", false
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].n != all[j].n {
+			return all[i].n > all[j].n
+		}
+		return all[i].k.msg < all[j].k.msg
+	})
+	return all[0].k.class, all[0].k.msg, true
+}
+
+// explain says in words what a failure class means for the target.
+func explain(class, msg, host string) string {
+	switch class {
+	case ClassRefused:
+		return fmt.Sprintf("connection refused: nothing listens at %s (is the service down?)", host)
+	case ClassReset:
+		return fmt.Sprintf("connections reset or answers cut short (%s): the target drops connections mid-request", msg)
+	case ClassTimeout:
+		return fmt.Sprintf("requests timed out (%s): the target accepted them but did not answer in time", msg)
+	case ClassTLS:
+		return fmt.Sprintf("TLS handshake with %s failed (%s)", host, msg)
+	case ClassDNS:
+		return fmt.Sprintf("the host name of %s does not resolve (%s)", host, msg)
+	case ClassHTTP:
+		return fmt.Sprintf("the target answered %s", msg)
+	case ClassCheck:
+		return fmt.Sprintf("responses failed their checks (%s)", msg)
+	case ClassStopped:
+		return "requests were still waiting for an answer when the run's grace ended: the target accepted them but never answered"
+	}
+	return fmt.Sprintf("requests failed: %s", msg)
+}
+
+// diagnose is one line on what the target did, for a failed run that the
+// guard did not abort: the most common failure, explained.
+func diagnose(r *runner, res *result.Run) string {
+	if res.Total == nil || res.Total.Failures == 0 || r.plan.MaxFailureRatio < 0 ||
+		res.Total.FailureRatio() <= r.plan.MaxFailureRatio || res.Meta.Status == result.Aborted {
+		return ""
+	}
+	var top *result.Failure
+	for i := range res.Failures {
+		f := &res.Failures[i]
+		if top == nil || f.Occurrences > top.Occurrences {
+			top = f
+		}
+	}
+	if top == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d requests failed, most with %q: %s",
+		res.Total.Failures, res.Total.Requests, top.Error, explain(top.Class, top.Error, r.target.Host))
+}

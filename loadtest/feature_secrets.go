@@ -1,0 +1,153 @@
+package loadtest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// Auth is a secret header — a bearer token, an API key — read from the
+// environment or a file, never from the code: it is sent with every request
+// to the target's host and scheme, and to no other host (it is added at the
+// transport, after redirects are checked), and it is blanked out of every
+// failure message the run records, so no log, CSV or report shows it.
+// -loadtest.auth-header-env, -loadtest.auth-file and -loadtest.auth-header
+// override its fields.
+type Auth struct {
+	Header string // header name (default Authorization); wins over any other value of it
+	Env    string // environment variable holding the header's value, e.g. "Bearer abc"
+	File   string // file holding the value; a trailing newline is dropped
+}
+
+// secret is the run's resolved secret header.
+type secret struct {
+	header, value string
+	words         []string // the value and its parts worth blanking out
+}
+
+// redacted replaces a secret in recorded text.
+const redacted = "[REDACTED]"
+
+// installSecret reads the secret and puts it on the run's transport.
+func (s *safety) installSecret(f *safetyFlags) error {
+	r := s.r
+	a := r.plan.Auth
+	if f.set("loadtest.auth-header") {
+		a.Header = *f.authHeader
+	}
+	if f.set("loadtest.auth-header-env") {
+		a.Env, a.File = *f.authHeaderEnv, ""
+	}
+	if f.set("loadtest.auth-file") {
+		a.File = *f.authFile
+		if !f.set("loadtest.auth-header-env") {
+			a.Env = ""
+		}
+	}
+	if a.Env == "" && a.File == "" {
+		if a.Header != "" {
+			return fmt.Errorf("auth header %q has no source: set -loadtest.auth-header-env or -loadtest.auth-file", a.Header)
+		}
+		return nil
+	}
+	sec, err := readSecret(a)
+	if err != nil {
+		return err
+	}
+	s.secret = sec
+	r.client.Transport = &secretTransport{base: r.client.Transport, scheme: r.target.Scheme, host: r.target.Host, sec: sec}
+	return nil
+}
+
+// readSecret reads and checks the secret named by a. Errors name where the
+// secret comes from, never its value.
+func readSecret(a Auth) (*secret, error) {
+	name := a.Header
+	if name == "" {
+		name = "Authorization"
+	}
+	if !validHeaderName(name) {
+		return nil, fmt.Errorf("auth header name %q is not a valid HTTP header name", name)
+	}
+	var value, from string
+	switch {
+	case a.Env != "" && a.File != "":
+		return nil, errors.New("auth: both an environment variable and a file are given: pick one")
+	case a.Env != "":
+		from = "environment variable " + a.Env
+		v, ok := os.LookupEnv(a.Env)
+		if !ok {
+			return nil, fmt.Errorf("auth: %s is not set", from)
+		}
+		value = v
+	default:
+		from = "file " + a.File
+		b, err := os.ReadFile(a.File)
+		if err != nil {
+			return nil, fmt.Errorf("auth: read %s: %w", a.File, errors.Unwrap(err))
+		}
+		value = strings.TrimRight(string(b), "\r\n")
+	}
+	value = strings.TrimSpace(value)
+	switch {
+	case value == "":
+		return nil, fmt.Errorf("auth: %s is empty", from)
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return nil, fmt.Errorf("auth: %s holds several lines or control characters; a header value is one line", from)
+	}
+	sec := &secret{header: http.CanonicalHeaderKey(name), value: value, words: []string{value}}
+	// "Bearer abc": the credential alone must not leak either.
+	if _, cred, ok := strings.Cut(value, " "); ok && len(strings.TrimSpace(cred)) >= 4 {
+		sec.words = append(sec.words, strings.TrimSpace(cred))
+	}
+	return sec, nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// secretTransport adds the secret header to requests for the target's
+// scheme and host only.
+type secretTransport struct {
+	base         http.RoundTripper
+	scheme, host string
+	sec          *secret
+}
+
+func (t *secretTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == t.scheme && req.URL.Host == t.host {
+		req = req.Clone(req.Context())
+		req.Header.Set(t.sec.header, t.sec.value)
+	}
+	return t.base.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the base transport's idle connections.
+func (t *secretTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// scrub blanks the run's secret out of text that is about to be recorded.
+func (r *runner) scrub(msg string) string {
+	s := safetyOf(r)
+	if s == nil || s.secret == nil {
+		return msg
+	}
+	for _, w := range s.secret.words {
+		msg = strings.ReplaceAll(msg, w, redacted)
+	}
+	return msg
+}
