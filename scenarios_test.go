@@ -17,6 +17,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/orders"
 	"github.com/steadyload/steadyload/loadtest"
+	"github.com/steadyload/steadyload/loadtest/standin"
 )
 
 // mix is the everyday usage of the orders service: mostly new orders, some
@@ -50,10 +51,21 @@ func TestOrdersSteadyRate(t *testing.T) {
 	})
 }
 
-// standIns are the targets used when -loadtest.host is not given.
+// standIns are the targets used when -loadtest.host is not given: the
+// service in a container where Docker answers, else in-process.
 func standIns() []loadtest.StandIn {
-	return []loadtest.StandIn{localStandIn}
+	return []loadtest.StandIn{containerStandIn, localStandIn}
 }
+
+// containerStandIn runs the example service in a container: cmd/orders
+// built on the host as a static binary and packaged FROM scratch (nothing
+// is pulled), with the host's ORDERS_* knobs passed through.
+var containerStandIn = standin.New("container", standin.Container{
+	Main:    "./cmd/orders",
+	Port:    8080,
+	Health:  "/healthz",
+	PassEnv: []string{"ORDERS_*"},
+})
 
 // localStandIn runs the example service in-process, with the knobs of the
 // ORDERS_* environment variables (e.g. ORDERS_LATENCY_SCALE=1.6).
