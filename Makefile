@@ -1,5 +1,6 @@
 # The two commands: `make loadtest` (the example scenarios against the
-# embedded stand-in) and `make test` (the test suite).
+# container stand-in, or the embedded one without Docker) and `make test`
+# (the test suite).
 
 GO       ?= go
 # Seconds of load per scenario in `make loadtest`.
@@ -11,6 +12,14 @@ RUN      ?= .
 # Two scenarios run one after the other; each needs its duration plus grace
 # and reporting time.
 TIMEOUT  ?= $(shell echo $$(( 2 * ($(DURATION) + 60) + 120 )))s
+
+# The container stand-in (loadtest/standin) runs on testcontainers: without
+# its Ryuk reaper, an image that would be pulled from a registry (the tests
+# remove their containers themselves, .ci/run removes leftovers by label),
+# and with published ports reached on the loopback address. Set either in
+# the environment to override (GitHub's runners can run Ryuk).
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
 .PHONY: loadtest test lint
 
