@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // The benchmarks of the hot path: what the harness does for every start,
@@ -50,6 +52,7 @@ func benchRunner(b *testing.B, p *plan, target string) *runner {
 		names[i] = t.Name
 	}
 	r.rec = newRecorder(names)
+	r.lag = result.NewHistogram()
 	r.t0 = time.Now()
 	r.stopAt = r.t0.Add(time.Hour)
 	return r
