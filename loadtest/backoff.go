@@ -103,7 +103,7 @@ func (b *backoff) note(code int, ra string, now time.Time) {
 func (b *backoff) pause(now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.until.Sub(now)
+	return max(b.until.Sub(now), 0)
 }
 
 // noteStatus tells the back-off of a response's status and Retry-After.

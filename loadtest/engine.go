@@ -172,7 +172,10 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 	var hits uint64
 	defer func() {
 		if canDue {
-			for h := hits; due.Due(h) < duration; h++ {
+			// Up to the end of starts: a run stopped early (aborted,
+			// interrupted) did not drop the starts it never reached.
+			end := min(duration, time.Since(r.t0))
+			for h := hits; due.Due(h) < end; h++ {
 				r.dropped.Add(1)
 			}
 		}

@@ -280,6 +280,7 @@ type guard struct {
 	judged bool  // had enough data for a verdict at least once
 	sum    *hdrhistogram.Histogram
 
+	last     string // what was wrong in the last span, judged when the load ended
 	quit     chan struct{}
 	quitOnce sync.Once
 	done     chan struct{}
@@ -403,8 +404,17 @@ func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
 	}
 }
 
+// stopWatching stops the watcher and, once the load has ended, judges the
+// last span: a run too short for a single tick is judged all the same, and
+// a target that turned bad in the last moments is reported.
 func (g *guard) stopWatching() {
-	g.quitOnce.Do(func() { close(g.quit) })
+	g.quitOnce.Do(func() {
+		close(g.quit)
+		<-g.done
+		if g.r.rec != nil && !g.r.t0.IsZero() {
+			g.last = g.check(time.Now())
+		}
+	})
 	<-g.done
 }
 
@@ -419,8 +429,8 @@ func (g *guard) watch() {
 		case <-g.quit:
 			return
 		case now := <-tk.C:
-			if reason := g.check(now); reason != "" {
-				g.r.stop(result.Aborted, reason)
+			if bad := g.check(now); bad != "" {
+				g.r.stop(result.Aborted, "aborted to protect the target: "+bad+"; all load stopped")
 				return
 			}
 		}
@@ -436,7 +446,7 @@ type verdictSpan struct {
 }
 
 // check sums the most recent span (widened while it holds too few
-// requests) and returns the abort reason, or "" when the target is fine
+// requests) and says what is wrong with the target, or "" when it is fine
 // or there is too little data yet.
 func (g *guard) check(now time.Time) string {
 	cur := int64(now.Sub(g.t0) / g.slot)
@@ -486,14 +496,14 @@ func (g *guard) check(now time.Time) string {
 	}
 	// Data was recorded, so the run started: r.t0 is set.
 	r := g.r
-	reason := fmt.Sprintf("aborted to protect the target: %s between %s and %s of the run",
+	bad := fmt.Sprintf("%s between %s and %s of the run",
 		strings.Join(what, " and "), offset(v.from.Sub(r.t0)), offset(v.to.Sub(r.t0)))
 	if v.fails > 0 {
 		if cls, msg, ok := topFailure(r); ok {
-			reason += "; " + explain(cls, msg, r.target.Host)
+			bad += "; " + explain(cls, msg, r.target.Host)
 		}
 	}
-	return reason + "; all load stopped"
+	return bad
 }
 
 func offset(d time.Duration) string {
@@ -518,7 +528,13 @@ func (g *guard) finish(res *result.Run) []string {
 	g.mu.Lock()
 	judged, seen := g.judged, g.seen
 	g.mu.Unlock()
-	if judged || res.Meta.Status != result.Complete {
+	if res.Meta.Status != result.Complete {
+		return nil
+	}
+	if g.last != "" {
+		return []string{"abort guard: the target turned bad as the load ended, too late to stop it: " + g.last}
+	}
+	if judged {
 		return nil
 	}
 	return []string{fmt.Sprintf("abort guard: too little data for a verdict: %d requests finished in the whole run and it needs %d within %s; the target's health was never judged: run longer or at a higher rate, or lower -loadtest.abort-min-requests",
