@@ -336,7 +336,7 @@ func TestProbes(t *testing.T) {
 		if len(rep.Trends) != 1 || !rep.Trends[0].Rising {
 			t.Fatalf("trends = %+v; want the growing queue flagged", rep.Trends)
 		}
-		if s := rep.Trends[0].String(); s != "orders queue rose from 10 to 120 (+1100%) over the run (p = < 0.0001, 12 samples)" {
+		if s := rep.Trends[0].String(); s != "orders queue rose from 10 to 120 (+1100%) over the run (p < 0.0001, 12 samples)" {
 			t.Errorf("finding = %q", s)
 		}
 		if len(warnings) != 2 || !strings.Contains(warnings[0], "admin API down") || !strings.Contains(warnings[1], "panic: boom") {

@@ -26,7 +26,7 @@ func (t Trend) Summary() string {
 	if !t.Rising {
 		verb = "did not rise significantly:"
 	}
-	return fmt.Sprintf("%s from %s to %s (%s) over the run (p = %s, %d samples)",
+	return fmt.Sprintf("%s from %s to %s (%s) over the run (%s, %d samples)",
 		verb, compact(t.From), compact(t.To), growth(t.Growth), pvalue(t.P), t.N)
 }
 
@@ -41,11 +41,12 @@ func growth(g float64) string {
 	return fmt.Sprintf("%+.0f%%", 100*g)
 }
 
+// pvalue writes "p = 0.003", or "p < 0.0001" for the tiny ones.
 func pvalue(p float64) string {
 	if p < 0.0001 {
-		return "< 0.0001"
+		return "p < 0.0001"
 	}
-	return strconv.FormatFloat(p, 'g', 2, 64)
+	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
 }
 
 // compact writes v with three significant digits and an SI suffix:
