@@ -68,7 +68,7 @@ func readSecret(a Auth) (*secret, error) {
 	if name == "" {
 		name = "Authorization"
 	}
-	if !validHeaderName(name) {
+	if !authHeaderNameOK(name) {
 		return nil, fmt.Errorf("auth header name %q is not a valid HTTP header name", name)
 	}
 	var value, from string
@@ -105,7 +105,7 @@ func readSecret(a Auth) (*secret, error) {
 	return sec, nil
 }
 
-func validHeaderName(s string) bool {
+func authHeaderNameOK(s string) bool {
 	if s == "" {
 		return false
 	}
