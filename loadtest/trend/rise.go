@@ -143,28 +143,3 @@ func fit(xs []float64, logs bool, minN int) Rise {
 	}
 	return r
 }
-
-// RunNoise estimates τ, the run-to-run noise of a log quantile beyond what
-// the sampling within each run explains, from a history of runs at one
-// load shape: τ² = var(lnq) − mean(se²), lnq being ln of the quantile of
-// each run and se its bootstrap standard error, floored at floor (use
-// 0.01). It returns floor when fewer than two runs are given.
-func RunNoise(lnq, se []float64, floor float64) float64 {
-	n := len(lnq)
-	if n < 2 || len(se) != n {
-		return floor
-	}
-	var mean float64
-	for _, x := range lnq {
-		mean += x
-	}
-	mean /= float64(n)
-	var v, s2 float64
-	for i, x := range lnq {
-		v += (x - mean) * (x - mean)
-		s2 += se[i] * se[i]
-	}
-	v /= float64(n - 1)
-	s2 /= float64(n)
-	return math.Max(floor, math.Sqrt(math.Max(0, v-s2)))
-}

@@ -415,21 +415,6 @@ func TestChangePointRates(t *testing.T) {
 	}
 }
 
-func TestRunNoise(t *testing.T) {
-	// var(lnq) of {0, 0.1, 0.2, 0.3} = 0.01667; mean se² = 0.0025 → τ = 0.1190.
-	lnq := []float64{0, 0.1, 0.2, 0.3}
-	se := []float64{0.05, 0.05, 0.05, 0.05}
-	if got, want := RunNoise(lnq, se, 0.01), math.Sqrt(0.05/3-0.0025); !near(got, want, 1e-12) {
-		t.Errorf("RunNoise = %g; want %g", got, want)
-	}
-	if got := RunNoise(lnq, []float64{1, 1, 1, 1}, 0.01); got != 0.01 {
-		t.Errorf("RunNoise(sampling explains all) = %g; want the floor 0.01", got)
-	}
-	if got := RunNoise(lnq[:1], se[:1], 0.01); got != 0.01 {
-		t.Errorf("RunNoise(one run) = %g; want the floor 0.01", got)
-	}
-}
-
 func BenchmarkMannKendallExact60(b *testing.B) {
 	xs := series(rand.New(rand.NewPCG(1, 1)), 60, 20, 0.2, 0.08)
 	for b.Loop() {

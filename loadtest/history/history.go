@@ -1,0 +1,359 @@
+package history
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// FileName is the name of the history file in a test's directory.
+const FileName = "history.csv"
+
+// Header is the history file's header line, in its fixed order.
+var Header = []string{
+	"time", "commit", "shape", "task",
+	"requests", "failures", "failure_ratio", "rate",
+	"p50_ms", "p90_ms", "p95_ms", "p99_ms", "se_ln_p95",
+	"run_id",
+}
+
+// Row is one task's figures in one complete run.
+type Row struct {
+	Time     time.Time // start of the run
+	Commit   string    // git commit under test
+	Shape    string    // load shape (Shape): only runs of one shape compare
+	Task     string    // task key, e.g. "POST /orders", or result.AggregateName
+	Requests int64
+	Failures int64
+	Rate     float64 // achieved requests per second
+	// Latency percentiles of successful requests, in microseconds.
+	P50, P90, P95, P99 int64
+	SELnP95            float64 // bootstrap standard error of ln(p95); NaN when unknown
+	RunID              string
+}
+
+// FailureRatio is Failures/Requests, 0 without requests.
+func (r Row) FailureRatio() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.Failures) / float64(r.Requests)
+}
+
+// Path returns the history file of test in environment env under root:
+// root/<env>/<Test>/history.csv, with names made safe for file systems.
+func Path(root, env, test string) string {
+	return filepath.Join(root, result.FileBase(env), result.FileBase(test), FileName)
+}
+
+// Shape describes a run's load so that only comparable runs are compared:
+// the model, its rate or users and think time, and the duration. For
+// example "open 10/s 5m0s" or "closed 5 users between(1s,5s) 5m0s".
+func Shape(m result.Meta) string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	if m.Model == "open" {
+		return fmt.Sprintf("open %s/s %s", f(m.Rate), m.Duration)
+	}
+	wait := m.Wait
+	if wait == "" {
+		wait = "no-wait"
+	}
+	return fmt.Sprintf("closed %d users %s %s", m.Users, wait, m.Duration)
+}
+
+// FromRun returns the rows of a run: one per task that had requests (the
+// per-user OnStart step excluded), then the aggregate. seLnP95 gives the
+// standard error of ln(p95) of a task's latency histogram; nil leaves it
+// unknown (NaN).
+func FromRun(res *result.Run, seLnP95 func(*result.Task) float64) []Row {
+	secs := res.Meta.Elapsed.Seconds()
+	var rows []Row
+	tasks := append(slices.Clone(res.Tasks), res.Total)
+	for _, t := range tasks {
+		if t == nil || t.Setup || t.Requests == 0 {
+			continue
+		}
+		row := Row{
+			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: Shape(res.Meta),
+			Task: t.Key(), Requests: t.Requests, Failures: t.Failures,
+			SELnP95: math.NaN(), RunID: res.Meta.RunID,
+		}
+		if secs > 0 {
+			row.Rate = float64(t.Requests) / secs
+		}
+		if h := t.Latency; h != nil && h.TotalCount() > 0 {
+			q := h.ValueAtPercentiles([]float64{50, 90, 95, 99})
+			row.P50, row.P90, row.P95, row.P99 = q[50], q[90], q[95], q[99]
+			if seLnP95 != nil {
+				row.SELnP95 = seLnP95(t)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (r Row) record() []string {
+	f := func(x float64, prec int) string {
+		if math.IsNaN(x) {
+			return ""
+		}
+		return strconv.FormatFloat(x, 'f', prec, 64)
+	}
+	return []string{
+		r.Time.UTC().Format(time.RFC3339), r.Commit, r.Shape, r.Task,
+		strconv.FormatInt(r.Requests, 10), strconv.FormatInt(r.Failures, 10),
+		f(r.FailureRatio(), 6), f(r.Rate, 3),
+		result.FormatMillis(r.P50), result.FormatMillis(r.P90), result.FormatMillis(r.P95), result.FormatMillis(r.P99),
+		f(r.SELnP95, 6),
+		r.RunID,
+	}
+}
+
+// Write writes rows, with the header, in the given order.
+func Write(w io.Writer, rows []Row) error {
+	cw := csv.NewWriter(w)
+	cw.Write(Header)
+	for _, r := range rows {
+		cw.Write(r.record())
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// Read parses a history file. name is used in errors, which have the form
+// "name:line: what is wrong": a header other than Header, a row with the
+// wrong number of fields, a value that does not parse, or rows out of time
+// order.
+func Read(name string, r io.Reader) ([]Row, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = 0 // the header's count, checked below
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(Header, ","))
+	}
+	if err != nil {
+		return nil, parseError(name, err)
+	}
+	if !slices.Equal(head, Header) {
+		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(Header, ","))
+	}
+	var rows []Row
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, parseError(name, err)
+		}
+		line, _ := cr.FieldPos(0)
+		row, err := parseRow(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		if n := len(rows); n > 0 && row.Time.Before(rows[n-1].Time) {
+			return nil, fmt.Errorf("%s:%d: time %s is before the previous row's %s: rows must be oldest first",
+				name, line, row.Time.Format(time.RFC3339), rows[n-1].Time.Format(time.RFC3339))
+		}
+		rows = append(rows, row)
+	}
+}
+
+func parseError(name string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s:%d: %v", name, pe.Line, pe.Err)
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
+func parseRow(rec []string) (Row, error) {
+	var r Row
+	var err error
+	col := func(i int) string { return strings.TrimSpace(rec[i]) }
+	bad := func(i int, what string) error { return fmt.Errorf("%s: %s %q", Header[i], what, rec[i]) }
+	if r.Time, err = time.Parse(time.RFC3339, col(0)); err != nil {
+		return r, bad(0, "not an RFC 3339 time:")
+	}
+	r.Time = r.Time.UTC()
+	r.Commit, r.Shape, r.Task, r.RunID = col(1), col(2), col(3), col(13)
+	if r.Shape == "" {
+		return r, fmt.Errorf("shape is empty")
+	}
+	if r.Task == "" {
+		return r, fmt.Errorf("task is empty")
+	}
+	ints := []*int64{&r.Requests, &r.Failures}
+	for k, p := range ints {
+		v, err := strconv.ParseInt(col(4+k), 10, 64)
+		if err != nil || v < 0 {
+			return r, bad(4+k, "not a count:")
+		}
+		*p = v
+	}
+	if r.Failures > r.Requests {
+		return r, fmt.Errorf("failures %d exceed requests %d", r.Failures, r.Requests)
+	}
+	num := func(i int, allowEmpty bool) (float64, error) {
+		s := col(i)
+		if s == "" && allowEmpty {
+			return math.NaN(), nil
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, bad(i, "not a non-negative number:")
+		}
+		return v, nil
+	}
+	if _, err := num(6, false); err != nil { // failure_ratio: derived, checked only
+		return r, err
+	}
+	if r.Rate, err = num(7, false); err != nil {
+		return r, err
+	}
+	qs := []*int64{&r.P50, &r.P90, &r.P95, &r.P99}
+	for k, p := range qs {
+		us, err := result.ParseMillis(col(8 + k))
+		if err != nil {
+			return r, fmt.Errorf("%s: %v", Header[8+k], err)
+		}
+		*p = us
+	}
+	if r.SELnP95, err = num(12, true); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// ReadFile reads the history file at path. A file that does not exist is
+// an empty history, not an error.
+func ReadFile(path string) ([]Row, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer f.Close()
+	return Read(path, f)
+}
+
+// Append adds rows at the end of the history file at path (creating it),
+// and rewrites the Otava views beside it (OtavaDir). The file is locked
+// against other runs (path + ".lock", left in place: ignore it in version
+// control), read back whole — a malformed file is an error and is left
+// untouched — and rewritten atomically. Rows older than the file's last
+// row are refused.
+func Append(path string, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	unlock, err := atomicfile.Lock(path + ".lock")
+	if err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	defer unlock()
+	old, err := ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i].Time.Before(rows[i-1].Time) {
+			return fmt.Errorf("append history %s: new rows out of time order", path)
+		}
+	}
+	if n := len(old); n > 0 && rows[0].Time.Before(old[n-1].Time) {
+		return fmt.Errorf("append history %s: run of %s is older than the last row (%s)",
+			path, rows[0].Time.Format(time.RFC3339), old[n-1].Time.Format(time.RFC3339))
+	}
+	all := append(old, rows...)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, all) }); err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	if err := WriteOtava(OtavaDir(path), all); err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	return nil
+}
+
+// Task returns the rows of one task, in order.
+func Task(rows []Row, task string) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Task == task {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Tasks returns the task keys present in rows, sorted, the aggregate last.
+func Tasks(rows []Row) []string {
+	var keys []string
+	agg := false
+	for _, r := range rows {
+		if r.Task == result.AggregateName {
+			agg = true
+		} else if !slices.Contains(keys, r.Task) {
+			keys = append(keys, r.Task)
+		}
+	}
+	slices.Sort(keys)
+	if agg {
+		keys = append(keys, result.AggregateName)
+	}
+	return keys
+}
+
+// SameShape returns the rows whose Shape is shape, in order.
+func SameShape(rows []Row, shape string) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Shape == shape {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A Metric picks one latency percentile of a row, in microseconds.
+type Metric struct {
+	Name string // "p50", "p90", "p95", "p99"
+	Of   func(Row) int64
+}
+
+// The metrics a history holds.
+var (
+	P50 = Metric{"p50", func(r Row) int64 { return r.P50 }}
+	P90 = Metric{"p90", func(r Row) int64 { return r.P90 }}
+	P95 = Metric{"p95", func(r Row) int64 { return r.P95 }}
+	P99 = Metric{"p99", func(r Row) int64 { return r.P99 }}
+)
+
+// Values returns m of each row, in microseconds, NaN where the run had no
+// successful request.
+func Values(rows []Row, m Metric) []float64 {
+	out := make([]float64, len(rows))
+	for i, r := range rows {
+		out[i] = math.NaN()
+		if v := m.Of(r); v > 0 {
+			out[i] = float64(v)
+		}
+	}
+	return out
+}
