@@ -1,0 +1,271 @@
+package baseline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// Run is one recorded baseline run.
+type Run struct {
+	Name       string // directory name: start time (UTC) and run id
+	Dir        string // its path
+	Meta       result.Meta
+	Params     Params
+	Stats      []result.StatsRow   // per task, then Aggregated
+	Histograms []Histogram         // per task with successful requests
+	Windows    []result.HistoryRow // per task per window, then the window's Aggregated row
+}
+
+// Histogram returns the run's latency histogram of the task, nil when the
+// run has none (no successful request, or no such task).
+func (r *Run) Histogram(typ, name string) *hdrhistogram.Histogram {
+	for _, h := range r.Histograms {
+		if h.Type == typ && h.Name == name {
+			return h.Latency
+		}
+	}
+	return nil
+}
+
+// Task returns the run's stats row of the task (Aggregated for all).
+func (r *Run) Task(typ, name string) (result.StatsRow, bool) {
+	for _, s := range r.Stats {
+		if s.Type == typ && s.Name == name {
+			return s, true
+		}
+	}
+	return result.StatsRow{}, false
+}
+
+// Dir is the baseline directory of a test in an environment:
+// <root>/<env>/<Test>, names made safe for files as result.FileBase does.
+func Dir(root, env, test string) string {
+	return filepath.Join(root, result.FileBase(env), result.FileBase(test))
+}
+
+// RunName is the directory name of a recorded run: its start time in UTC
+// and its run id, so names sort oldest first.
+func RunName(m result.Meta) string {
+	return m.Start.UTC().Format("20060102T150405Z") + "-" + result.FileBase(m.RunID)
+}
+
+// Load reads every run recorded in dir (a test's baseline directory),
+// oldest first. A missing directory is no baseline: no runs, no error.
+// Any malformed file is an error of the form "file:line: what is wrong";
+// so are runs of different load shapes side by side. Entries whose names
+// start with "." are ignored (an interrupted write leaves those).
+func Load(dir string) ([]*Run, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read baseline: %w", err)
+	}
+	var runs []*Run
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || !e.IsDir() {
+			continue
+		}
+		r, err := readRun(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].Name < runs[j].Name })
+	for _, r := range runs[min(1, len(runs)):] {
+		if d := ShapeDiff(runs[0].Meta, r.Meta); len(d) > 0 {
+			return nil, fmt.Errorf("%s: runs %s and %s were recorded with different load shapes (%s): a baseline holds one shape; remove the stale runs or re-record",
+				dir, runs[0].Name, r.Name, strings.Join(d, ", "))
+		}
+	}
+	return runs, nil
+}
+
+func readRun(dir string) (*Run, error) {
+	r := &Run{Name: filepath.Base(dir), Dir: dir}
+	read := func(file string, parse func(name string, rd io.Reader) error) error {
+		path := filepath.Join(dir, file)
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("read baseline: %w", err)
+		}
+		defer f.Close()
+		return parse(path, f)
+	}
+	err := errors.Join(
+		read(MetaFile, func(n string, rd io.Reader) (err error) { r.Meta, err = result.ReadMeta(n, rd); return }),
+		read(GateFile, func(n string, rd io.Reader) (err error) { r.Params, err = ReadParams(n, rd); return }),
+		read(StatsFile, func(n string, rd io.Reader) (err error) { r.Stats, err = ReadStats(n, rd); return }),
+		read(HistogramsFile, func(n string, rd io.Reader) (err error) { r.Histograms, err = ReadHistograms(n, rd); return }),
+		read(WindowsFile, func(n string, rd io.Reader) (err error) { r.Windows, err = ReadWindows(n, rd); return }),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if r.Meta.Status != result.Complete {
+		return nil, fmt.Errorf("%s: status %q: only complete runs belong in a baseline", filepath.Join(dir, MetaFile), r.Meta.Status)
+	}
+	// The histograms must agree with the stats, so a hand edit of one
+	// cannot silently change the gate's evidence.
+	statsFile := filepath.Join(dir, StatsFile)
+	for _, h := range r.Histograms {
+		s, ok := r.Task(h.Type, h.Name)
+		if !ok {
+			return nil, fmt.Errorf("%s: task %q has a histogram in %s but no row here", statsFile, h.Key(), HistogramsFile)
+		}
+		if s.Successes != h.Latency.TotalCount() {
+			return nil, fmt.Errorf("%s: task %q: Success Count %d, but %s holds %d requests", statsFile, h.Key(), s.Successes, HistogramsFile, h.Latency.TotalCount())
+		}
+	}
+	for _, s := range r.Stats {
+		if s.Successes > 0 && s.Name != result.AggregateName && r.Histogram(s.Type, s.Name) == nil {
+			return nil, fmt.Errorf("%s: task %q: %d successes but no histogram in %s", statsFile, taskKey(s.Type, s.Name), s.Successes, HistogramsFile)
+		}
+		if s.Successes+s.Failures != s.Requests {
+			return nil, fmt.Errorf("%s: task %q: %d successes and %d failures do not add up to %d requests", statsFile, taskKey(s.Type, s.Name), s.Successes, s.Failures, s.Requests)
+		}
+	}
+	return r, nil
+}
+
+// Record writes a complete run into dir as a new baseline run, then keeps
+// only the newest keep runs of the run's load shape: runs of another shape
+// are removed (recording under a new shape is how a baseline is
+// refreshed). Each file is written atomically into a temporary directory
+// renamed into place, so a reader never sees half a run. The existing
+// baseline must be well-formed, or nothing is written. Record returns the
+// new run's name and the names of the runs removed.
+func Record(dir string, res *result.Run, p Params, keep int) (name string, removed []string, err error) {
+	if res.Meta.Status != result.Complete {
+		return "", nil, fmt.Errorf("record baseline: the run is %s (%s): only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
+	}
+	if keep < 1 {
+		return "", nil, fmt.Errorf("record baseline: keep %d runs: want at least 1", keep)
+	}
+	old, err := Load(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	name = RunName(res.Meta)
+	final := filepath.Join(dir, name)
+	if _, err := os.Stat(final); err == nil {
+		return "", nil, fmt.Errorf("record baseline: %s already exists: not overwritten", final)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("record baseline: %w", err)
+	}
+	tmp, err := os.MkdirTemp(dir, ".tmp-"+name+"-")
+	if err != nil {
+		return "", nil, fmt.Errorf("record baseline: %w", err)
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; cleans up after an error
+	var hs []Histogram
+	for _, t := range res.Tasks {
+		if t.Latency != nil && t.Latency.TotalCount() > 0 {
+			hs = append(hs, Histogram{Type: t.Type, Name: t.Name, Latency: t.Latency})
+		}
+	}
+	writes := []struct {
+		file string
+		fill func(io.Writer) error
+	}{
+		{MetaFile, func(w io.Writer) error { return result.MarshalCSV(res.Meta.Rows(), w) }},
+		{GateFile, func(w io.Writer) error { return WriteParams(w, p) }},
+		{StatsFile, func(w io.Writer) error { return result.MarshalCSV(res.StatsRows(), w) }},
+		{HistogramsFile, func(w io.Writer) error { return WriteHistograms(w, hs) }},
+		{WindowsFile, func(w io.Writer) error { return result.MarshalCSV(res.HistoryRows(), w) }},
+	}
+	for _, w := range writes {
+		if err := atomicfile.Write(filepath.Join(tmp, w.file), w.fill); err != nil {
+			return "", nil, fmt.Errorf("record baseline: %w", err)
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", nil, fmt.Errorf("record baseline: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", nil, fmt.Errorf("record baseline: %w", err)
+	}
+	var same []string
+	for _, r := range old {
+		if len(ShapeDiff(r.Meta, res.Meta)) > 0 {
+			removed = append(removed, r.Name)
+		} else {
+			same = append(same, r.Name)
+		}
+	}
+	same = append(same, name)
+	sort.Strings(same)
+	if n := len(same) - keep; n > 0 {
+		removed = append(removed, same[:n]...)
+	}
+	sort.Strings(removed)
+	for _, r := range removed {
+		if err := os.RemoveAll(filepath.Join(dir, r)); err != nil {
+			return name, removed, fmt.Errorf("record baseline: remove old run: %w", err)
+		}
+	}
+	return name, removed, nil
+}
+
+// Shape describes the load shape of a run, as baselines match it:
+// "open model, 10/s, at most 100 in flight, 30s" or "closed model, 5 users
+// (spawn 1/s), between(1s,5s), 30s".
+func Shape(m result.Meta) string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	if m.Model == "open" {
+		return fmt.Sprintf("open model, %s/s, at most %d in flight, %s", f(m.Rate), m.MaxInFlight, m.Duration)
+	}
+	wait := m.Wait
+	if wait == "" {
+		wait = "no think time"
+	}
+	return fmt.Sprintf("closed model, %d users (spawn %s/s), %s, %s", m.Users, f(m.SpawnRate), wait, m.Duration)
+}
+
+// ShapeDiff lists how the load shape of cur differs from base's: model,
+// users, spawn rate and think time (closed model), rate and in-flight cap
+// (open model), duration. None means the runs are comparable.
+func ShapeDiff(base, cur result.Meta) []string {
+	var d []string
+	diff := func(what string, b, c any) {
+		if b != c {
+			d = append(d, fmt.Sprintf("%s %v in the baseline, %v now", what, b, c))
+		}
+	}
+	diff("model", base.Model, cur.Model)
+	if len(d) > 0 {
+		return d
+	}
+	if base.Model == "open" {
+		diff("rate", base.Rate, cur.Rate)
+		diff("max in flight", base.MaxInFlight, cur.MaxInFlight)
+	} else {
+		diff("users", base.Users, cur.Users)
+		diff("spawn rate", base.SpawnRate, cur.SpawnRate)
+		diff("think time", base.Wait, cur.Wait)
+	}
+	diff("duration", base.Duration, cur.Duration)
+	return d
+}
+
+func taskKey(typ, name string) string {
+	if typ == "" {
+		return name
+	}
+	return typ + " " + name
+}

@@ -1,0 +1,237 @@
+package baseline
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// The files of one baseline run.
+const (
+	MetaFile       = "meta.csv"       // result.Meta rows: Key,Value
+	GateFile       = "gate.csv"       // the gate parameters in force: Key,Value
+	StatsFile      = "stats.csv"      // Locust-compatible stats, as <Test>_stats.csv
+	HistogramsFile = "histograms.csv" // whole-run latency histogram per task
+	WindowsFile    = "windows.csv"    // per-window rows, as <Test>_stats_history.csv
+)
+
+// HistogramsHeader is the header of histograms.csv: one row per task and
+// non-empty bucket of its whole-run histogram of successful requests,
+// sorted by task (Name, then Type) and then by value. Microseconds is the
+// highest value of the bucket (what the percentiles report), Count the
+// number of requests in it.
+var HistogramsHeader = []string{"Type", "Name", "Microseconds", "Count"}
+
+// Histogram is one task's whole-run latency histogram.
+type Histogram struct {
+	Type, Name string
+	Latency    *hdrhistogram.Histogram
+}
+
+// Key is the task's display name, as result.Task.Key.
+func (h Histogram) Key() string {
+	if h.Type == "" {
+		return h.Name
+	}
+	return h.Type + " " + h.Name
+}
+
+// WriteHistograms writes hs (sorted as the file requires) to w.
+func WriteHistograms(w io.Writer, hs []Histogram) error {
+	hs = slices.Clone(hs)
+	sort.SliceStable(hs, func(i, j int) bool { return taskLess(hs[i].Type, hs[i].Name, hs[j].Type, hs[j].Name) })
+	cw := csv.NewWriter(w)
+	cw.Write(HistogramsHeader)
+	for _, h := range hs {
+		for _, b := range h.Latency.Distribution() {
+			if b.Count == 0 {
+				continue
+			}
+			cw.Write([]string{h.Type, h.Name, strconv.FormatInt(b.To, 10), strconv.FormatInt(b.Count, 10)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// ReadHistograms parses a histograms file. name is used in errors, which
+// have the form "name:line: what is wrong".
+func ReadHistograms(name string, r io.Reader) ([]Histogram, error) {
+	cr, err := newReader(name, r, HistogramsHeader)
+	if err != nil {
+		return nil, err
+	}
+	var hs []Histogram
+	var last int64
+	for {
+		rec, line, err := cr.next()
+		if err == io.EOF {
+			return hs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		typ, task := rec[0], rec[1]
+		if task == "" {
+			return nil, fmt.Errorf("%s:%d: empty task name", name, line)
+		}
+		v, err := strconv.ParseInt(rec[2], 10, 64)
+		if err != nil || v < result.MinLatency || v > result.MaxLatency {
+			return nil, fmt.Errorf("%s:%d: Microseconds %q: want a whole number from %d to %d", name, line, rec[2], result.MinLatency, result.MaxLatency)
+		}
+		n, err := strconv.ParseInt(rec[3], 10, 64)
+		if err != nil || n <= 0 || n > 1<<50 {
+			return nil, fmt.Errorf("%s:%d: Count %q: want a positive whole number", name, line, rec[3])
+		}
+		if len(hs) == 0 || hs[len(hs)-1].Type != typ || hs[len(hs)-1].Name != task {
+			if len(hs) > 0 {
+				p := hs[len(hs)-1]
+				if !taskLess(p.Type, p.Name, typ, task) {
+					return nil, fmt.Errorf("%s:%d: task %q comes after %q: rows must be sorted by task, each task's rows together", name, line, Histogram{Type: typ, Name: task}.Key(), p.Key())
+				}
+			}
+			hs = append(hs, Histogram{Type: typ, Name: task, Latency: result.NewHistogram()})
+		} else if v <= last {
+			return nil, fmt.Errorf("%s:%d: Microseconds %d after %d: values must increase within a task", name, line, v, last)
+		}
+		last = v
+		h := hs[len(hs)-1].Latency
+		before := h.TotalCount()
+		if err := h.RecordValues(v, n); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		if h.TotalCount() != before+n {
+			return nil, fmt.Errorf("%s:%d: count %d overflows the histogram", name, line, n)
+		}
+	}
+}
+
+// ReadStats parses a stats file (<Test>_stats.csv's format) with the exact
+// header result writes.
+func ReadStats(name string, r io.Reader) ([]result.StatsRow, error) {
+	return readRows[result.StatsRow](name, r)
+}
+
+// ReadWindows parses a per-window file (<Test>_stats_history.csv's
+// format) with the exact header result writes.
+func ReadWindows(name string, r io.Reader) ([]result.HistoryRow, error) {
+	return readRows[result.HistoryRow](name, r)
+}
+
+// readRows parses a CSV file of one of result's row types: the header must
+// be the type's, every field must parse.
+func readRows[T any](name string, r io.Reader) ([]T, error) {
+	typ := reflect.TypeFor[T]()
+	header := make([]string, typ.NumField())
+	for i := range header {
+		header[i] = typ.Field(i).Tag.Get("csv")
+	}
+	cr, err := newReader(name, r, header)
+	if err != nil {
+		return nil, err
+	}
+	var rows []T
+	for {
+		rec, line, err := cr.next()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var row T
+		v := reflect.ValueOf(&row).Elem()
+		for i, s := range rec {
+			if err := setField(v.Field(i), s); err != nil {
+				return nil, fmt.Errorf("%s:%d: %s: %v", name, line, header[i], err)
+			}
+		}
+		rows = append(rows, row)
+	}
+}
+
+func setField(f reflect.Value, s string) error {
+	if u, ok := f.Addr().Interface().(interface{ UnmarshalCSV(string) error }); ok {
+		x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || x < 0 || x > 1e15 || x != x {
+			return fmt.Errorf("bad number %q: want a finite number >= 0", s)
+		}
+		return u.UnmarshalCSV(s)
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("bad count %q: want a whole number >= 0", s)
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported field kind %s", f.Kind())
+	}
+	return nil
+}
+
+// reader reads a CSV file with a fixed header, giving record line numbers.
+type reader struct {
+	name string
+	cr   *csv.Reader
+}
+
+func newReader(name string, r io.Reader, header []string) (*reader, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = len(header)
+	cr.ReuseRecord = false
+	got, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(header, ","))
+		}
+		return nil, csvError(name, err)
+	}
+	if !slices.Equal(got, header) {
+		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(got, ","), strings.Join(header, ","))
+	}
+	return &reader{name: name, cr: cr}, nil
+}
+
+func (r *reader) next() ([]string, int, error) {
+	rec, err := r.cr.Read()
+	if err != nil {
+		if err == io.EOF {
+			return nil, 0, err
+		}
+		return nil, 0, csvError(r.name, err)
+	}
+	line, _ := r.cr.FieldPos(0)
+	return rec, line, nil
+}
+
+func csvError(name string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if pe.StartLine != 0 && pe.StartLine != pe.Line {
+			return fmt.Errorf("%s:%d: %v (the record starting here runs to line %d)", name, pe.StartLine, pe.Err, pe.Line)
+		}
+		return fmt.Errorf("%s:%d: %v", name, pe.Line, pe.Err)
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
+func taskLess(t1, n1, t2, n2 string) bool {
+	if n1 != n2 {
+		return n1 < n2
+	}
+	return t1 < t2
+}
