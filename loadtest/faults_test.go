@@ -63,7 +63,7 @@ func TestFaultsSurvived(t *testing.T) {
 		}, class: ClassHTTP, want: []string{"HTTP 500"}},
 		{name: "per-task timeout", cfg: faultserver.Config{Latency: 300 * time.Millisecond},
 			sc: Scenario{Tasks: []Task{{Name: "GET /x", Timeout: 100 * time.Millisecond, Do: getTask("", "/x", 1).Do}}}, class: ClassTimeout,
-			want: []string{"aborted to protect the target", "requests timed out (GET: context deadline exceeded)"}},
+			want: []string{"aborted to protect the target", "requests timed out (GET: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
