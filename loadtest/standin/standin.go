@@ -143,13 +143,14 @@ func Start(tb testing.TB, service Container, deps ...Container) (string, error) 
 			return "", err
 		}
 	}
+	svc := service.withDefaults()
 	host, err := ctr.Host(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s: host: %w", service.withDefaults().Name, err)
+		return "", fmt.Errorf("%s: host: %w", svc.Name, err)
 	}
-	port, err := ctr.MappedPort(ctx, portSpec(service.withDefaults().Port))
+	port, err := ctr.MappedPort(ctx, portSpec(svc.Port))
 	if err != nil {
-		return "", fmt.Errorf("%s: published port: %w", service.withDefaults().Name, err)
+		return "", fmt.Errorf("%s: published port: %w", svc.Name, err)
 	}
 	return "http://" + net.JoinHostPort(host, port.Port()), nil
 }
@@ -344,7 +345,7 @@ func (e *engine) startError(what string, c Container, ctr testcontainers.Contain
 	if strings.Contains(err.Error(), "reaper") {
 		return fmt.Errorf("%s: %w\n(the testcontainers reaper, Ryuk, is an image pulled from a registry: where none is reachable, set TESTCONTAINERS_RYUK_DISABLED=true)", what, err)
 	}
-	if ctr == nil || isBuildError(err) {
+	if ctr == nil { // not created: the build or the creation failed
 		if buildLog != "" {
 			return fmt.Errorf("%s: %w\nbuild output:\n%s", what, err, indent(lastLines(buildLog, 40)))
 		}
@@ -376,10 +377,6 @@ func readiness(c Container) string {
 		s = append(s, fmt.Sprintf("port %d never accepted a connection", c.Port))
 	}
 	return strings.Join(s, "; ")
-}
-
-func isBuildError(err error) bool {
-	return strings.Contains(err.Error(), "build image")
 }
 
 // tail returns the container's last log lines, indented, or why not.
