@@ -85,6 +85,10 @@ type Scenario struct {
 
 	// --- baseline gate ---
 
+	// Gate configures the comparison with the recorded baseline (see
+	// Gate); its zero value is the default gate.
+	Gate Gate
+
 	// --- guard rails ---
 
 	// Guard is the abort guard, on by default (see Guard).

@@ -77,17 +77,33 @@ func (row Row) cells() []string {
 	return []string{row.Task, string(c.Metric), c.fmtValue(c.Base), c.fmtValue(c.Cur), delta, ci, p, tol, c.Verdict.String()}
 }
 
-// Notes returns the warnings of the rows, "task metric: warning", and the
-// report's note first.
+// Notes returns the warnings of the rows, "task metrics: warning" (the
+// metrics of a task sharing a warning named together), after the
+// report's note.
 func (r *Report) Notes() []string {
 	var out []string
 	if r.Note != "" {
 		out = append(out, r.Note)
 	}
-	for _, row := range r.Rows {
-		for _, w := range row.Warnings {
-			out = append(out, fmt.Sprintf("%s %s: %s", row.Task, row.Metric, w))
+	for i := 0; i < len(r.Rows); {
+		j := i
+		for j < len(r.Rows) && r.Rows[j].Task == r.Rows[i].Task {
+			j++
 		}
+		var order []string
+		metrics := map[string][]string{}
+		for _, row := range r.Rows[i:j] {
+			for _, w := range row.Warnings {
+				if _, ok := metrics[w]; !ok {
+					order = append(order, w)
+				}
+				metrics[w] = append(metrics[w], string(row.Metric))
+			}
+		}
+		for _, w := range order {
+			out = append(out, fmt.Sprintf("%s %s: %s", r.Rows[i].Task, strings.Join(metrics[w], ", "), w))
+		}
+		i = j
 	}
 	return out
 }

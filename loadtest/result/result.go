@@ -11,6 +11,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/loadtest/gate"
 )
 
 // Histogram bounds and precision used for every latency histogram, in
@@ -48,6 +50,9 @@ type Run struct {
 	Total    *Task     // all tasks together, named AggregateName
 	Windows  []Window  // per window: one row per task that ran, then the aggregate
 	Failures []Failure // sorted by Type, Name, then Error
+	// Gate is the comparison with the baseline (render it with its Cells,
+	// Text or Markdown methods); nil when the gate did not run.
+	Gate *gate.Report
 }
 
 // Meta describes how a run was made.
