@@ -21,7 +21,7 @@ TIMEOUT  ?= $(shell echo $$(( 2 * ($(DURATION) + 60) + 120 )))s
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: loadtest test lint
+.PHONY: loadtest test lint fuzz
 
 loadtest:
 	$(GO) test -tags loadtest -count=1 -v -timeout $(TIMEOUT) -run '$(RUN)' . \
@@ -37,3 +37,14 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags loadtest ./...
+
+# Every Fuzz* target of the module, FUZZTIME each (their seed corpora under
+# testdata/fuzz/ also run in `make test`).
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz: $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
