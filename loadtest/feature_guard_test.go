@@ -157,7 +157,11 @@ func TestAbortGuard(t *testing.T) {
 		{"failures", func(s *faultserver.Server) { s.Set(faultserver.Status500) },
 			func(s *faultserver.Server) int64 { return s.Count(faultserver.Status500) }, Guard{},
 			[]string{"aborted to protect the target:", "requests failed (", "% > 20%)", "the target answered HTTP 500", "all load stopped"}},
-		{"latency", func(s *faultserver.Server) { s.Set(faultserver.Unavailable); s.Set(faultserver.None); s.SetLatency(150 * time.Millisecond) },
+		{"latency", func(s *faultserver.Server) {
+			s.Set(faultserver.Unavailable)
+			s.Set(faultserver.None)
+			s.SetLatency(150 * time.Millisecond)
+		},
 			nil, Guard{MaxP95: 50 * time.Millisecond},
 			[]string{"aborted to protect the target: p95 ", "> 50ms over"}},
 		{"resets", func(s *faultserver.Server) { s.Set(faultserver.Reset) },
