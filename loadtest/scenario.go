@@ -101,6 +101,17 @@ type Scenario struct {
 	MaxBackoff time.Duration
 
 	// --- server signals and history ---
+
+	// Leak is the within-run latency trend check of each task's window
+	// medians: "warn" (default), "fail" or "off". -loadtest.leak overrides it.
+	Leak string
+	// LeakGrowth is the smallest growth of a task's latency over the run
+	// that counts as a leak (default 0.20, i.e. +20 %).
+	LeakGrowth float64
+	// Drift is the check of the run history for a creep or a step of each
+	// task's p95: "warn" (default), "fail" or "off". -loadtest.drift
+	// overrides it.
+	Drift string
 }
 
 // A Task is one kind of operation in the mix, timed as a whole. Name

@@ -50,6 +50,7 @@ type Run struct {
 	Total    *Task     // all tasks together, named AggregateName
 	Windows  []Window  // per window: one row per task that ran, then the aggregate
 	Failures []Failure // sorted by Type, Name, then Error
+	Findings []Finding // trends found: leaks within the run, drift and steps across runs
 	// Gate is the comparison with the baseline (render it with its Cells,
 	// Text or Markdown methods); nil when the gate did not run.
 	Gate *gate.Report

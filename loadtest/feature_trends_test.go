@@ -1,0 +1,316 @@
+package loadtest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/loadtest/trend"
+)
+
+var longTrends = flag.Bool("trends.long", false, "run the long trend tests: 5-minute leak runs, thousands of synthetic histories")
+
+// runTrends runs sc against a real loopback server with the history and
+// leak features on their own flag set, results in a temporary directory.
+func runTrends(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB) {
+	t.Helper()
+	fs := newFlagSet()
+	fl := newFlags(fs)
+	lf, hf := newLeakFlags(fs), newHistoryFlags(fs)
+	if err := fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	// These tests are about trends, not the generator's schedule keeping,
+	// which a busy machine may disturb.
+	if sc.MaxLateRatio == 0 {
+		sc.LateTolerance, sc.MaxLateRatio = 100*time.Millisecond, 0.5
+	}
+	tb := newCaptureTB(t)
+	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{historyInstaller(hf), leakInstaller(lf)}})
+	return res, tb
+}
+
+// growingServer answers after a delay that grows linearly from base by
+// growth over span, counted from its first request.
+func growingServer(t *testing.T, base time.Duration, growth float64, span time.Duration) (string, *atomic.Int64) {
+	var first atomic.Int64
+	srv, n := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		frac := math.Min(1, float64(now-first.Load())/float64(span))
+		time.Sleep(time.Duration(float64(base) * (1 + growth*frac)))
+		w.Write([]byte("ok"))
+	})
+	return srv.URL, n
+}
+
+func orderTask(name string) Task {
+	return Task{Name: name, Do: func(ctx context.Context, u *User) error {
+		_, err := u.Get(ctx, "/orders/1")
+		return err
+	}}
+}
+
+// TestLeakRun: a server whose latency grows +60% over the run is flagged,
+// naming the task; an unchanged one is not. 40 windows of 100 ms at 200
+// req/s (with -trends.long: 5 minutes, 10-s windows, 10 req/s).
+func TestLeakRun(t *testing.T) {
+	dur, win, rate, base := 4*time.Second, 100*time.Millisecond, 200.0, 10*time.Millisecond
+	if *longTrends {
+		dur, win, rate, base = 5*time.Minute, 10*time.Second, 10, 20*time.Millisecond
+	}
+	for _, tt := range []struct {
+		name   string
+		growth float64
+		leak   bool
+	}{
+		{"grows +60%", 0.6, true},
+		{"unchanged", 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url, _ := growingServer(t, base, tt.growth, dur)
+			sc := Scenario{Host: url, Rate: rate, Duration: dur, Window: win, Tasks: []Task{orderTask("GET /orders/{id}")}}
+			res, tb := runTrends(t, sc)
+			if tb.Failed() {
+				t.Fatalf("run failed: %s", tb.messages())
+			}
+			var leaks []result.Finding
+			for _, f := range res.Findings {
+				if f.Kind == "leak" {
+					leaks = append(leaks, f)
+				}
+			}
+			logs := strings.Join(tb.logs, "\n")
+			switch {
+			case tt.leak && len(leaks) != 1:
+				t.Fatalf("findings %+v; want one leak of GET /orders/{id}\n%s", res.Findings, logs)
+			case tt.leak:
+				f := leaks[0]
+				if f.Task != "GET /orders/{id}" || f.Change < 0.3 || f.P >= 0.01 || f.Fail ||
+					!strings.Contains(f.Text, "latency of GET /orders/{id} grew +") || !strings.Contains(f.Text, "possible leak or backlog") {
+					t.Errorf("leak finding %+v; want GET /orders/{id}, growth ≥ +30%%, p < 0.01, a warning", f)
+				}
+				if !strings.Contains(logs, "warning: latency of GET /orders/{id} grew") {
+					t.Errorf("no warning logged:\n%s", logs)
+				}
+			case len(leaks) != 0:
+				t.Errorf("findings %+v on an unchanged server; want none", leaks)
+			}
+		})
+	}
+}
+
+// TestLeakFail: with -loadtest.leak=fail the leak fails the test.
+func TestLeakFail(t *testing.T) {
+	url, _ := growingServer(t, 10*time.Millisecond, 0.6, 2*time.Second)
+	sc := Scenario{Host: url, Rate: 100, Duration: 2 * time.Second, Window: 100 * time.Millisecond, Tasks: []Task{orderTask("GET /orders/{id}")}}
+	_, tb := runTrends(t, sc, "-loadtest.leak=fail")
+	if !strings.Contains(tb.messages(), "latency of GET /orders/{id} grew") {
+		t.Errorf("errors %q; want the leak as a failure", tb.messages())
+	}
+}
+
+// TestLeakTooShort: too few windows are not tested, and the log says why.
+func TestLeakTooShort(t *testing.T) {
+	url, _ := growingServer(t, time.Millisecond, 5, time.Second)
+	sc := Scenario{Host: url, Rate: 50, Duration: time.Second, Window: 200 * time.Millisecond, Tasks: []Task{orderTask("GET /x")}}
+	res, tb := runTrends(t, sc)
+	if len(res.Findings) != 0 || !strings.Contains(strings.Join(tb.logs, "\n"), "leak check skipped: 3 windows of 200ms after warm-up, need 10") {
+		t.Errorf("findings %+v, logs %q; want none and a skip note", res.Findings, tb.logs)
+	}
+}
+
+func TestTrendSettings(t *testing.T) {
+	srv, n := countingServer(t, 0, nil)
+	ok := []Task{orderTask("GET /x")}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "local", "TestTrendSettings", "history.csv")
+	os.MkdirAll(filepath.Dir(bad), 0o755)
+	os.WriteFile(bad, []byte(strings.Join(history.Header, ",")+"\n2026-03-01T02:00:00Z,abc,open 10/s 1s,GET /x,ten,0,0,0,1,1,1,1,,r\n"), 0o644)
+	tests := []struct {
+		name string
+		sc   Scenario
+		args []string
+		want []string
+	}{
+		{"bad modes", Scenario{Leak: "sometimes"}, []string{"-loadtest.drift=maybe"},
+			[]string{`Scenario.Leak="sometimes": want warn, fail or off`, `-loadtest.drift="maybe": want warn, fail or off`}},
+		{"bad numbers", Scenario{}, []string{"-loadtest.leak-growth=-1", "-loadtest.drift-runs=2", "-loadtest.drift-slope=0"},
+			[]string{"-loadtest.leak-growth=-1", "-loadtest.drift-runs=2: want at least 3", "-loadtest.drift-slope=0"}},
+		{"malformed history", Scenario{Env: "local"}, []string{"-loadtest.history-dir=" + dir},
+			[]string{bad + `:2: requests: not a count: "ten"`}},
+	}
+	for _, tt := range tests {
+		sc := tt.sc
+		sc.Host, sc.Rate, sc.Duration, sc.Tasks = srv.URL, 10, time.Second, ok
+		_, tb := runTrends(t, sc, tt.args...)
+		msg := tb.messages()
+		for _, w := range tt.want {
+			if !strings.Contains(msg, w) || !strings.Contains(msg, "no request sent") {
+				t.Errorf("%s: messages %q; want %q before any request", tt.name, msg, w)
+			}
+		}
+	}
+	if got := n.Load(); got != 0 {
+		t.Errorf("%d requests sent with bad settings; want none", got)
+	}
+}
+
+// nights returns a history of one task: n nightly p95s around 42 ms with
+// 4 % noise, a creep per night, and a step of size step from night at on.
+func nights(seed uint64, n int, creep, step float64, at int, shape string) []history.Row {
+	return nightsAt(42000, seed, n, creep, step, at, shape)
+}
+
+// nightsAt is nights around level microseconds.
+func nightsAt(level float64, seed uint64, n int, creep, step float64, at int, shape string) []history.Row {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	rows := make([]history.Row, n)
+	for i := range rows {
+		p95 := level * math.Pow(1+creep, float64(i)) * math.Exp(0.04*rng.NormFloat64())
+		if step != 0 && i >= at {
+			p95 *= 1 + step
+		}
+		rows[i] = history.Row{
+			Time: time.Date(2026, 3, 1+i, 2, 0, 0, 0, time.UTC), Commit: fmt.Sprintf("c%02d", i), Shape: shape,
+			Task: "POST /orders", Requests: 3000, Rate: 10,
+			P50: int64(p95 / 3), P90: int64(p95 * 0.8), P95: int64(p95), P99: int64(p95 * 2), SELnP95: 0.03,
+		}
+	}
+	return rows
+}
+
+func kinds(fs []result.Finding) string {
+	var k []string
+	for _, f := range fs {
+		k = append(k, f.Kind)
+	}
+	return strings.Join(k, ",")
+}
+
+func TestDriftFindings(t *testing.T) {
+	tests := []struct {
+		name  string
+		rows  []history.Row
+		kinds string
+		text  []string
+	}{
+		{"+2%/night creep", nights(1, 20, 0.02, 0, 0, "s"), "drift",
+			[]string{"p95 of POST /orders is drifting up +", "%/night over 14 nights (p "}},
+		{"+20% step", nights(8, 20, 0, 0.2, 13, "s"), "step",
+			[]string{"p95 of POST /orders stepped from ", " at the run of 2026-03-14 02:00 UTC (commit c13)"}},
+		{"flat, noisy", nights(3, 30, 0, 0, 0, "s"), "", nil},
+		{"old step, long ago", nights(4, 40, 0, 0.2, 10, "s"), "", nil},
+		{"too few runs", nights(5, 5, 0.05, 0, 0, "s"), "", nil},
+	}
+	for _, tt := range tests {
+		found := driftFindings(tt.rows, trend.DriftOptions{}, false)
+		if got := kinds(found); got != tt.kinds {
+			t.Errorf("%s: findings %q (%+v); want %q", tt.name, got, found, tt.kinds)
+			continue
+		}
+		for _, w := range tt.text {
+			if !strings.Contains(found[0].Text, w) {
+				t.Errorf("%s: %q; want it to contain %q", tt.name, found[0].Text, w)
+			}
+		}
+	}
+}
+
+// TestDriftRates: over many seeded histories, a flat one reports nothing,
+// a creep is reported as a drift, a step as a step at its run.
+func TestDriftRates(t *testing.T) {
+	n := 150
+	if *longTrends {
+		n = 2000
+	}
+	var flat, creep, creepStep, step, stepDrift, stepExtra int
+	for i := 0; i < n; i++ {
+		if len(driftFindings(nights(uint64(1000+i), 20, 0, 0, 0, "s"), trend.DriftOptions{}, false)) > 0 {
+			flat++
+		}
+		f := driftFindings(nights(uint64(2000+i), 20, 0.02, 0, 0, "s"), trend.DriftOptions{}, false)
+		if strings.Contains(kinds(f), "drift") {
+			creep++
+		}
+		if strings.Contains(kinds(f), "step") {
+			creepStep++
+		}
+		f = driftFindings(nights(uint64(3000+i), 20, 0, 0.2, 13, "s"), trend.DriftOptions{}, false)
+		for _, x := range f {
+			if x.Kind == "step" && x.Commit == "c13" {
+				step++
+			} else if x.Kind == "step" {
+				stepExtra++
+			}
+			if x.Kind == "drift" {
+				stepDrift++
+			}
+		}
+	}
+	rate := func(k int) float64 { return float64(k) / float64(n) }
+	t.Logf("over %d histories: flat %.3f, creep→drift %.3f, creep→step %.3f, step→step at its run %.3f, step→another step %.3f, step→drift %.3f",
+		n, rate(flat), rate(creep), rate(creepStep), rate(step), rate(stepExtra), rate(stepDrift))
+	if rate(flat) > 0.03 || rate(creep) < 0.95 || rate(creepStep) > 0.1 || rate(step) < 0.9 || rate(stepExtra) > 0.1 || rate(stepDrift) > 0.1 {
+		t.Errorf("rates out of bounds: want flat ≤ 0.03, creep→drift ≥ 0.95, creep→step ≤ 0.1, step at its run ≥ 0.9, another step ≤ 0.1, step→drift ≤ 0.1")
+	}
+}
+
+// TestHistoryRun: a real run reads the committed history, reports a step
+// with its run and commit, appends its own rows and the Otava views; with
+// -loadtest.drift=fail the step fails the test.
+func TestHistoryRun(t *testing.T) {
+	srv, _ := countingServer(t, 5*time.Millisecond, nil)
+	dir := t.TempDir()
+	// The run's own p95 over 50 requests is too noisy to be a night of
+	// the synthetic history: the history's step is in another task.
+	sc := Scenario{Host: srv.URL, Env: "local", Rate: 50, Duration: time.Second, Window: 250 * time.Millisecond, Tasks: []Task{orderTask("GET /orders/{id}")}}
+	path := history.Path(dir, "local", t.Name())
+	old := nights(7, 20, 0, 0.2, 13, "open 50/s 1s")
+	if err := history.Append(path, old); err != nil {
+		t.Fatal(err)
+	}
+	res, tb := runTrends(t, sc, "-loadtest.history", "-loadtest.history-dir="+dir)
+	if tb.Failed() {
+		t.Fatalf("run failed: %s", tb.messages())
+	}
+	logs := strings.Join(tb.logs, "\n")
+	if !strings.Contains(logs, "warning: p95 of POST /orders stepped from") || !strings.Contains(logs, "(commit c13)") {
+		t.Errorf("logs do not warn of the step at c13:\n%s", logs)
+	}
+	if kinds(res.Findings) != "step" {
+		t.Errorf("findings %+v; want the step", res.Findings)
+	}
+	rows, err := history.ReadFile(path)
+	if err != nil || len(rows) != len(old)+2 {
+		t.Fatalf("history has %d rows (%v); want %d: the task and the aggregate appended", len(rows), err, len(old)+2)
+	}
+	last := rows[len(rows)-2]
+	if last.Task != "GET /orders/{id}" || last.Shape != "open 50/s 1s" || last.Requests < 40 || last.P95 < 5000 || !(last.SELnP95 > 0) || last.RunID != res.Meta.RunID {
+		t.Errorf("appended row %+v; want this run's GET /orders/{id} figures", last)
+	}
+	for _, task := range []string{"POST /orders", "GET /orders/{id}", "Aggregated"} {
+		if _, err := os.Stat(history.OtavaFile(history.OtavaDir(path), task)); err != nil {
+			t.Errorf("otava view: %v", err)
+		}
+	}
+	// The same with -loadtest.drift=fail, without appending.
+	_, tb = runTrends(t, sc, "-loadtest.history-dir="+dir, "-loadtest.drift=fail")
+	if !strings.Contains(tb.messages(), "p95 of POST /orders stepped from") {
+		t.Errorf("errors %q; want the step as a failure", tb.messages())
+	}
+	if rows2, _ := history.ReadFile(path); len(rows2) != len(rows) {
+		t.Errorf("history grew without -loadtest.history: %d rows, was %d", len(rows2), len(rows))
+	}
+}
