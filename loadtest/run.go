@@ -289,6 +289,9 @@ func newClient(p *plan, target *url.URL) *http.Client {
 		tr.MaxIdleConnsPerHost = conns
 		tr.Proxy = nil // the target is addressed directly, never through a proxy
 		rt = tr
+		if target.Scheme == "http" {
+			rt = newH1Transport(tr, conns) // requests on the caller's goroutine: see transport.go
+		}
 	}
 	return &http.Client{
 		Transport: rt,

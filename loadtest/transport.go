@@ -1,0 +1,441 @@
+package loadtest
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// h1Transport is the run's HTTP transport for plain-http targets: each
+// request is written and its response read on the calling goroutine, over
+// a pooled keep-alive HTTP/1.1 connection. net/http's Transport hands every
+// request to two goroutines of its own (a writer and a reader per
+// connection); doing the work in place saves those hand-offs, about a
+// third of the generator's CPU per request, which is what a long-running
+// load generator should not spend.
+//
+// It behaves as net/http's Transport does for what the harness sends:
+// keep-alive, Content-Length bodies, chunked and close-delimited
+// responses, 1xx responses skipped, transparent gzip, one retry of a
+// request that met a keep-alive connection the server had closed. Anything
+// else (https, unknown-length bodies, upgrades, Expect: 100-continue) goes
+// to the fallback.
+type h1Transport struct {
+	fallback *http.Transport
+	dialer   net.Dialer
+	maxIdle  int // idle connections kept per host
+
+	mu   sync.Mutex
+	idle map[string][]*h1Conn // by host:port, most recent last
+}
+
+// newH1Transport returns a transport keeping up to maxIdle idle
+// connections per host, with fallback for what it does not handle.
+func newH1Transport(fallback *http.Transport, maxIdle int) *h1Transport {
+	return &h1Transport{
+		fallback: fallback,
+		dialer:   net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		maxIdle:  maxIdle,
+		idle:     map[string][]*h1Conn{},
+	}
+}
+
+type h1Conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	addr     string
+	reused   bool
+	deadline time.Time // the one set on nc
+}
+
+// aLongTimeAgo is a deadline that makes blocked reads and writes return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// handles reports whether req is for h1Transport rather than the fallback.
+func (t *h1Transport) handles(req *http.Request) bool {
+	if req.URL.Scheme != "http" || req.Method == http.MethodConnect || req.Close {
+		return false
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength <= 0 {
+		return false // length unknown: chunked upload
+	}
+	if len(req.TransferEncoding) > 0 || req.Header.Get("Upgrade") != "" || req.Header.Get("Expect") != "" {
+		return false
+	}
+	return true
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.handles(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	ctx := req.Context()
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := t.getConn(ctx, addr)
+		if err != nil {
+			closeReqBody(req)
+			return nil, err
+		}
+		resp, err := t.roundTrip(ctx, c, req)
+		if err == nil {
+			return resp, nil
+		}
+		if attempt == 0 && c.reused && serverClosedIdle(err) && ctx.Err() == nil {
+			// The server closed the idle connection before reading this
+			// request; net/http retries in this case too.
+			if req, err = rewind(req); err == nil {
+				continue
+			}
+		}
+		closeReqBody(req)
+		return nil, err
+	}
+}
+
+// errClosedIdle marks a reused connection the server had closed before
+// any byte of the response came.
+var errClosedIdle = errors.New("http: server closed the idle connection")
+
+func serverClosedIdle(err error) bool { return errors.Is(err, errClosedIdle) }
+
+// rewind returns req ready to be sent again.
+func rewind(req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	if req.GetBody == nil {
+		return nil, errors.New("cannot retry: the request body cannot be read again")
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	r2 := *req
+	r2.Body = body
+	return &r2, nil
+}
+
+func closeReqBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error) {
+	t.mu.Lock()
+	if cs := t.idle[addr]; len(cs) > 0 {
+		c := cs[len(cs)-1]
+		cs[len(cs)-1] = nil
+		t.idle[addr] = cs[:len(cs)-1]
+		t.mu.Unlock()
+		c.reused = true
+		return c, nil
+	}
+	t.mu.Unlock()
+	nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), addr: addr}, nil
+}
+
+func (t *h1Transport) putIdle(c *h1Conn) {
+	t.mu.Lock()
+	if cs := t.idle[c.addr]; len(cs) < t.maxIdle {
+		t.idle[c.addr] = append(cs, c)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	c.nc.Close()
+}
+
+// CloseIdleConnections closes the idle connections, the fallback's too.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	for addr, cs := range t.idle {
+		for _, c := range cs {
+			c.nc.Close()
+		}
+		delete(t.idle, addr)
+	}
+	t.mu.Unlock()
+	t.fallback.CloseIdleConnections()
+}
+
+// roundTrip sends req on c and reads the response head. On error c is
+// closed.
+func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
+	dl, _ := ctx.Deadline()
+	if !dl.Equal(c.deadline) {
+		c.nc.SetDeadline(dl)
+		c.deadline = dl
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+	}
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		c.nc.Close()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	gz, err := writeRequest(c.bw, req)
+	if err != nil {
+		if c.reused && isConnGone(err) {
+			err = fmt.Errorf("%w: %w", errClosedIdle, err)
+		}
+		return fail(err)
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		if c.reused && isConnGone(err) {
+			err = fmt.Errorf("%w: %w", errClosedIdle, err)
+		} else if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fail(err)
+	}
+	var resp *http.Response
+	for {
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			return fail(err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		resp.Body.Close() // 1xx: informational, the real answer follows
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return fail(errors.New("unexpected 101 Switching Protocols"))
+	}
+	b := &h1Body{t: t, c: c, rc: resp.Body, ctx: ctx, stop: stop, keep: !resp.Close}
+	if resp.Body == http.NoBody {
+		b.release(true)
+		return resp, nil
+	}
+	resp.Body = b
+	if gz && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		resp.Uncompressed = true
+		resp.Body = &gzipBody{body: b}
+	}
+	return resp, nil
+}
+
+// isConnGone reports an error of a connection the peer has closed.
+func isConnGone(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF)
+}
+
+// writeRequest writes req's head and body and flushes. It asks for gzip
+// (and reports so) when the request does not choose an encoding, as
+// net/http does.
+func writeRequest(w *bufio.Writer, req *http.Request) (gz bool, err error) {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	w.WriteString(method)
+	w.WriteByte(' ')
+	w.WriteString(req.URL.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for k, vs := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Trailer":
+			continue
+		}
+		if !validHeaderName(k) {
+			return false, fmt.Errorf("invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			w.WriteString(k)
+			w.WriteString(": ")
+			writeHeaderValue(w, v)
+			w.WriteString("\r\n")
+		}
+	}
+	if _, ok := req.Header["User-Agent"]; !ok {
+		w.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	}
+	if req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" && req.Method != http.MethodHead {
+		gz = true
+		w.WriteString("Accept-Encoding: gzip\r\n")
+	}
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if hasBody || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+		var n [20]byte
+		w.WriteString("Content-Length: ")
+		w.Write(appendInt(n[:0], req.ContentLength))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	if hasBody {
+		n, err := io.Copy(w, req.Body)
+		req.Body.Close()
+		if err != nil {
+			return gz, fmt.Errorf("read request body: %w", err)
+		}
+		if n != req.ContentLength {
+			return gz, fmt.Errorf("request body is %d bytes; its ContentLength says %d", n, req.ContentLength)
+		}
+	}
+	return gz, w.Flush()
+}
+
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 {
+		n = 0
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeHeaderValue writes v with newlines turned into spaces, as net/http
+// does, so a value cannot add headers of its own.
+func writeHeaderValue(w *bufio.Writer, v string) {
+	for {
+		i := strings.IndexAny(v, "\r\n")
+		if i < 0 {
+			w.WriteString(v)
+			return
+		}
+		w.WriteString(v[:i])
+		w.WriteByte(' ')
+		v = v[i+1:]
+	}
+}
+
+// h1Body is a response body that gives its connection back to the pool
+// once read to the end, or closes it when abandoned.
+type h1Body struct {
+	t    *h1Transport
+	c    *h1Conn
+	rc   io.ReadCloser
+	ctx  context.Context
+	stop func() bool
+	keep bool // the connection may be reused
+	done bool // released: read to its end, failed or closed
+	eof  bool // read to its end
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.done {
+		return 0, errors.New("http: read on closed response body")
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		b.release(true)
+	case err != nil:
+		b.release(false)
+		if cerr := b.ctx.Err(); cerr != nil {
+			err = cerr
+		}
+	}
+	return n, err
+}
+
+// maxDrain is how much of an abandoned body is read to save its
+// connection.
+const maxDrain = 4 << 10
+
+func (b *h1Body) Close() error {
+	b.eof = false // reads after Close fail
+	if b.done {
+		return nil
+	}
+	n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
+	b.release(err == io.EOF && n <= maxDrain)
+	return nil
+}
+
+func (b *h1Body) release(reuse bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	if !b.stop() || !b.keep || !reuse {
+		b.c.nc.Close() // the context fired, or the connection is spent
+		return
+	}
+	b.c.reused = false
+	b.t.putIdle(b.c)
+}
+
+// gzipBody decompresses a gzip response as it is read.
+type gzipBody struct {
+	body *h1Body
+	zr   *gzip.Reader
+	err  error
+}
+
+func (g *gzipBody) Read(p []byte) (int, error) {
+	if g.zr == nil && g.err == nil {
+		g.zr, g.err = gzip.NewReader(g.body)
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.zr.Read(p)
+	if err == io.EOF {
+		// Read the body to its end so the connection is released.
+		if _, derr := io.Copy(io.Discard, g.body); derr != nil {
+			err = derr
+		}
+	}
+	return n, err
+}
+
+func (g *gzipBody) Close() error { return g.body.Close() }
