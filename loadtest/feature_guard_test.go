@@ -158,7 +158,6 @@ func TestAbortGuard(t *testing.T) {
 			func(s *faultserver.Server) int64 { return s.Count(faultserver.Status500) }, Guard{},
 			[]string{"aborted to protect the target:", "requests failed (", "% > 20%)", "the target answered HTTP 500", "all load stopped"}},
 		{"latency", func(s *faultserver.Server) {
-			s.Set(faultserver.Unavailable)
 			s.Set(faultserver.None)
 			s.SetLatency(150 * time.Millisecond)
 		},

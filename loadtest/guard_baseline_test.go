@@ -1,0 +1,94 @@
+package loadtest
+
+import (
+	"context"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/faultserver"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// snapshot reads every file under root.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		files[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestPartialRunsNeverUpdateBaseline: with -loadtest.update, an aborted
+// and an interrupted run leave the recorded baseline byte for byte as it
+// was, and say why.
+func TestPartialRunsNeverUpdateBaseline(t *testing.T) {
+	srv := startFault(t, faultserver.Config{Latency: time.Millisecond})
+	root := t.TempDir()
+	run := func(t *testing.T, tb testing.TB, args ...string) *result.Run {
+		fs := newFlagSet()
+		fl, bf, sf := newFlags(fs), newBaselineFlags(fs), newSafetyFlags(fs)
+		if err := fs.Parse(append([]string{"-loadtest.out=" + t.TempDir(), "-loadtest.env=guard", "-loadtest.update"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		sc := Scenario{
+			Host: srv.URL(), Rate: 50, Duration: 5 * time.Second, Window: 500 * time.Millisecond, MaxLateRatio: 0.5,
+			Tasks: []Task{getTask("GET /x", "/x", 1)}, Gate: Gate{Dir: root},
+		}
+		return runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{baselineInstaller(bf), safetyInstaller(sf)}})
+	}
+	// Each subtest records under its own name: record one complete run
+	// under each name first.
+	tests := []struct {
+		name   string
+		spoil  func(tb *captureTB, cancel context.CancelFunc) // what goes wrong mid-run
+		status result.Status
+	}{
+		{"aborted", func(*captureTB, context.CancelFunc) { srv.Set(faultserver.Status500) }, result.Aborted},
+		{"interrupted", func(_ *captureTB, cancel context.CancelFunc) { cancel() }, result.Interrupted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.Set(faultserver.None)
+			tb := newCaptureTB(t)
+			if res := run(t, tb); res == nil || res.Meta.Status != result.Complete || tb.Failed() {
+				t.Fatalf("recording run: %s", tb.messages())
+			}
+			before := snapshot(t, root)
+			if len(before) == 0 {
+				t.Fatal("the recording run wrote no baseline")
+			}
+
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			tb = newCaptureTB(t)
+			tb.ctx = ctx
+			tm := time.AfterFunc(1500*time.Millisecond, func() { tt.spoil(tb, cancel) })
+			defer tm.Stop()
+			res := run(t, tb)
+			srv.Set(faultserver.None)
+			if res == nil || res.Meta.Status != tt.status {
+				t.Fatalf("run: %+v, %s; want status %s", res, tb.messages(), tt.status)
+			}
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Errorf("the baseline changed after a run that was %s", tt.status)
+			}
+			if msg := tb.messages(); !strings.Contains(msg, "baseline not updated: the run is "+string(tt.status)) {
+				t.Errorf("message = %q; want it to say the baseline was not updated", msg)
+			}
+		})
+	}
+}
