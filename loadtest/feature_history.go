@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/gate"
@@ -100,7 +101,42 @@ func installHistory(r *runner, f *historyFlags) error {
 	if h.old, err = history.ReadFile(h.path); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
-	p := r.plan
+	h.shape = planShape(r.plan)
+	if taus, runs := calibrateTaus(h.old, h.shape); len(taus) > 0 {
+		r.tb.Logf("loadtest: history: τ of p95 calibrated from %d runs of %q: %s", runs, h.shape, formatTaus(taus))
+	}
+	histories.Store(r, h)
+	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
+		defer histories.Delete(r)
+		return h.finish(r, res)
+	})
+	return nil
+}
+
+// histories holds each run's history settings and rows, for the gate's τ.
+var histories sync.Map // *runner → *historyCheck
+
+func init() { historyTau = tauFromHistory }
+
+// tauFromHistory is the gate's historyTau: τ of a task's p95 from the
+// history rows of the run's load shape, once 20 runs are recorded. Only
+// p95 is calibrated: the history keeps the standard error of ln(p95) alone.
+func tauFromHistory(r *runner, task, metric string) (float64, int, bool) {
+	if metric != history.P95.Name {
+		return 0, 0, false
+	}
+	v, ok := histories.Load(r)
+	if !ok {
+		return 0, 0, false
+	}
+	h := v.(*historyCheck)
+	taus, runs := calibrateTaus(h.old, h.shape)
+	tau, ok := taus[task]
+	return tau, runs, ok
+}
+
+// planShape is history.Shape of the run a plan describes.
+func planShape(p *plan) string {
 	m := result.Meta{Model: "closed", Users: p.Users, Duration: p.Duration}
 	if p.Wait != nil {
 		m.Wait = p.Wait.String()
@@ -108,17 +144,8 @@ func installHistory(r *runner, f *historyFlags) error {
 	if p.open {
 		m.Model, m.Rate, m.Users = "open", p.Rate, 0
 	}
-	h.shape = history.Shape(m)
-	if taus, runs := calibrateTaus(h.old, h.shape); len(taus) > 0 {
-		r.tb.Logf("loadtest: history: τ of p95 calibrated from %d runs of %q: %s", runs, h.shape, formatTaus(taus))
-		historyTaus = taus
-	}
-	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string { return h.finish(r, res) })
-	return nil
+	return history.Shape(m)
 }
-
-// historyTaus holds the last calibration, per task key, for the gate.
-var historyTaus map[string]float64
 
 func (h *historyCheck) finish(r *runner, res *result.Run) []string {
 	var problems []string

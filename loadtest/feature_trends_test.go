@@ -301,7 +301,7 @@ func TestHistoryRun(t *testing.T) {
 		t.Errorf("appended row %+v; want this run's GET /orders/{id} figures", last)
 	}
 	for _, task := range []string{"POST /orders", "GET /orders/{id}", "Aggregated"} {
-		if _, err := os.Stat(history.OtavaFile(history.OtavaDir(path), task)); err != nil {
+		if _, err := os.Stat(history.OtavaFile(filepath.Dir(path), task)); err != nil {
 			t.Errorf("otava view: %v", err)
 		}
 	}
@@ -312,5 +312,35 @@ func TestHistoryRun(t *testing.T) {
 	}
 	if rows2, _ := history.ReadFile(path); len(rows2) != len(rows) {
 		t.Errorf("history grew without -loadtest.history: %d rows, was %d", len(rows2), len(rows))
+	}
+}
+
+// TestTauFromHistory: the gate's τ comes from the history rows of the
+// run's load shape once there are 20, for p95 only.
+func TestTauFromHistory(t *testing.T) {
+	r := &runner{plan: &plan{Scenario: Scenario{Rate: 10, Duration: 5 * time.Minute}, open: true}}
+	shape := planShape(r.plan)
+	if shape != "open 10/s 5m0s" {
+		t.Fatalf("planShape = %q", shape)
+	}
+	rows := nights(11, 25, 0, 0, 0, shape)                   // 4 % night-to-night noise, SE 3 %
+	rows = append(rows, nights(12, 30, 0, 0, 0, "other")...) // another shape: ignored
+	for i := range rows {
+		rows[i].Time = rows[0].Time.Add(time.Duration(i) * time.Hour)
+	}
+	histories.Store(r, &historyCheck{old: rows, shape: shape})
+	defer histories.Delete(r)
+	tau, n, ok := tauFromHistory(r, "POST /orders", "p95")
+	if !ok || n != 25 || tau < 0.01 || tau > 0.06 {
+		t.Errorf("tauFromHistory(p95) = %.4f, %d, %v; want ≈ sqrt(0.04² − 0.03²) ≈ 0.026 from 25 runs", tau, n, ok)
+	}
+	if _, _, ok := tauFromHistory(r, "POST /orders", "p50"); ok {
+		t.Error("tauFromHistory(p50) calibrated; want only p95")
+	}
+	short := &runner{plan: r.plan}
+	histories.Store(short, &historyCheck{old: rows[:19], shape: shape})
+	defer histories.Delete(short)
+	if _, _, ok := tauFromHistory(short, "POST /orders", "p95"); ok {
+		t.Error("tauFromHistory calibrated from 19 runs; want at least 20")
 	}
 }

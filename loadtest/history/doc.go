@@ -15,9 +15,9 @@
 // is reported as "file:line: what" and left alone.
 //
 // Apache Otava (formerly Hunter) reads one series per CSV file, so Append
-// also rewrites, from the same rows, one file per task under otava/
-// (OtavaHeader columns: time, commit, then the metrics); see the README for
-// the matching otava.yaml.
+// also rewrites, from the same rows, one file per task beside it,
+// otava-<Task>.csv (OtavaHeader columns: time, commit, shape, then the
+// metrics); see the README for the matching otava.yaml.
 //
 //	rows, err := history.ReadFile(path)
 //	p95 := history.Values(history.Task(rows, "POST /orders"), history.P95)

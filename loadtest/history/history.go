@@ -254,7 +254,7 @@ func ReadFile(path string) ([]Row, error) {
 }
 
 // Append adds rows at the end of the history file at path (creating it),
-// and rewrites the Otava views beside it (OtavaDir). The file is locked
+// and rewrites the Otava views beside it (OtavaFile). The file is locked
 // against other runs (path + ".lock", left in place: ignore it in version
 // control), read back whole — a malformed file is an error and is left
 // untouched — and rewritten atomically. Rows older than the file's last
@@ -285,7 +285,7 @@ func Append(path string, rows []Row) error {
 	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, all) }); err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
-	if err := WriteOtava(OtavaDir(path), all); err != nil {
+	if err := WriteOtava(filepath.Dir(path), all); err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
 	return nil

@@ -143,7 +143,7 @@ func TestAppend(t *testing.T) {
 	}
 	// The Otava views: one file per task, the time column first.
 	for task, n := range map[string]int{"POST /orders": 1, "Aggregated": 1, "GET /orders/{id}": 1} {
-		b, err := os.ReadFile(OtavaFile(OtavaDir(path), task))
+		b, err := os.ReadFile(OtavaFile(filepath.Dir(path), task))
 		if err != nil {
 			t.Errorf("otava view of %q: %v", task, err)
 			continue

@@ -19,20 +19,18 @@ var OtavaHeader = []string{
 	"requests", "failure_ratio", "rate", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
 }
 
-// OtavaDir is the directory of the per-task Otava files of the history file
-// at path: "otava" beside it.
-func OtavaDir(path string) string { return filepath.Join(filepath.Dir(path), "otava") }
-
-// OtavaFile names the Otava file of one task in dir: the task key made
-// safe for file systems, e.g. "POST__orders.csv".
+// OtavaFile names the Otava file of one task in dir: "otava-" and the task
+// key made safe for file systems, e.g. "otava-POST__orders.csv". They are
+// files, not a directory, because the baseline gate takes every directory
+// beside the history for a recorded run.
 func OtavaFile(dir, task string) string {
-	return filepath.Join(dir, result.FileBase(task)+".csv")
+	return filepath.Join(dir, "otava-"+result.FileBase(task)+".csv")
 }
 
-// WriteOtava rewrites, atomically, one file per task of rows in dir, in the
-// OtavaHeader layout: the same runs as the history file, one series per
-// file, as Otava reads them. The history file stays the source: these are
-// derived and may be deleted.
+// WriteOtava rewrites, atomically, one file per task of rows in dir (the
+// history file's directory), in the OtavaHeader layout: the same runs as
+// the history file, one series per file, as Otava reads them. The history
+// file stays the source: these are derived and may be deleted.
 func WriteOtava(dir string, rows []Row) error {
 	for _, task := range Tasks(rows) {
 		rs := Task(rows, task)
