@@ -102,6 +102,23 @@ type Scenario struct {
 
 	// --- server signals and history ---
 
+	// Metrics is the URL of the target's Prometheus text endpoint, scraped
+	// every few seconds during the run; "off" scrapes nothing. Empty means
+	// the stand-in's own /metrics when the run uses a stand-in, and none
+	// for a real host. -loadtest.metrics overrides it.
+	Metrics string
+	// Signals are the metrics recorded beyond signals.DefaultSignals, by
+	// name or selector, e.g. `queue_depth{queue="orders"}`; a counter is
+	// recorded as its rate per second.
+	Signals []string
+	// Probes are numbers read from the target by the scenario's own code
+	// (a queue length from an admin API, say), sampled once per window.
+	Probes []Probe
+	// SignalRise is the check of each signal for a steady rise over the
+	// run: "warn" (default), "fail" or "off". -loadtest.signal-rise
+	// overrides it.
+	SignalRise string
+
 	// Leak is the within-run latency trend check of each task's window
 	// medians: "warn" (default), "fail" or "off". -loadtest.leak overrides it.
 	Leak string

@@ -65,7 +65,7 @@ func build(in Input) view {
 	v.Facts = facts(m)
 	v.Figures = figures(run)
 	for _, t := range run.Tasks {
-		if t.Requests == 0 {
+		if t.Requests == 0 || t.Setup {
 			continue
 		}
 		v.Latency = append(v.Latency, template.HTML(latencyChart(run, t, in.Baseline).svg()))
@@ -286,9 +286,9 @@ func signalChart(s *signals.Report, name, color string) *chart {
 			x: []float64{t.Start.Seconds(), t.End.Seconds()}, y: []float64{t.From, t.To}}
 		if t.Rising {
 			fit.name, fit.color = "rising", palette[3]
-			c.title = name + " — " + t.Summary()
+			c.note = t.Summary()
 		} else {
-			c.title = fmt.Sprintf("%s — no rise (%+.1f%%, %s)", name, 100*t.Growth, pvalue(t.P))
+			c.note = fmt.Sprintf("no rise: %+.1f%% over the run (%s)", 100*t.Growth, pvalue(t.P))
 		}
 		c.series = append(c.series, fit)
 	}
@@ -412,7 +412,7 @@ table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom
 th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}td.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:8px}
 svg.chart{background:#fff;border:1px solid #e5e5e5;border-radius:4px;max-width:100%;height:auto}
-svg .title{font-size:13px;font-weight:600}svg .tick,svg .unit,svg .legend,svg .marker-label{font-size:11px;fill:#555}
+svg .title{font-size:13px;font-weight:600}svg .note{font-size:11px;fill:#444}svg .tick,svg .unit,svg .legend,svg .marker-label{font-size:11px;fill:#555}
 svg .grid{stroke:#eee}svg .xtick{stroke:#999}svg .frame{fill:none;stroke:#ccc}
 .note{color:#666;font-size:13px}
 </style>

@@ -79,7 +79,7 @@ func TestHTML(t *testing.T) {
 			t.Errorf("%s: %d matches of %q; want %d", c.what, got, c.re, c.want)
 		}
 	}
-	if !strings.Contains(page, "process_open_fds — rose from") {
+	if !strings.Contains(page, `<text class="title" x="64" y="16">process_open_fds</text><text class="note" x="64" y="30">rose from`) {
 		t.Errorf("the leaking fd count's chart does not say it rose")
 	}
 }

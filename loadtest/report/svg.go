@@ -14,6 +14,7 @@ import (
 // report is byte-for-byte reproducible.
 type chart struct {
 	title   string
+	note    string // a line under the title: the verdict on a signal
 	unit    string // of the y axis, e.g. "ms"
 	xKind   xKind
 	xLabels []string // xRuns: the label of each integer x
@@ -58,7 +59,7 @@ const (
 	chartH  = 250
 	padL    = 64
 	padR    = 170 // room for the legend
-	padT    = 30
+	padT    = 40
 	padB    = 34
 	plotW   = chartW - padL - padR
 	plotH   = chartH - padT - padB
@@ -78,7 +79,10 @@ func (c *chart) svg() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s">`,
 		chartW, chartH, chartW, chartH, esc(c.title))
-	fmt.Fprintf(&b, `<text class="title" x="%d" y="18">%s</text>`, padL, esc(c.title))
+	fmt.Fprintf(&b, `<text class="title" x="%d" y="16">%s</text>`, padL, esc(clip(c.title, 90)))
+	if c.note != "" {
+		fmt.Fprintf(&b, `<text class="note" x="%d" y="30">%s</text>`, padL, esc(clip(c.note, 110)))
+	}
 	// Grid and y ticks.
 	for _, t := range ticks(y0, y1, nYTicks) {
 		y := sy(t)

@@ -1,0 +1,206 @@
+package loadtest
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/baseline"
+	"github.com/steadyload/steadyload/loadtest/gate"
+	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/report"
+	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/loadtest/trend"
+)
+
+// reportFlags are the flags of the report.
+type reportFlags struct {
+	html *bool
+}
+
+func newReportFlags(fs *flag.FlagSet) *reportFlags {
+	return &reportFlags{
+		html: fs.Bool("loadtest.report", true, "write <Test>_report.html, the run's self-contained HTML report, to the results folder"),
+	}
+}
+
+// historyRuns is how many of the latest runs the report's history chart
+// shows.
+const historyRuns = 60
+
+func init() {
+	features = append(features, reportInstaller(newReportFlags(flag.CommandLine), sigFlags, commandLineHistory))
+}
+
+// reportInstaller returns the installer that writes the run's exemplars CSV and HTML report, and appends
+// the Markdown summary to $GITHUB_STEP_SUMMARY when it is set. It runs
+// after every other feature's finish hook, so the report shows what they
+// attached to the result (the gate's table, leaks, server signals).
+//
+// The signal and history flags say how a rising signal counts and where
+// the history file is.
+func reportInstaller(f *reportFlags, sf *signalFlags, hf *historyFlags) func(r *runner) error {
+	return func(r *runner) error {
+		r.endHooks = append(r.endHooks, func() {
+			r.finishHooks = append(r.finishHooks, func(res *result.Run) []string { return writeReport(r, res, f, sf, hf) })
+		})
+		return nil
+	}
+}
+
+func writeReport(r *runner, res *result.Run, f *reportFlags, sf *signalFlags, hf *historyFlags) []string {
+	var problems []string
+	base := filepath.Join(r.plan.out, result.FileBase(res.Meta.Test))
+	if err := atomicfile.Write(base+"_exemplars.csv", func(w io.Writer) error {
+		return report.WriteExemplarsCSV(w, res)
+	}); err != nil {
+		problems = append(problems, fmt.Sprintf("exemplars not written: %v", err))
+	}
+	in := reportInput(r, res, sf, hf)
+	if *f.html {
+		path := base + "_report.html"
+		if err := atomicfile.Write(path, func(w io.Writer) error { return report.HTML(w, in) }); err != nil {
+			problems = append(problems, fmt.Sprintf("report not written: %v", err))
+		} else {
+			abs, _ := filepath.Abs(path)
+			r.tb.Logf("loadtest: report: file://%s", abs)
+		}
+	}
+	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if err := appendSummary(path, in); err != nil {
+			r.tb.Logf("loadtest: warning: step summary not written: %v", err)
+		}
+	}
+	return problems
+}
+
+// appendSummary appends the Markdown summary to the step summary file, in
+// one write.
+func appendSummary(path string, in report.Input) error {
+	var b bytes.Buffer
+	if err := report.Markdown(&b, in); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b.Bytes())
+	return errors.Join(err, f.Close())
+}
+
+// reportInput gathers what the report shows from the result and the
+// files next to it.
+func reportInput(r *runner, res *result.Run, sf *signalFlags, hf *historyFlags) report.Input {
+	in := report.Input{Run: res, Signals: res.Signals}
+	for _, f := range res.Findings {
+		sev := report.Warn
+		if f.Fail {
+			sev = report.Fail
+		}
+		in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: f.Kind, Text: f.Text})
+	}
+	if res.Signals != nil {
+		sev := report.Warn
+		if p, err := planSignals(r.plan.Scenario, sf, r.base, r.standIn != ""); err == nil && p.rise == "fail" {
+			sev = report.Fail
+		}
+		for _, t := range res.Signals.Rising() {
+			in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: "signal", Text: t.String()})
+		}
+	}
+	if g := res.Gate; g != nil {
+		title := "Regression gate"
+		if len(g.Runs) > 0 {
+			title = fmt.Sprintf("Regression gate (against %d baseline runs)", len(g.Runs))
+		}
+		in.Gate = &report.Table{Title: title, Header: gate.Header, Rows: g.Cells(), Note: strings.Join(g.Notes(), "; ")}
+		var regressions []report.Finding
+		for _, row := range g.Regressions() {
+			regressions = append(regressions, report.Finding{Severity: report.Fail, Kind: "gate", Text: row.Message()})
+		}
+		in.Findings = append(regressions, in.Findings...)
+		in.Baseline = baselineWindows(g)
+	}
+	in.History = historySeries(history.Path(*hf.dir, r.env, res.Meta.Test), res)
+	return in
+}
+
+// baselineWindows returns the per-window rows of the baseline runs the
+// gate compared with, for the band behind each latency chart.
+func baselineWindows(g *gate.Report) []result.Window {
+	if g.Baseline == "" || len(g.Runs) == 0 {
+		return nil
+	}
+	runs, err := baseline.Load(g.Baseline)
+	if err != nil {
+		return nil // the gate reports an unreadable baseline
+	}
+	used := map[string]bool{}
+	for _, name := range g.Runs {
+		used[name] = true
+	}
+	var out []result.Window
+	for _, run := range runs {
+		if !used[run.Name] {
+			continue
+		}
+		for _, h := range run.Windows {
+			q := make([]int64, len(result.Percentiles))
+			q[0], q[5] = int64(h.P50), int64(h.P95) // the band's p50 and p95
+			out = append(out, result.Window{
+				Offset: time.Duration(float64(h.Offset) * float64(time.Second)).Round(time.Millisecond),
+				Type:   h.Type, Name: h.Name, Requests: h.WindowRequests, Failures: h.WindowFailures, Quantiles: q,
+			})
+		}
+	}
+	return out
+}
+
+// historySeries reads the history file, when there is one, and returns the
+// p95 of each task per run at this run's load shape, this run last, with
+// the change points found in it.
+func historySeries(path string, res *result.Run) []report.HistorySeries {
+	rows, err := history.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil // the history check reports a malformed file
+	}
+	cur := history.FromRun(res, func(*result.Task) float64 { return math.NaN() })
+	if len(rows) == 0 || rows[len(rows)-1].RunID != res.Meta.RunID {
+		rows = append(rows, cur...)
+	}
+	rows = history.SameShape(rows, history.Shape(res.Meta))
+	var out []report.HistorySeries
+	for _, task := range history.Tasks(rows) {
+		if task == result.AggregateName {
+			continue
+		}
+		tr := history.Task(rows, task)
+		if len(tr) < 2 {
+			continue
+		}
+		if len(tr) > historyRuns {
+			tr = tr[len(tr)-historyRuns:]
+		}
+		s := report.HistorySeries{Task: task, Metric: "p95", Unit: "ms"}
+		xs := make([]float64, len(tr))
+		for i, row := range tr {
+			xs[i] = float64(row.P95) / 1000
+			s.Points = append(s.Points, report.HistoryPoint{Time: row.Time.Truncate(time.Second), Commit: row.Commit, Value: xs[i]})
+		}
+		for _, cp := range trend.ChangePoints(xs, trend.ChangeOptions{Log: true}) {
+			s.Changes = append(s.Changes, cp.Index)
+		}
+		out = append(out, s)
+	}
+	return out
+}

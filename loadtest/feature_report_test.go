@@ -1,0 +1,110 @@
+package loadtest
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// TestReportEndToEnd runs a scenario against a loopback server whose heap
+// gauge leaks, with a history whose p95 stepped up 30 % six runs ago, and
+// checks the files a user gets: the HTML report with its charts, the
+// exemplars CSV, and the Markdown step summary.
+func TestReportEndToEnd(t *testing.T) {
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	srv, _ := signalServer(t, 0.25, nil)
+	sc := signalScenario(srv)
+	sc.Env = "test"
+
+	// The history of earlier runs at the same load shape.
+	out := t.TempDir()
+	path := history.Path(filepath.Join(out, "baseline"), "test", t.Name())
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	var rows []history.Row
+	for i := range 20 {
+		p95 := 5000 * (1 + 0.02*rng.NormFloat64())
+		if i >= 14 {
+			p95 *= 1.3
+		}
+		rows = append(rows, history.Row{
+			Time: start.AddDate(0, 0, i), Commit: fmt.Sprintf("%040x", i), Shape: "open 50/s 2s", Task: "GET /work",
+			Requests: 100, Rate: 50, P50: 2000, P90: 4000, P95: int64(p95), P99: 8000, SELnP95: math.NaN(), RunID: fmt.Sprintf("run%02d", i),
+		})
+	}
+	if err := history.Append(path, rows); err != nil {
+		t.Fatal(err)
+	}
+
+	fs := newFlagSet()
+	fl, sf, rf, hf := newFlags(fs), newSignalFlags(fs), newReportFlags(fs), newHistoryFlags(fs)
+	if err := fs.Parse([]string{"-loadtest.out=" + out, "-loadtest.history-dir=" + filepath.Join(out, "baseline"), fastScrape}); err != nil {
+		t.Fatal(err)
+	}
+	tb := newCaptureTB(t)
+	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{signalsInstaller(sf), reportInstaller(rf, sf, hf)}})
+	if res == nil || tb.Failed() {
+		t.Fatalf("run failed: %s\nlog:\n%s", tb.messages(), tb.logText())
+	}
+	base := filepath.Join(out, result.FileBase(t.Name()))
+
+	page, err := os.ReadFile(base + "_report.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	counts := []struct {
+		what, re string
+		min, max int
+	}{
+		{"charts: latency, throughput, 3 signals, history", `<svg class="chart"`, 6, 6},
+		{"history step marker (and maybe one at this run, far from the history)", `<line class="marker"`, 1, 2},
+		{"exemplar circles", `<circle class="exemplar"`, 15, 25},
+		{"signal finding", `<li class="warn"><span class="kind">signal</span>go_memstats_heap_inuse_bytes rose from`, 1, 1},
+		{"external assets", `<script|<link|src="http`, 0, 0},
+	}
+	for _, c := range counts {
+		if n := len(regexp.MustCompile(c.re).FindAllString(html, -1)); n < c.min || n > c.max {
+			t.Errorf("report: %d × %s (%q); want %d to %d", n, c.what, c.re, c.min, c.max)
+		}
+	}
+	if !strings.Contains(tb.logText(), "loadtest: report: file://") {
+		t.Errorf("the log does not point at the report")
+	}
+
+	csv, err := os.ReadFile(base + "_exemplars.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if lines[0] != "Timestamp,Window Offset (s),Type,Name,Rank,Response Time,Status,Class,Trace ID" || len(lines) < 1+3*15 {
+		t.Fatalf("exemplars CSV: %d lines, header %q", len(lines), lines[0])
+	}
+	traceID := regexp.MustCompile(`^[0-9.]+,[0-9.]+,GET,/work,[123],[0-9.]+,200,,[0-9a-f]{32}$`)
+	for _, l := range lines[1:] {
+		if !traceID.MatchString(l) {
+			t.Errorf("exemplar row %q: want time, window, task, rank, latency, status 200, no class, a trace id", l)
+			break
+		}
+	}
+
+	md, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"### ✅ " + t.Name() + " — complete", "| GET /work | ", "```mermaid\nxychart-beta\n", "p95 of GET /work per run (ms); step at 01-15"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("step summary lacks %q:\n%s", want, md)
+		}
+	}
+}
