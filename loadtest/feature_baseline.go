@@ -359,19 +359,26 @@ func (g *gateRun) params(res *result.Run) baseline.Params {
 	return p
 }
 
+// minRecord is the fewest successful requests a run needs to be recorded
+// as a baseline run at all; below the gate's minimum sample it is recorded
+// with a warning, as the gate will give its tasks no verdict.
+const minRecord = 20
+
 // record adds the run to the baseline: only a complete run with enough
 // requests.
 func (g *gateRun) record(res *result.Run) []string {
 	r := g.r
+	n := int64(0)
+	if res.Total != nil {
+		n = res.Total.Requests - res.Total.Failures
+	}
 	switch {
 	case res.Meta.Status != result.Complete:
 		return []string{fmt.Sprintf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)}
-	case res.Total == nil || res.Total.Requests-res.Total.Failures < int64(g.cfg.MinRequests):
-		n := int64(0)
-		if res.Total != nil {
-			n = res.Total.Requests - res.Total.Failures
-		}
-		return []string{fmt.Sprintf("baseline not updated: %d successful requests, the gate needs at least %d per run; run longer or raise the rate", n, g.cfg.MinRequests)}
+	case n < minRecord:
+		return []string{fmt.Sprintf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, g.cfg.MinRequests)}
+	case n < int64(g.cfg.MinRequests):
+		r.tb.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, g.cfg.MinRequests)
 	}
 	name, removed, err := baseline.Record(g.dir, res, g.params(res), g.k)
 	if err != nil {

@@ -308,3 +308,19 @@ func TestBaselineGateBadSettings(t *testing.T) {
 		t.Errorf("bad settings sent %d requests; want none", n)
 	}
 }
+
+// TestBaselineUpdateRefusesTinyRun: a run with too few requests is not
+// recorded, and says why.
+func TestBaselineUpdateRefusesTinyRun(t *testing.T) {
+	srv, _ := lognormalServer(t, 6, unchanged)
+	root := t.TempDir()
+	sc := gateScenario(srv, root, 10)
+	sc.Duration = time.Second
+	_, tb, _ := runGate(t, sc, "-loadtest.update")
+	if !strings.Contains(tb.messages(), "baseline not updated: 10 successful requests, a baseline run needs at least 20") {
+		t.Errorf("messages %q; want the run refused as a baseline", tb.messages())
+	}
+	if runs, err := baseline.Load(baseline.Dir(root, "e2e", t.Name())); err != nil || len(runs) != 0 {
+		t.Errorf("baseline after a refused update: %d runs, %v; want none", len(runs), err)
+	}
+}
