@@ -377,6 +377,11 @@ func (g *gateRun) record(res *result.Run) []string {
 		return []string{fmt.Sprintf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)}
 	case n < minRecord:
 		return []string{fmt.Sprintf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, g.cfg.MinRequests)}
+	case r.plan.open && res.Meta.Scheduled+res.Meta.Dropped > 0 &&
+		float64(res.Meta.Late+res.Meta.Dropped)/float64(res.Meta.Scheduled+res.Meta.Dropped) > r.plan.MaxLateRatio:
+		return []string{"baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine"}
+	case r.plan.MaxFailureRatio >= 0 && res.Total != nil && res.Total.FailureRatio() > r.plan.MaxFailureRatio:
+		return []string{fmt.Sprintf("baseline not updated: %.1f%% of requests failed, above the limit of %s", 100*res.Total.FailureRatio(), percent(r.plan.MaxFailureRatio))}
 	case n < int64(g.cfg.MinRequests):
 		r.tb.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, g.cfg.MinRequests)
 	}
