@@ -50,6 +50,10 @@ var commandLineHistory = newHistoryFlags(flag.CommandLine)
 // historyQuantile is the quantile the history tracks for drift and τ.
 const historyQuantile = 0.95
 
+// minStepRuns is the fewest runs at a new level that make a step: one odd
+// run is the gate's business, a level held for three runs is a step.
+const minStepRuns = 3
+
 func init() { features = append(features, historyInstaller(commandLineHistory)) }
 
 // historyInstaller returns the history feature's installer, reading flags f.
@@ -204,7 +208,7 @@ func driftFindings(rows []history.Row, o trend.DriftOptions, fail bool) []result
 		// Steps: over the whole history, reported when recent (within the
 		// drift window) and upward.
 		var steps []trend.ChangePoint
-		for _, cp := range trend.ChangePoints(xs, trend.ChangeOptions{Log: true}) {
+		for _, cp := range trend.ChangePoints(xs, trend.ChangeOptions{Log: true, MinSize: minStepRuns}) {
 			if cp.Change > 0 && cp.Index >= len(xs)-runs {
 				steps = append(steps, cp)
 			}
@@ -329,15 +333,23 @@ func runUnit(rows []history.Row) string {
 	return "run"
 }
 
-// calibrateTaus computes τ of each task's ln(p95) from the rows of shape,
-// when there are at least gate.MinTauRuns of them with a standard error.
+// calibrateTaus computes τ of each task's ln(p95) from the rows of shape
+// since the task's last step, when there are at least gate.MinTauRuns of
+// them with a standard error. A creep inflates it: fix what drifts.
 func calibrateTaus(rows []history.Row, shape string) (map[string]float64, int) {
 	rows = history.SameShape(rows, shape)
 	taus := map[string]float64{}
 	most := 0
 	for _, task := range history.Tasks(rows) {
+		// Only the runs since the last step measure the noise of one
+		// unchanged system.
+		rs := history.Task(rows, task)
+		cps := trend.ChangePoints(history.Values(rs, history.P95), trend.ChangeOptions{Log: true, MinSize: minStepRuns})
+		if len(cps) > 0 {
+			rs = rs[cps[len(cps)-1].Index:]
+		}
 		var lnq, se []float64
-		for _, r := range history.Task(rows, task) {
+		for _, r := range rs {
 			if r.P95 > 0 && !math.IsNaN(r.SELnP95) {
 				lnq = append(lnq, math.Log(float64(r.P95)))
 				se = append(se, r.SELnP95)

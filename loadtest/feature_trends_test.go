@@ -213,6 +213,11 @@ func TestDriftFindings(t *testing.T) {
 		{"flat, noisy", nights(3, 30, 0, 0, 0, "s"), "", nil},
 		{"old step, long ago", nights(4, 40, 0, 0.2, 10, "s"), "", nil},
 		{"too few runs", nights(5, 5, 0.05, 0, 0, "s"), "", nil},
+		{"one odd last run", func() []history.Row {
+			rows := nights(9, 20, 0, 0, 0, "s")
+			rows[19].P95 = rows[19].P95 * 3 / 2 // the gate's business, not a step
+			return rows
+		}(), "", nil},
 	}
 	for _, tt := range tests {
 		found := driftFindings(tt.rows, trend.DriftOptions{}, false)
@@ -336,6 +341,13 @@ func TestTauFromHistory(t *testing.T) {
 	}
 	if _, _, ok := tauFromHistory(r, "POST /orders", "p50"); ok {
 		t.Error("tauFromHistory(p50) calibrated; want only p95")
+	}
+	// After a step, only the runs at the new level count.
+	stepped := &runner{plan: r.plan}
+	histories.Store(stepped, &historyCheck{old: nights(13, 40, 0, 0.3, 25, shape), shape: shape})
+	defer histories.Delete(stepped)
+	if _, _, ok := tauFromHistory(stepped, "POST /orders", "p95"); ok {
+		t.Error("tauFromHistory calibrated from 15 runs since a step; want at least 20")
 	}
 	short := &runner{plan: r.plan}
 	histories.Store(short, &historyCheck{old: rows[:19], shape: shape})

@@ -23,6 +23,11 @@ type ChangeOptions struct {
 	// Log tests ln x, and Before/After are geometric means: right for
 	// latencies, whose noise is relative. Values ≤ 0 are then skipped.
 	Log bool
+	// MinSize is the fewest values each side of a change point must hold
+	// (default 1): with 3, one odd last value is not a step until two
+	// more runs confirm the new level. Points with a shorter side are
+	// merged away first.
+	MinSize int
 }
 
 // ChangePoint is a step in a series: the level from Index on differs from
@@ -57,6 +62,9 @@ func ChangePoints(xs []float64, o ChangeOptions) []ChangePoint {
 	if o.MinMagnitude == 0 {
 		o.MinMagnitude = DefaultChangeMagnitude
 	}
+	if o.MinSize < 1 {
+		o.MinSize = 1
+	}
 	// The series without its missing values, and where each came from.
 	var z []float64
 	var pos []int
@@ -80,7 +88,7 @@ func ChangePoints(xs []float64, o ChangeOptions) []ChangePoint {
 		firstPass = o.MaxP * 2
 	}
 	weak := c.split(o.Window, firstPass)
-	strong := c.merge(weak, o.MaxP, o.MinMagnitude)
+	strong := c.merge(weak, o.MaxP, o.MinMagnitude, o.MinSize)
 	out := make([]ChangePoint, len(strong))
 	for i, cp := range strong {
 		cp.Index = pos[cp.Index]
@@ -245,19 +253,35 @@ func magnitude(cp ChangePoint) float64 {
 	return m
 }
 
-// merge is the second pass: while some point has p ≥ maxP, drop the one
-// with the largest p; then, while the smallest magnitude is not above
-// minMagnitude, drop that one. After each drop its neighbours' statistics
-// are recomputed over the segments that are now theirs.
-func (c *changes) merge(cps []ChangePoint, maxP, minMagnitude float64) []ChangePoint {
+// merge is the second pass: while some point has a side shorter than
+// minSize, drop the one of those with the largest p; then, while some
+// point has p ≥ maxP, drop the one with the largest p; then, while the
+// smallest magnitude is not above minMagnitude, drop that one. After each
+// drop its neighbours' statistics are recomputed over the segments that
+// are now theirs.
+func (c *changes) merge(cps []ChangePoint, maxP, minMagnitude float64, minSize int) []ChangePoint {
 	for len(cps) > 0 {
-		weak := 0
+		weak, short := 0, -1
 		for k, cp := range cps {
+			lo, hi := 0, len(c.z)
+			if k > 0 {
+				lo = cps[k-1].Index
+			}
+			if k+1 < len(cps) {
+				hi = cps[k+1].Index
+			}
+			if cp.Index-lo < minSize || hi-cp.Index < minSize {
+				if short < 0 || cp.P > cps[short].P {
+					short = k
+				}
+			}
 			if cp.P > cps[weak].P {
 				weak = k
 			}
 		}
-		if cps[weak].P < maxP {
+		if short >= 0 {
+			weak = short
+		} else if cps[weak].P < maxP {
 			weak = 0
 			for k, cp := range cps {
 				if magnitude(cp) < magnitude(cps[weak]) {

@@ -358,6 +358,9 @@ func TestChangePoints(t *testing.T) {
 			}
 			return xs
 		}(), ChangeOptions{Log: true}, []int{30, 60}},
+		{"an odd last value", append(step(30, 0, 0, 6), 42000*1.5), ChangeOptions{Log: true, MinSize: 3}, nil},
+		{"a new level, confirmed", append(step(30, 0, 0, 6), 42000*1.5, 42000*1.5, 42000*1.5), ChangeOptions{Log: true, MinSize: 3}, []int{30}},
+		{"an odd last value, default size", append(step(30, 0, 0, 6), 42000*1.5), ChangeOptions{Log: true}, []int{30}},
 		{"gaps keep indices", []float64{1, 1, math.NaN(), 1, 1, 1, 1, 2, 2, 2, math.NaN(), 2, 2, 2}, ChangeOptions{}, []int{7}},
 		{"empty", nil, ChangeOptions{}, nil},
 	}
