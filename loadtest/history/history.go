@@ -255,7 +255,7 @@ func ReadFile(path string) ([]Row, error) {
 
 // Append adds rows at the end of the history file at path (creating it),
 // and rewrites the Otava views beside it (OtavaFile). The file is locked
-// against other runs (path + ".lock", left in place: ignore it in version
+// against other runs (LockFile, left in place: ignore it in version
 // control), read back whole — a malformed file is an error and is left
 // untouched — and rewritten atomically. Rows older than the file's last
 // row are refused.
@@ -263,7 +263,7 @@ func Append(path string, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	unlock, err := atomicfile.Lock(path + ".lock")
+	unlock, err := atomicfile.Lock(LockFile(path))
 	if err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
@@ -289,6 +289,12 @@ func Append(path string, rows []Row) error {
 		return fmt.Errorf("append history: %w", err)
 	}
 	return nil
+}
+
+// LockFile names the lock file of the history file at path: hidden beside
+// it, ".history.csv.lock".
+func LockFile(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
 }
 
 // Task returns the rows of one task, in order.

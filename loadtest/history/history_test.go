@@ -164,7 +164,7 @@ func TestAppend(t *testing.T) {
 	}
 	// Another run holding the lock: refused, not waited for.
 	os.WriteFile(path, before, 0o644)
-	unlock, err := atomicfile.Lock(path + ".lock")
+	unlock, err := atomicfile.Lock(LockFile(path))
 	if err != nil {
 		t.Fatal(err)
 	}
