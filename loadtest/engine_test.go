@@ -473,3 +473,26 @@ func TestFailedOnStart(t *testing.T) {
 		t.Errorf("messages = %q; want the OnStart error", msg)
 	}
 }
+
+// TestOnStartTimeout: a hanging OnStart is cut off by the scenario's
+// timeout, counted as a timeout of the setup row, and the user runs no task.
+func TestOnStartTimeout(t *testing.T) {
+	target := &fakeTarget{hang: true}
+	sc := fakeScenario(t, target)
+	sc.Users, sc.Duration, sc.Timeout = 1, 5*time.Second, time.Second
+	sc.OnStart = func(ctx context.Context, u *User) error {
+		_, err := u.Get(ctx, "/login")
+		return err
+	}
+	res, _, took := runFake(t, sc)
+	setup := task(res, "OnStart")
+	if setup == nil || setup.Failures != 1 || len(res.Failures) != 1 || res.Failures[0].Class != ClassTimeout {
+		t.Errorf("OnStart = %+v, failures %+v; want one timeout", setup, res.Failures)
+	}
+	if target.total.Load() != 1 {
+		t.Errorf("target saw %d requests; want only the login", target.total.Load())
+	}
+	if took > sc.Duration+time.Second {
+		t.Errorf("run took %s; want it to end at its duration", took)
+	}
+}
