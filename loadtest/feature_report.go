@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,38 +167,42 @@ func baselineWindows(g *gate.Report) []result.Window {
 	return out
 }
 
-// historySeries reads the history file, when there is one, and returns the
-// p95 of each task per run at this run's load shape, this run last, with
-// the change points found in it.
+// historySeries reads the history file, when there is one, and returns
+// the p95 of each task per run at this run's load shape, with the change
+// points found among the recorded runs. This run is drawn last when it is
+// not recorded (no -loadtest.history), and takes no part in the change
+// point search.
 func historySeries(path string, res *result.Run) []report.HistorySeries {
 	rows, err := history.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil // the history check reports a malformed file
 	}
-	cur := history.FromRun(res, func(*result.Task) float64 { return math.NaN() })
-	if len(rows) == 0 || rows[len(rows)-1].RunID != res.Meta.RunID {
-		rows = append(rows, cur...)
+	recorded := len(rows) > 0 && rows[len(rows)-1].RunID == res.Meta.RunID
+	shape := history.Shape(res.Meta)
+	rows = history.SameShape(rows, shape)
+	var cur []history.Row
+	if !recorded {
+		cur = history.FromRun(res, func(*result.Task) float64 { return math.NaN() })
 	}
-	rows = history.SameShape(rows, history.Shape(res.Meta))
 	var out []report.HistorySeries
-	for _, task := range history.Tasks(rows) {
+	for _, task := range history.Tasks(slices.Concat(rows, cur)) {
 		if task == result.AggregateName {
 			continue
 		}
-		tr := history.Task(rows, task)
-		if len(tr) < 2 {
-			continue
-		}
-		if len(tr) > historyRuns {
-			tr = tr[len(tr)-historyRuns:]
+		past := history.Task(rows, task)
+		if len(past) > historyRuns {
+			past = past[len(past)-historyRuns:]
 		}
 		s := report.HistorySeries{Task: task, Metric: "p95", Unit: "ms"}
-		xs := make([]float64, len(tr))
-		for i, row := range tr {
-			xs[i] = float64(row.P95) / 1000
-			s.Points = append(s.Points, report.HistoryPoint{Time: row.Time.Truncate(time.Second), Commit: row.Commit, Value: xs[i]})
+		xs := make([]float64, 0, len(past)+1)
+		for _, row := range slices.Concat(past, history.Task(cur, task)) {
+			xs = append(xs, float64(row.P95)/1000)
+			s.Points = append(s.Points, report.HistoryPoint{Time: row.Time.Truncate(time.Second), Commit: row.Commit, Value: xs[len(xs)-1]})
 		}
-		for _, cp := range trend.ChangePoints(xs, trend.ChangeOptions{Log: true}) {
+		if len(s.Points) < 2 {
+			continue
+		}
+		for _, cp := range trend.ChangePoints(xs[:len(past)], trend.ChangeOptions{Log: true}) {
 			s.Changes = append(s.Changes, cp.Index)
 		}
 		out = append(out, s)

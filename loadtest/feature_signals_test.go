@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,8 +76,10 @@ func signalScenario(srv *httptest.Server) Scenario {
 	return Scenario{
 		Host: srv.URL, Rate: 50, Duration: 2 * time.Second, Window: 100 * time.Millisecond,
 		Metrics: srv.URL + "/metrics", Signals: []string{"work_total"},
-		Tasks:         []Task{getTask("GET /work", "/work", 1)},
-		LateTolerance: time.Second, // a shared machine under -race: schedule keeping is not what is tested here
+		Tasks: []Task{getTask("GET /work", "/work", 1)},
+		// A shared machine under -race: schedule keeping is not what is
+		// tested here.
+		LateTolerance: time.Second, MaxLateRatio: 1,
 	}
 }
 
@@ -97,12 +100,12 @@ func TestSignalsGrowingGaugeFlagged(t *testing.T) {
 					continue
 				}
 				heap = tr.String()
-				if tr.Growth < 0.25 || tr.Growth > 0.75 {
+				if tr.Growth < 0.2 || tr.Growth > 2 { // +25 %/s over about 2 s, on a busy machine
 					t.Errorf("growth %+.0f%%; want about +50%%", 100*tr.Growth)
 				}
 			}
-			if !strings.HasPrefix(heap, "go_memstats_heap_inuse_bytes rose from 4") || !strings.Contains(heap, "M to ") {
-				t.Fatalf("heap finding = %q; want \"go_memstats_heap_inuse_bytes rose from 4…M to …M (+…%%)…\"\nlog:\n%s", heap, tb.logText())
+			if !regexp.MustCompile(`^go_memstats_heap_inuse_bytes rose from [0-9.]+M to [0-9.]+M \(\+[0-9]+%\) over the run \(p [<=] [0-9.]+, [0-9]+ samples\)$`).MatchString(heap) {
+				t.Fatalf("heap finding = %q; want \"go_memstats_heap_inuse_bytes rose from …M to …M (+…%%) over the run (p …, … samples)\"\nlog:\n%s", heap, tb.logText())
 			}
 			switch mode {
 			case "warn":

@@ -47,7 +47,7 @@ type Collector struct {
 	Signals  []string      // selectors, e.g. DefaultSignals plus `queue_depth{queue="orders"}`
 	Probes   []Probe       // sampled on each Tick
 	Interval time.Duration // between scrapes (default DefaultInterval)
-	Timeout  time.Duration // for one scrape or one probe (default Interval)
+	Timeout  time.Duration // for one scrape or one probe (default Interval, at least 1 s)
 	Client   *http.Client  // default: a client that never uses a proxy
 	Warn     func(msg string)
 
@@ -122,7 +122,7 @@ func (c *Collector) Start(ctx context.Context, t0 time.Time) error {
 		c.Interval = DefaultInterval
 	}
 	if c.Timeout == 0 {
-		c.Timeout = c.Interval
+		c.Timeout = max(c.Interval, time.Second)
 	}
 	if c.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
