@@ -150,8 +150,9 @@ func signalsInstaller(f *signalFlags) func(r *runner) error {
 // installSignals scrapes the target's metrics endpoint and samples the
 // scenario's probes while the load runs, writes <Test>_signals.csv, tests
 // each signal for a rise and attaches it all to the result. Collection
-// starts when the first window closes, so an invalid scenario sends
-// nothing, and the first window is the warm-up excluded from the test.
+// starts with the load (after every feature has validated its settings, so
+// an invalid scenario sends nothing); the first window is the warm-up
+// excluded from the test.
 func installSignals(r *runner, f *signalFlags) error {
 	p, err := planSignals(r.plan.Scenario, f, r.base, r.standIn != "")
 	if err != nil {
@@ -167,17 +168,21 @@ func installSignals(r *runner, f *signalFlags) error {
 		started bool
 		rep     *signals.Report
 	)
+	r.startHooks = append(r.startHooks, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := c.Start(r.tb.Context(), r.t0); err != nil {
+			r.tb.Logf("loadtest: warning: server signals not recorded: %v", err)
+			return
+		}
+		started = true
+	})
 	r.windowHooks = append(r.windowHooks, func([]result.Window) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !started {
-			started = true
-			if err := c.Start(r.tb.Context(), r.t0); err != nil {
-				r.tb.Logf("loadtest: warning: server signals not recorded: %v", err)
-				return
-			}
+		if started {
+			c.Tick()
 		}
-		c.Tick()
 	})
 	r.endHooks = append(r.endHooks, func() {
 		mu.Lock()

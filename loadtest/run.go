@@ -47,6 +47,7 @@ type runner struct {
 	signals bool // stop on SIGINT and SIGTERM
 
 	// Hooks registered by features (see features).
+	startHooks  []func()                                    // at the start of the load, once r.t0 is set
 	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop
 	endHooks    []func()                                    // when the load has ended, before the result is assembled
 	finishHooks []func(res *result.Run) (problems []string) // after the CSV files and the summary, in order
@@ -344,6 +345,9 @@ func (r *runner) execute() {
 
 	r.t0 = time.Now()
 	r.stopAt = r.t0.Add(p.Duration)
+	for _, h := range r.startHooks {
+		h()
+	}
 	var wg sync.WaitGroup
 	if p.open {
 		wg.Add(1)
