@@ -97,6 +97,7 @@ func TestLeakRun(t *testing.T) {
 				t.Fatalf("findings %+v; want one leak of GET /orders/{id}\n%s", res.Findings, logs)
 			case tt.leak:
 				f := leaks[0]
+				t.Log(f.Text)
 				if f.Task != "GET /orders/{id}" || f.Change < 0.3 || f.P >= 0.01 || f.Fail ||
 					!strings.Contains(f.Text, "latency of GET /orders/{id} grew +") || !strings.Contains(f.Text, "possible leak or backlog") {
 					t.Errorf("leak finding %+v; want GET /orders/{id}, growth ≥ +30%%, p < 0.01, a warning", f)
