@@ -202,7 +202,7 @@ func historySeries(path string, res *result.Run) []report.HistorySeries {
 		if len(s.Points) < 2 {
 			continue
 		}
-		for _, cp := range trend.ChangePoints(xs[:len(past)], trend.ChangeOptions{Log: true}) {
+		for _, cp := range trend.ChangePoints(xs[:len(past)], trend.ChangeOptions{Log: true, MinSize: minStepRuns}) {
 			s.Changes = append(s.Changes, cp.Index)
 		}
 		out = append(out, s)
