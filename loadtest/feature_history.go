@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/steadyload/steadyload/loadtest/gate"
 	"github.com/steadyload/steadyload/loadtest/history"
 	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/loadtest/signals"
 	"github.com/steadyload/steadyload/loadtest/trend"
 )
 
@@ -66,7 +68,8 @@ type historyCheck struct {
 	path   string
 	mode   string
 	drift  trend.DriftOptions
-	old    []history.Row // the file's rows before this run
+	old    []history.Row       // the file's rows before this run
+	sigs   []history.SignalRow // the signals history's rows before this run
 	shape  string
 	append bool
 }
@@ -103,6 +106,9 @@ func installHistory(r *runner, f *historyFlags) error {
 	h.path = history.Path(*f.dir, r.env, r.tb.Name())
 	// A malformed history stops the test before any request.
 	if h.old, err = history.ReadFile(h.path); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if h.sigs, err = history.ReadSignalsFile(h.signalsPath()); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
 	h.shape = planShape(r.plan)
@@ -151,19 +157,31 @@ func planShape(p *plan) string {
 	return history.Shape(m)
 }
 
+// signalsPath is the server signals' history beside the history file.
+func (h *historyCheck) signalsPath() string {
+	return filepath.Join(filepath.Dir(h.path), history.SignalsFileName)
+}
+
 func (h *historyCheck) finish(r *runner, res *result.Run) []string {
 	var problems []string
-	rows := h.old
+	rows, sigs := h.old, h.sigs
 	if res.Meta.Status == result.Complete {
 		cur := history.FromRun(res, seLnP95)
+		curSigs := history.SignalsFromRun(res)
 		if h.append {
 			if err := history.Append(h.path, cur); err != nil {
 				problems = append(problems, fmt.Sprintf("history not appended: %v", err))
 			} else {
 				r.tb.Logf("loadtest: history: %d rows appended to %s", len(cur), h.path)
 			}
+			if err := history.AppendSignals(h.signalsPath(), curSigs); err != nil {
+				problems = append(problems, fmt.Sprintf("signals history not appended: %v", err))
+			} else if len(curSigs) > 0 {
+				r.tb.Logf("loadtest: history: %d server signal rows appended to %s", len(curSigs), h.signalsPath())
+			}
 		}
 		rows = append(slices.Clone(rows), cur...)
+		sigs = append(slices.Clone(sigs), curSigs...)
 	} else if h.append {
 		r.tb.Logf("loadtest: history: run %s, not appended to %s", res.Meta.Status, h.path)
 	}
@@ -171,6 +189,7 @@ func (h *historyCheck) finish(r *runner, res *result.Run) []string {
 		return problems
 	}
 	found := driftFindings(history.SameShape(rows, h.shape), h.drift, h.mode == modeFail)
+	found = append(found, signalDriftFindings(sigs, h.shape, h.drift, h.mode == modeFail)...)
 	res.Findings = append(res.Findings, found...)
 	for _, f := range found {
 		if f.Fail {
@@ -180,6 +199,28 @@ func (h *historyCheck) finish(r *runner, res *result.Run) []string {
 		}
 	}
 	return problems
+}
+
+// signalDriftFindings checks each server signal's per-run mean, over the
+// runs of one load shape, for a creep across runs: memory, file handles
+// or connections that a restart hides within each run but that rise night
+// after night.
+func signalDriftFindings(rows []history.SignalRow, shape string, o trend.DriftOptions, fail bool) []result.Finding {
+	var found []result.Finding
+	for _, name := range history.Signals(rows) {
+		xs := history.SignalMeans(rows, name, shape)
+		d := trend.Drift(xs, o)
+		if !d.Rising {
+			continue
+		}
+		text := fmt.Sprintf("server signal %s (mean per run) is drifting up %+.1f%%/run over %d runs (%s): %s → %s",
+			name, 100*d.PerStep, d.N, pText(d.MK.P), signals.Compact(d.Start), signals.Compact(d.End))
+		found = append(found, result.Finding{
+			Kind: "drift", Metric: name, Text: text, Fail: fail,
+			P: d.MK.P, From: d.Start, To: d.End, Change: d.Growth, N: d.N,
+		})
+	}
+	return found
 }
 
 // seLnP95 is the bootstrap standard error of ln(p95) of a task, as the

@@ -191,13 +191,20 @@ func installSignals(r *runner, f *signalFlags) error {
 			rep = c.Stop()
 		}
 	})
-	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
+	// The samples and their trends go on the result before any feature's
+	// finish hook, so the history records them and the report draws them.
+	r.resultHooks = append(r.resultHooks, func(res *result.Run) {
 		if rep == nil {
-			return nil
+			return
 		}
 		res.Signals = rep
 		if p.rise != "off" {
 			rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: r.plan.Window})
+		}
+	})
+	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
+		if rep == nil {
+			return nil
 		}
 		var problems []string
 		path := filepath.Join(r.plan.out, result.FileBase(res.Meta.Test)+"_signals.csv")

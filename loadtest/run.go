@@ -49,6 +49,7 @@ type runner struct {
 	// Hooks registered by features (see features).
 	startHooks  []func()                                    // at the start of the load, once r.t0 is set
 	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop
+	resultHooks []func(res *result.Run)                     // on the assembled result, before any file is written
 	endHooks    []func()                                    // when the load has ended, before the result is assembled
 	finishHooks []func(res *result.Run) (problems []string) // after the CSV files and the summary, in order
 
@@ -153,6 +154,9 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		h()
 	}
 	res := r.result()
+	for _, h := range r.resultHooks {
+		h(res)
+	}
 
 	var problems []string
 	if paths, err := res.WriteCSV(p.out); err != nil {

@@ -40,10 +40,12 @@ func (c *captureTB) add(dst *[]string, s string) {
 
 func (c *captureTB) Errorf(format string, args ...any) { c.add(&c.errs, fmt.Sprintf(format, args...)) }
 func (c *captureTB) Error(args ...any)                 { c.add(&c.errs, fmt.Sprint(args...)) }
-func (c *captureTB) Fatalf(format string, args ...any) { c.add(&c.fatals, fmt.Sprintf(format, args...)) }
-func (c *captureTB) Fatal(args ...any)                 { c.add(&c.fatals, fmt.Sprint(args...)) }
-func (c *captureTB) Logf(format string, args ...any)   { c.add(&c.logs, fmt.Sprintf(format, args...)) }
-func (c *captureTB) Log(args ...any)                   { c.add(&c.logs, fmt.Sprint(args...)) }
+func (c *captureTB) Fatalf(format string, args ...any) {
+	c.add(&c.fatals, fmt.Sprintf(format, args...))
+}
+func (c *captureTB) Fatal(args ...any)               { c.add(&c.fatals, fmt.Sprint(args...)) }
+func (c *captureTB) Logf(format string, args ...any) { c.add(&c.logs, fmt.Sprintf(format, args...)) }
+func (c *captureTB) Log(args ...any)                 { c.add(&c.logs, fmt.Sprint(args...)) }
 func (c *captureTB) Failed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -49,8 +49,10 @@ func pvalue(p float64) string {
 	return "p = " + strconv.FormatFloat(p, 'g', 2, 64)
 }
 
-// compact writes v with three significant digits and an SI suffix:
-// 40, 0.25, 1.5k, 61.3M.
+// Compact writes a signal's value with three significant digits and an SI
+// suffix: 40, 0.25, 1.5k, 61.3M.
+func Compact(v float64) string { return compact(v) }
+
 func compact(v float64) string {
 	a := math.Abs(v)
 	suffix := ""

@@ -1,0 +1,248 @@
+package history
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// SignalsFileName is the server signals' history, beside the history
+// file: one row per signal per complete run, long format so the set of
+// signals can change without changing the layout.
+const SignalsFileName = "signals.csv"
+
+// SignalsHeader is the signals history's header line, in its fixed order.
+var SignalsHeader = []string{
+	"time", "commit", "shape", "signal",
+	"samples", "first", "last", "mean", "max", "growth", "p_rise",
+	"run_id",
+}
+
+// SignalRow is one server signal's summary over one complete run.
+type SignalRow struct {
+	Time    time.Time // start of the run
+	Commit  string
+	Shape   string
+	Signal  string // e.g. process_resident_memory_bytes, rate(http_requests_total)
+	Samples int
+	First   float64 // the first and last samples, their mean and maximum
+	Last    float64
+	Mean    float64
+	Max     float64
+	Growth  float64 // the within-run trend's growth; NaN when not tested
+	P       float64 // its one-sided Mann-Kendall p-value; NaN when not tested
+	RunID   string
+}
+
+// SignalsPath returns the signals history beside the history file of test.
+func SignalsPath(root, env, test string) string {
+	return filepath.Join(filepath.Dir(Path(root, env, test)), SignalsFileName)
+}
+
+// SignalsFromRun summarises the run's server signals, one row per signal,
+// sorted by signal. A run without signals has no rows.
+func SignalsFromRun(res *result.Run) []SignalRow {
+	if res.Signals == nil {
+		return nil
+	}
+	byName := map[string][]float64{}
+	for _, s := range res.Signals.Samples {
+		if !math.IsNaN(s.Value) {
+			byName[s.Signal] = append(byName[s.Signal], s.Value)
+		}
+	}
+	var rows []SignalRow
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		vs := byName[name]
+		row := SignalRow{
+			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: Shape(res.Meta),
+			Signal: name, Samples: len(vs), First: vs[0], Last: vs[len(vs)-1], Max: slices.Max(vs),
+			Growth: math.NaN(), P: math.NaN(), RunID: res.Meta.RunID,
+		}
+		for _, v := range vs {
+			row.Mean += v / float64(len(vs))
+		}
+		for _, tr := range res.Signals.Trends {
+			if tr.Signal == name {
+				row.Growth, row.P = tr.Growth, tr.P
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func (r SignalRow) record() []string {
+	f := func(x float64) string {
+		if math.IsNaN(x) {
+			return ""
+		}
+		return strconv.FormatFloat(x, 'g', 8, 64)
+	}
+	return []string{
+		r.Time.UTC().Format(time.RFC3339), r.Commit, r.Shape, r.Signal,
+		strconv.Itoa(r.Samples), f(r.First), f(r.Last), f(r.Mean), f(r.Max), f(r.Growth), f(r.P),
+		r.RunID,
+	}
+}
+
+// WriteSignals writes rows, with the header, in the given order.
+func WriteSignals(w io.Writer, rows []SignalRow) error {
+	cw := csv.NewWriter(w)
+	cw.Write(SignalsHeader)
+	for _, r := range rows {
+		cw.Write(r.record())
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// ReadSignals parses a signals history. Errors have the form
+// "name:line: what is wrong".
+func ReadSignals(name string, r io.Reader) ([]SignalRow, error) {
+	cr := csv.NewReader(r)
+	head, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(SignalsHeader, ","))
+	}
+	if err != nil {
+		return nil, parseError(name, err)
+	}
+	if !slices.Equal(head, SignalsHeader) {
+		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(SignalsHeader, ","))
+	}
+	var rows []SignalRow
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, parseError(name, err)
+		}
+		line, _ := cr.FieldPos(0)
+		row, err := parseSignalRow(rec)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
+		if n := len(rows); n > 0 && row.Time.Before(rows[n-1].Time) {
+			return nil, fmt.Errorf("%s:%d: time %s is before the previous row's %s: rows must be oldest first",
+				name, line, row.Time.Format(time.RFC3339), rows[n-1].Time.Format(time.RFC3339))
+		}
+		rows = append(rows, row)
+	}
+}
+
+func parseSignalRow(rec []string) (SignalRow, error) {
+	var r SignalRow
+	var err error
+	if r.Time, err = time.Parse(time.RFC3339, rec[0]); err != nil {
+		return r, fmt.Errorf("time: bad value %q", rec[0])
+	}
+	r.Commit, r.Shape, r.Signal, r.RunID = rec[1], rec[2], rec[3], rec[11]
+	if r.Signal == "" {
+		return r, fmt.Errorf("signal: empty")
+	}
+	if r.Samples, err = strconv.Atoi(rec[4]); err != nil || r.Samples < 1 {
+		return r, fmt.Errorf("samples: bad value %q, want a count of at least 1", rec[4])
+	}
+	nums := []struct {
+		name     string
+		dst      *float64
+		optional bool
+	}{
+		{"first", &r.First, false}, {"last", &r.Last, false}, {"mean", &r.Mean, false}, {"max", &r.Max, false},
+		{"growth", &r.Growth, true}, {"p_rise", &r.P, true},
+	}
+	for i, n := range nums {
+		s := rec[5+i]
+		if s == "" && n.optional {
+			*n.dst = math.NaN()
+			continue
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) {
+			return r, fmt.Errorf("%s: bad value %q", n.name, s)
+		}
+		*n.dst = v
+	}
+	return r, nil
+}
+
+// ReadSignalsFile reads the signals history at path; a missing file is an
+// empty history.
+func ReadSignalsFile(path string) ([]SignalRow, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read signals history: %w", err)
+	}
+	defer f.Close()
+	return ReadSignals(path, f)
+}
+
+// AppendSignals adds rows at the end of the signals history at path, under
+// its lock, read back whole (a malformed file is an error and is left
+// untouched) and rewritten atomically.
+func AppendSignals(path string, rows []SignalRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	unlock, err := atomicfile.Lock(LockFile(path))
+	if err != nil {
+		return fmt.Errorf("append signals history: %w", err)
+	}
+	defer unlock()
+	old, err := ReadSignalsFile(path)
+	if err != nil {
+		return fmt.Errorf("append signals history: %w", err)
+	}
+	if n := len(old); n > 0 && rows[0].Time.Before(old[n-1].Time) {
+		return fmt.Errorf("append signals history %s: run of %s is older than the last row (%s)",
+			path, rows[0].Time.Format(time.RFC3339), old[n-1].Time.Format(time.RFC3339))
+	}
+	all := append(old, rows...)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSignals(w, all) }); err != nil {
+		return fmt.Errorf("append signals history: %w", err)
+	}
+	return nil
+}
+
+// Signals returns the names of the signals in rows, sorted.
+func Signals(rows []SignalRow) []string {
+	var names []string
+	for _, r := range rows {
+		if !slices.Contains(names, r.Signal) {
+			names = append(names, r.Signal)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// SignalMeans returns the per-run mean of one signal in rows of one shape,
+// oldest first.
+func SignalMeans(rows []SignalRow, signal, shape string) []float64 {
+	var xs []float64
+	for _, r := range rows {
+		if r.Signal == signal && r.Shape == shape {
+			xs = append(xs, r.Mean)
+		}
+	}
+	return xs
+}
