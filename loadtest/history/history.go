@@ -241,17 +241,7 @@ func parseRow(rec []string) (Row, error) {
 
 // ReadFile reads the history file at path. A file that does not exist is
 // an empty history, not an error.
-func ReadFile(path string) ([]Row, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
-	}
-	defer f.Close()
-	return Read(path, f)
-}
+func ReadFile(path string) ([]Row, error) { return readFile(path, Read) }
 
 // Append adds rows at the end of the history file at path (creating it),
 // and rewrites the Otava views beside it (OtavaFile). The file is locked
@@ -260,35 +250,62 @@ func ReadFile(path string) ([]Row, error) {
 // untouched — and rewritten atomically. Rows older than the file's last
 // row are refused.
 func Append(path string, rows []Row) error {
+	all, err := appendRows(path, rows, Read, Write, func(r Row) time.Time { return r.Time })
+	if err != nil || all == nil {
+		return err
+	}
+	if err := WriteOtava(filepath.Dir(path), all); err != nil {
+		return fmt.Errorf("append %s: %w", path, err)
+	}
+	return nil
+}
+
+// readFile reads the file at path with read; a missing file has no rows.
+func readFile[R any](path string, read func(string, io.Reader) ([]R, error)) ([]R, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	return read(path, f)
+}
+
+// appendRows appends rows (oldest first, none older than the file's last
+// row) to the file at path under its lock: the file is read back whole
+// with read — a malformed file is an error and is left untouched — and
+// rewritten atomically with write. It returns all the rows now in the
+// file, nil when rows is empty.
+func appendRows[R any](path string, rows []R, read func(string, io.Reader) ([]R, error),
+	write func(io.Writer, []R) error, at func(R) time.Time) ([]R, error) {
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	unlock, err := atomicfile.Lock(LockFile(path))
 	if err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return nil, fmt.Errorf("append %s: %w", path, err)
 	}
 	defer unlock()
-	old, err := ReadFile(path)
+	old, err := readFile(path, read)
 	if err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return nil, fmt.Errorf("append: %w", err)
 	}
 	for i := 1; i < len(rows); i++ {
-		if rows[i].Time.Before(rows[i-1].Time) {
-			return fmt.Errorf("append history %s: new rows out of time order", path)
+		if at(rows[i]).Before(at(rows[i-1])) {
+			return nil, fmt.Errorf("append %s: new rows out of time order", path)
 		}
 	}
-	if n := len(old); n > 0 && rows[0].Time.Before(old[n-1].Time) {
-		return fmt.Errorf("append history %s: run of %s is older than the last row (%s)",
-			path, rows[0].Time.Format(time.RFC3339), old[n-1].Time.Format(time.RFC3339))
+	if n := len(old); n > 0 && at(rows[0]).Before(at(old[n-1])) {
+		return nil, fmt.Errorf("append %s: run of %s is older than the last row (%s)",
+			path, at(rows[0]).Format(time.RFC3339), at(old[n-1]).Format(time.RFC3339))
 	}
 	all := append(old, rows...)
-	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, all) }); err != nil {
-		return fmt.Errorf("append history: %w", err)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, all) }); err != nil {
+		return nil, fmt.Errorf("append: %w", err)
 	}
-	if err := WriteOtava(filepath.Dir(path), all); err != nil {
-		return fmt.Errorf("append history: %w", err)
-	}
-	return nil
+	return all, nil
 }
 
 // LockFile names the lock file of the history file at path: hidden beside

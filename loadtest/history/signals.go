@@ -2,20 +2,16 @@ package history
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -184,43 +180,15 @@ func parseSignalRow(rec []string) (SignalRow, error) {
 
 // ReadSignalsFile reads the signals history at path; a missing file is an
 // empty history.
-func ReadSignalsFile(path string) ([]SignalRow, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read signals history: %w", err)
-	}
-	defer f.Close()
-	return ReadSignals(path, f)
-}
+func ReadSignalsFile(path string) ([]SignalRow, error) { return readFile(path, ReadSignals) }
 
-// AppendSignals adds rows at the end of the signals history at path, under
-// its lock, read back whole (a malformed file is an error and is left
-// untouched) and rewritten atomically.
+// AppendSignals adds rows at the end of the signals history at path, as
+// Append does for the history: under its lock, read back whole (a
+// malformed file is an error and is left untouched) and rewritten
+// atomically.
 func AppendSignals(path string, rows []SignalRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	unlock, err := atomicfile.Lock(LockFile(path))
-	if err != nil {
-		return fmt.Errorf("append signals history: %w", err)
-	}
-	defer unlock()
-	old, err := ReadSignalsFile(path)
-	if err != nil {
-		return fmt.Errorf("append signals history: %w", err)
-	}
-	if n := len(old); n > 0 && rows[0].Time.Before(old[n-1].Time) {
-		return fmt.Errorf("append signals history %s: run of %s is older than the last row (%s)",
-			path, rows[0].Time.Format(time.RFC3339), old[n-1].Time.Format(time.RFC3339))
-	}
-	all := append(old, rows...)
-	if err := atomicfile.Write(path, func(w io.Writer) error { return WriteSignals(w, all) }); err != nil {
-		return fmt.Errorf("append signals history: %w", err)
-	}
-	return nil
+	_, err := appendRows(path, rows, ReadSignals, WriteSignals, func(r SignalRow) time.Time { return r.Time })
+	return err
 }
 
 // Signals returns the names of the signals in rows, sorted.
