@@ -222,7 +222,10 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if sched >= duration {
 			return
 		}
-		if !sleep(startCtx, tm, wait) {
+		// The sleep ends with the run's stop (abort, interrupt), not with
+		// the end of starts: a start due just before the end whose timer
+		// wakes a little after it is still made, not dropped.
+		if !sleep(taskCtx, tm, wait) {
 			return
 		}
 		if r.backoffSkip(r.t0.Add(sched)) {
@@ -240,8 +243,12 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		select {
 		case slots <- struct{}{}:
-		case <-startCtx.Done():
-			return
+		default: // all slots taken: wait for one, but not past the end of starts
+			select {
+			case slots <- struct{}{}:
+			case <-startCtx.Done():
+				return
+			}
 		}
 		lag := time.Since(at)
 		r.scheduled.Add(1)

@@ -496,3 +496,40 @@ func TestOnStartTimeout(t *testing.T) {
 		t.Errorf("run took %s; want it to end at its duration", took)
 	}
 }
+
+// lateTimer is a pacer whose timer always wakes late by over, as Go's
+// timers do by up to a millisecond, with starts due at dues.
+type lateTimer struct {
+	dues []time.Duration
+	over time.Duration
+}
+
+func (l lateTimer) Due(hits uint64) time.Duration {
+	if hits >= uint64(len(l.dues)) {
+		return time.Hour
+	}
+	return l.dues[hits]
+}
+
+func (l lateTimer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if hits >= uint64(len(l.dues)) {
+		return 0, true
+	}
+	return max(0, l.dues[hits]-elapsed) + l.over, false
+}
+
+// TestLastStartNotDropped: a start due just before the end whose timer
+// wakes just after it is still made, and counted as on time.
+func TestLastStartNotDropped(t *testing.T) {
+	target := &fakeTarget{delay: time.Millisecond}
+	sc := fakeScenario(t, target)
+	sc.Rate, sc.Duration = 1, 3*time.Second
+	sc.pacer = lateTimer{dues: []time.Duration{0, time.Second, 3*time.Second - 500*time.Microsecond}, over: 2 * time.Millisecond}
+	res, tb, _ := runFake(t, sc)
+	if msg := tb.messages(); msg != "" {
+		t.Fatalf("run failed: %s", msg)
+	}
+	if got := target.total.Load(); got != 3 || res.Meta.Dropped != 0 || res.Meta.Late != 0 {
+		t.Errorf("target saw %d requests, %d dropped, %d late; want 3, 0, 0", got, res.Meta.Dropped, res.Meta.Late)
+	}
+}

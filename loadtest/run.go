@@ -357,7 +357,11 @@ func (r *runner) execute() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.runOpen(startCtx, taskCtx, &wg, Rate{Freq: p.Rate})
+			var pacer Pacer = Rate{Freq: p.Rate}
+			if p.pacer != nil {
+				pacer = p.pacer
+			}
+			r.runOpen(startCtx, taskCtx, &wg, pacer)
 		}()
 	} else {
 		r.runClosed(startCtx, taskCtx, &wg)

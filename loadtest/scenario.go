@@ -83,6 +83,8 @@ type Scenario struct {
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
 
+	pacer Pacer // replaces Rate{Freq: Rate} in the open model (tests)
+
 	// --- baseline gate ---
 
 	// Gate configures the comparison with the recorded baseline (see
