@@ -186,10 +186,9 @@ func parseRow(rec []string) (Row, error) {
 	var err error
 	col := func(i int) string { return strings.TrimSpace(rec[i]) }
 	bad := func(i int, what string) error { return fmt.Errorf("%s: %s %q", Header[i], what, rec[i]) }
-	if r.Time, err = time.Parse(time.RFC3339, col(0)); err != nil {
+	if r.Time, err = parseTime(col(0)); err != nil {
 		return r, bad(0, "not an RFC 3339 time:")
 	}
-	r.Time = r.Time.UTC()
 	r.Commit, r.Shape, r.Task, r.RunID = col(1), col(2), col(3), col(13)
 	if r.Shape == "" {
 		return r, fmt.Errorf("shape is empty")
@@ -237,6 +236,19 @@ func parseRow(rec []string) (Row, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// parseTime parses an RFC 3339 time into UTC, refusing one whose UTC
+// year has no RFC 3339 form (0000-01-01T00:00:00+00:10 is in year -1).
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, err
+	}
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return t, fmt.Errorf("year %d out of range", t.Year())
+	}
+	return t, nil
 }
 
 // ReadFile reads the history file at path. A file that does not exist is

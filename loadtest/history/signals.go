@@ -145,7 +145,7 @@ func ReadSignals(name string, r io.Reader) ([]SignalRow, error) {
 func parseSignalRow(rec []string) (SignalRow, error) {
 	var r SignalRow
 	var err error
-	if r.Time, err = time.Parse(time.RFC3339, rec[0]); err != nil {
+	if r.Time, err = parseTime(rec[0]); err != nil {
 		return r, fmt.Errorf("time: bad value %q", rec[0])
 	}
 	r.Commit, r.Shape, r.Signal, r.RunID = rec[1], rec[2], rec[3], rec[11]

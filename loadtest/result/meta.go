@@ -152,7 +152,11 @@ func (m *Meta) set(k, v string) (err error) {
 	case "grace":
 		dur(&m.Grace)
 	case "start":
-		m.Start, err = time.Parse(time.RFC3339Nano, v)
+		if m.Start, err = time.Parse(time.RFC3339Nano, v); err == nil {
+			if m.Start = m.Start.UTC(); m.Start.Year() < 1 || m.Start.Year() > 9999 {
+				return fmt.Errorf("year %d out of range", m.Start.Year())
+			}
+		}
 	case "elapsed":
 		dur(&m.Elapsed)
 	case "target":
