@@ -3,6 +3,7 @@ package result
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,11 +35,13 @@ func FormatMillis(us int64) string {
 // ParseMillis parses milliseconds written by FormatMillis into microseconds.
 func ParseMillis(s string) (int64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
+	switch {
+	case err != nil || math.IsNaN(f):
 		return 0, fmt.Errorf("bad milliseconds %q", s)
-	}
-	if f < 0 {
+	case f < 0:
 		return 0, fmt.Errorf("negative milliseconds %q", s)
+	case f*1000 > 1e18: // beyond any latency, and near int64's end
+		return 0, fmt.Errorf("milliseconds %q out of range", s)
 	}
 	return int64(f*1000 + 0.5), nil
 }

@@ -178,7 +178,7 @@ func TestMillis(t *testing.T) {
 			t.Errorf("ParseMillis(%q) = %d, %v; want %d", tt.text, got, err, tt.us)
 		}
 	}
-	for _, bad := range []string{"", "x", "-1"} {
+	for _, bad := range []string{"", "x", "-1", "NaN", "Inf", "1E20"} {
 		if _, err := ParseMillis(bad); err == nil {
 			t.Errorf("ParseMillis(%q) succeeded; want an error", bad)
 		}
