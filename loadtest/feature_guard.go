@@ -120,11 +120,8 @@ func safetyInstaller(f *safetyFlags) func(r *runner) error {
 			s.close()
 			return err
 		}
-		runs.Store(r, s)
-		r.tb.Cleanup(func() {
-			s.close()
-			runs.Delete(r)
-		})
+		r.safety = s
+		r.tb.Cleanup(s.close)
 		r.endHooks = append(r.endHooks, s.stopWatching)
 		r.finishHooks = append(r.finishHooks, s.finish)
 		return nil
@@ -140,17 +137,9 @@ type safety struct {
 	lock   *outLock
 }
 
-// runs maps a running *runner to its *safety, for the hooks the engine
-// calls on every request.
-var runs sync.Map
-
 // safetyOf returns r's guard rails, nil when none are installed (tests of
 // the core alone).
-func safetyOf(r *runner) *safety {
-	s, _ := runs.Load(r)
-	sf, _ := s.(*safety)
-	return sf
-}
+func safetyOf(r *runner) *safety { return r.safety }
 
 // checkCeiling refuses a load above the ceiling unless it is allowed.
 func (s *safety) checkCeiling(f *safetyFlags) error {

@@ -55,6 +55,7 @@ type runner struct {
 
 	setupIndex int     // recorder index of OnStart, when there is one
 	openUsers  []*User // every user the open model made
+	safety     *safety // the guard rails (feature_guard.go); nil when not installed
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
