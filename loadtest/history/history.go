@@ -138,20 +138,27 @@ func Write(w io.Writer, rows []Row) error {
 // wrong number of fields, a value that does not parse, or rows out of time
 // order.
 func Read(name string, r io.Reader) ([]Row, error) {
+	return readRows(name, r, Header, parseRow, func(r Row) time.Time { return r.Time })
+}
+
+// readRows parses a CSV file whose first line is header and whose rows,
+// parsed by parse, are in time order (at). Errors have the form
+// "name:line: what is wrong".
+func readRows[R any](name string, r io.Reader, header []string, parse func([]string) (R, error), at func(R) time.Time) ([]R, error) {
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 0 // the header's count, checked below
+	cr.FieldsPerRecord = 0 // the header's count
 	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err == io.EOF {
-		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(Header, ","))
+		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(header, ","))
 	}
 	if err != nil {
 		return nil, parseError(name, err)
 	}
-	if !slices.Equal(head, Header) {
-		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(Header, ","))
+	if !slices.Equal(head, header) {
+		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(header, ","))
 	}
-	var rows []Row
+	var rows []R
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -161,13 +168,13 @@ func Read(name string, r io.Reader) ([]Row, error) {
 			return nil, parseError(name, err)
 		}
 		line, _ := cr.FieldPos(0)
-		row, err := parseRow(rec)
+		row, err := parse(rec)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
 		}
-		if n := len(rows); n > 0 && row.Time.Before(rows[n-1].Time) {
+		if n := len(rows); n > 0 && at(row).Before(at(rows[n-1])) {
 			return nil, fmt.Errorf("%s:%d: time %s is before the previous row's %s: rows must be oldest first",
-				name, line, row.Time.Format(time.RFC3339), rows[n-1].Time.Format(time.RFC3339))
+				name, line, at(row).Format(time.RFC3339), at(rows[n-1]).Format(time.RFC3339))
 		}
 		rows = append(rows, row)
 	}

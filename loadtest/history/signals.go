@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/result"
@@ -109,37 +108,7 @@ func WriteSignals(w io.Writer, rows []SignalRow) error {
 // ReadSignals parses a signals history. Errors have the form
 // "name:line: what is wrong".
 func ReadSignals(name string, r io.Reader) ([]SignalRow, error) {
-	cr := csv.NewReader(r)
-	head, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(SignalsHeader, ","))
-	}
-	if err != nil {
-		return nil, parseError(name, err)
-	}
-	if !slices.Equal(head, SignalsHeader) {
-		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(SignalsHeader, ","))
-	}
-	var rows []SignalRow
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, parseError(name, err)
-		}
-		line, _ := cr.FieldPos(0)
-		row, err := parseSignalRow(rec)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
-		}
-		if n := len(rows); n > 0 && row.Time.Before(rows[n-1].Time) {
-			return nil, fmt.Errorf("%s:%d: time %s is before the previous row's %s: rows must be oldest first",
-				name, line, row.Time.Format(time.RFC3339), rows[n-1].Time.Format(time.RFC3339))
-		}
-		rows = append(rows, row)
-	}
+	return readRows(name, r, SignalsHeader, parseSignalRow, func(r SignalRow) time.Time { return r.Time })
 }
 
 func parseSignalRow(rec []string) (SignalRow, error) {
