@@ -123,11 +123,14 @@ func (r Row) record() []string {
 }
 
 // Write writes rows, with the header, in the given order.
-func Write(w io.Writer, rows []Row) error {
+func Write(w io.Writer, rows []Row) error { return writeRows(w, Header, rows, Row.record) }
+
+// writeRows writes header, then each row as record gives it.
+func writeRows[R any](w io.Writer, header []string, rows []R, record func(R) []string) error {
 	cw := csv.NewWriter(w)
-	cw.Write(Header)
+	cw.Write(header)
 	for _, r := range rows {
-		cw.Write(r.record())
+		cw.Write(record(r))
 	}
 	cw.Flush()
 	return cw.Error()

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"maps"
@@ -96,13 +95,7 @@ func (r SignalRow) record() []string {
 
 // WriteSignals writes rows, with the header, in the given order.
 func WriteSignals(w io.Writer, rows []SignalRow) error {
-	cw := csv.NewWriter(w)
-	cw.Write(SignalsHeader)
-	for _, r := range rows {
-		cw.Write(r.record())
-	}
-	cw.Flush()
-	return cw.Error()
+	return writeRows(w, SignalsHeader, rows, SignalRow.record)
 }
 
 // ReadSignals parses a signals history. Errors have the form
