@@ -151,7 +151,8 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), addr: addr}, nil
+	rw := newConnIO(nc)
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), addr: addr}, nil
 }
 
 func (t *h1Transport) putIdle(c *h1Conn) {

@@ -1,0 +1,141 @@
+package loadtest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// TestRawConnMatchesNetConn runs each situation over a plain net.Conn and
+// over rawConn, and wants the same data and the same error, word for word
+// but for the addresses.
+func TestRawConnMatchesNetConn(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: more than the socket buffers hold
+	for _, tc := range []struct {
+		name string
+		// run does something with conn (the side under test) and peer and
+		// returns what it read and the error met.
+		run func(conn io.ReadWriter, nc, peer *net.TCPConn) ([]byte, error)
+	}{
+		{"read what the peer wrote", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			peer.Write([]byte("hello"))
+			b := make([]byte, 16)
+			n, err := conn.Read(b)
+			return b[:n], err
+		}},
+		{"write more than the buffers hold", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			got := make(chan []byte)
+			go func() { b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big)))); got <- b }()
+			n, err := conn.Write(big)
+			b := <-got
+			if n != len(big) || !bytes.Equal(b, big) {
+				return nil, errors.New("short")
+			}
+			return []byte("all"), err
+		}},
+		{"read after the peer closed", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			peer.Close()
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"read past the deadline", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
+			nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"read reset by the peer", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			peer.SetLinger(0)
+			peer.Close()
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"write reset by the peer", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			peer.SetLinger(0)
+			peer.Close()
+			time.Sleep(20 * time.Millisecond) // the reset arrives
+			var err error
+			for range 3 {
+				if _, err = conn.Write([]byte("x")); err != nil {
+					break
+				}
+			}
+			return nil, err
+		}},
+		{"read on a closed connection", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
+			nc.Close()
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"write on a closed connection", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
+			nc.Close()
+			_, err := conn.Write([]byte("x"))
+			return nil, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c1, p1 := tcpPair(t)
+			wantData, wantErr := tc.run(c1, c1, p1)
+			c2, p2 := tcpPair(t)
+			raw := newConnIO(c2)
+			if _, ok := raw.(*rawConn); !ok {
+				t.Fatalf("newConnIO gave %T for a TCP connection; want *rawConn", raw)
+			}
+			gotData, gotErr := tc.run(raw, c2, p2)
+			if !bytes.Equal(gotData, wantData) {
+				t.Errorf("read %q; net.Conn read %q", gotData, wantData)
+			}
+			if got, want := errText(gotErr, c2, p2), errText(wantErr, c1, p1); got != want {
+				t.Errorf("error %q;\nnet.Conn's %q", got, want)
+			}
+			if Classify(gotErr) != Classify(wantErr) {
+				t.Errorf("error classified %q; net.Conn's %q", Classify(gotErr), Classify(wantErr))
+			}
+			for _, target := range []error{io.EOF, syscall.ECONNRESET, syscall.EPIPE, net.ErrClosed} {
+				if errors.Is(gotErr, target) != errors.Is(wantErr, target) {
+					t.Errorf("errors.Is(%v, %v) differs from net.Conn's", gotErr, target)
+				}
+			}
+		})
+	}
+}
+
+// nonzero is err, or an error if a read that should have failed read n bytes.
+func nonzero(n int, err error) error {
+	if n != 0 {
+		return errors.New("read data")
+	}
+	return err
+}
+
+// errText is err's text with the connection's addresses taken out.
+func errText(err error, c, p net.Conn) string {
+	if err == nil {
+		return ""
+	}
+	return strings.NewReplacer(c.LocalAddr().String(), "LOCAL", c.RemoteAddr().String(), "REMOTE").Replace(err.Error())
+}
