@@ -203,7 +203,7 @@ stop_server
 	"$BIN/benchtab" table "$RESULTS"
 	if echo "$TOOLS" | grep -qw steadyload; then
 		echo
-		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms), dropped, start lag p50 / p99 / max"
+		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms + the coalescing), dropped, start lag p50 / p99 / max"
 		for meta in "$OUT"/*/steadyload/*/TestDriver_meta.csv; do
 			[ -f "$meta" ] || continue
 			awk -F, -v run="${meta#"$OUT"/}" '

@@ -207,6 +207,13 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			}
 		}
 	}()
+	// The scheduler sleeps until the next start is due, but wakes at most
+	// once per Coalesce: starts that fall due in between are made together
+	// at the next wake-up. Each wake-up costs the process a context
+	// switch, the largest part of its CPU at a high rate.
+	var lastWake time.Duration // from t0, when the first start is made
+	var sleptFrom time.Duration // when the last sleep began, from t0
+	var wokeAt time.Time        // and when it ended
 	for {
 		elapsed := time.Since(r.t0)
 		wait, stop := pacer.Pace(elapsed, hits)
@@ -222,24 +229,31 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if sched >= duration {
 			return
 		}
-		// The sleep ends with the run's stop (abort, interrupt), not with
-		// the end of starts: a start due just before the end whose timer
-		// wakes a little after it is still made, not dropped.
-		if !sleep(taskCtx, tm, wait) {
-			return
+		if wait > 0 {
+			wait = max(wait, lastWake+p.Coalesce-elapsed)
+			// The sleep ends with the run's stop (abort, interrupt), not
+			// with the end of starts: a start due just before the end
+			// whose timer wakes a little after it is still made.
+			sleptFrom = elapsed
+			if !sleep(taskCtx, tm, wait) {
+				return
+			}
+			wokeAt = time.Now()
+			lastWake = wokeAt.Sub(r.t0)
 		}
 		if r.backoffSkip(r.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late
 			continue
 		}
 		at := r.t0.Add(sched)
-		// Latency counts from the schedule, except for the timer's own
-		// wake-up overshoot after a real sleep: that delay is the
-		// generator's, not the target's, and is reported as jitter. A start
-		// already behind schedule (wait == 0) counts from the schedule.
+		// Latency counts from the schedule, except for a start that fell
+		// due while the scheduler slept: the timer's overshoot and the
+		// coalescing are the generator's delay, not the target's, and are
+		// reported as start lag. A start already behind schedule before
+		// the sleep (all slots taken, say) counts from its schedule.
 		origin := at
-		if woke := time.Now(); wait > 0 && woke.After(at) {
-			origin = woke
+		if sched >= sleptFrom && wokeAt.After(at) {
+			origin = wokeAt
 		}
 		select {
 		case slots <- struct{}{}:
@@ -252,7 +266,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		lag := time.Since(at)
 		r.scheduled.Add(1)
-		if lag > p.LateTolerance {
+		if lag > p.LateTolerance+p.Coalesce {
 			r.late.Add(1)
 		}
 		r.lag.RecordValue(micros(lag)) // only this goroutine records

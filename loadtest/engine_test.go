@@ -32,6 +32,7 @@ type fakeTarget struct {
 	maxInFlight int
 	total       atomic.Int64
 	headers     []http.Header
+	instants    map[int64]int // requests by the (fake) time they came
 }
 
 func (f *fakeTarget) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -41,6 +42,10 @@ func (f *fakeTarget) RoundTrip(req *http.Request) (*http.Response, error) {
 		f.paths = map[string]int{}
 	}
 	f.paths[req.URL.Path]++
+	if f.instants == nil {
+		f.instants = map[int64]int{}
+	}
+	f.instants[time.Now().UnixNano()]++
 	f.inFlight++
 	f.maxInFlight = max(f.maxInFlight, f.inFlight)
 	if len(f.headers) < 5 {
@@ -159,6 +164,66 @@ func TestOpenModelHoldsRate(t *testing.T) {
 			}
 			if took > tt.duration+time.Second {
 				t.Errorf("run took %s; want about %s", took, tt.duration)
+			}
+		})
+	}
+}
+
+// TestOpenModelCoalesce: above 1/Coalesce starts per second, starts due
+// within one Coalesce are made in one wake-up; the rate is held all the
+// same, the delay shows as start lag and not as latency, and below that
+// rate each start is made at its own time.
+func TestOpenModelCoalesce(t *testing.T) {
+	tests := []struct {
+		name     string
+		rate     float64
+		coalesce time.Duration
+		wakes    int // distinct instants the target saw requests at: t0, every Coalesce, the end
+		lagP99   time.Duration
+	}{
+		{"default at 1000/s", 1000, 0, 1000/5 + 1, 4 * time.Millisecond},
+		{"10ms at 1000/s", 1000, 10 * time.Millisecond, 1000/10 + 1, 9 * time.Millisecond},
+		{"20ms, beyond the late tolerance", 1000, 20 * time.Millisecond, 1000/20 + 1, 19 * time.Millisecond},
+		{"off at 1000/s", 1000, -1, 1000, 0},
+		{"default at 100/s", 100, 0, 100, 0},
+		{"default at 300/s", 300, 0, 1000/5 + 1, 3 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := &fakeTarget{delay: 20 * time.Millisecond}
+			sc := fakeScenario(t, target)
+			sc.Rate, sc.Duration, sc.Coalesce = tt.rate, time.Second, tt.coalesce
+			res, tb, _ := runFake(t, sc)
+			if msg := tb.messages(); msg != "" {
+				t.Fatalf("run failed: %s", msg)
+			}
+			if got, want := target.total.Load(), int64(tt.rate); got != want {
+				t.Errorf("target saw %d requests; want %d", got, want)
+			}
+			if got := len(target.instants); got != tt.wakes {
+				t.Errorf("requests came at %d instants; want %d", got, tt.wakes)
+			}
+			if res.Meta.Late != 0 || res.Meta.Dropped != 0 {
+				t.Errorf("late %d, dropped %d; want 0, 0", res.Meta.Late, res.Meta.Dropped)
+			}
+			// Latency is the target's 20 ms: the wait for the wake-up is
+			// the generator's, reported as lag.
+			h := res.Total.Latency
+			if lo, hi := h.Min(), h.Max(); lo < 20000 || hi > 20020 {
+				t.Errorf("latency from %dµs to %dµs; want 20ms", lo, hi)
+			}
+			if got := res.Meta.LagP99; got < tt.lagP99 || got > tt.lagP99+time.Millisecond {
+				t.Errorf("start lag p99 %s; want %s to %s", got, tt.lagP99, tt.lagP99+time.Millisecond)
+			}
+			want := tt.coalesce
+			switch {
+			case want == 0:
+				want = DefaultCoalesce
+			case want < 0:
+				want = 0
+			}
+			if res.Meta.Coalesce != want {
+				t.Errorf("meta coalesce %s; want %s", res.Meta.Coalesce, want)
 			}
 		})
 	}
@@ -531,5 +596,36 @@ func TestLastStartNotDropped(t *testing.T) {
 	}
 	if got := target.total.Load(); got != 3 || res.Meta.Dropped != 0 || res.Meta.Late != 0 {
 		t.Errorf("target saw %d requests, %d dropped, %d late; want 3, 0, 0", got, res.Meta.Dropped, res.Meta.Late)
+	}
+}
+
+// TestCoalesceSetting: the field's zero is the default, negative is off,
+// and the flag overrides both, with 0 meaning off.
+func TestCoalesceSetting(t *testing.T) {
+	tests := []struct {
+		field time.Duration
+		args  []string
+		want  time.Duration
+	}{
+		{0, nil, DefaultCoalesce},
+		{-1, nil, 0},
+		{20 * time.Millisecond, nil, 20 * time.Millisecond},
+		{20 * time.Millisecond, []string{"-loadtest.coalesce=0"}, 0},
+		{0, []string{"-loadtest.coalesce=1ms"}, time.Millisecond},
+	}
+	for _, tt := range tests {
+		fl := newFlags(newFlagSet())
+		if err := fl.fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, tt.args...)); err != nil {
+			t.Fatal(err)
+		}
+		sc := fakeScenario(t, &fakeTarget{})
+		sc.Rate, sc.Coalesce = 10, tt.field
+		p, err := resolve(sc, fl)
+		if err != nil {
+			t.Fatalf("field %s, flags %q: %v", tt.field, tt.args, err)
+		}
+		if p.Coalesce != tt.want {
+			t.Errorf("field %s, flags %q: coalesce %s; want %s", tt.field, tt.args, p.Coalesce, tt.want)
+		}
 	}
 }

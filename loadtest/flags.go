@@ -29,6 +29,7 @@ type flags struct {
 	grace       *time.Duration
 	timeout     *time.Duration
 	maxInFlight *int
+	coalesce    *time.Duration
 	maxFailures *float64
 	seed        *uint64
 }
@@ -47,6 +48,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		grace:       fs.Duration("loadtest.grace", 0, "how long in-flight tasks may finish after the duration (default 5s)"),
 		timeout:     fs.Duration("loadtest.timeout", 0, "per-task timeout (default 10s)"),
 		maxInFlight: fs.Int("loadtest.max-in-flight", 0, "cap on tasks in flight in the open model (default 100)"),
+		coalesce:    fs.Duration("loadtest.coalesce", 0, "open model: starts due within this are made in one wake-up of the scheduler (default 5ms; 0 makes each at its own time)"),
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
 	}
@@ -147,6 +149,15 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 			bad("-loadtest.max-in-flight=%d: must be at least 1", *f.maxInFlight)
 		}
 	}
+	if f.set("loadtest.coalesce") {
+		p.Coalesce = *f.coalesce
+		if p.Coalesce < 0 {
+			bad("-loadtest.coalesce=%s: must not be negative", *f.coalesce)
+		}
+		if p.Coalesce == 0 {
+			p.Coalesce = -1 // set to zero: no coalescing
+		}
+	}
 	if f.set("loadtest.max-failure-ratio") {
 		p.MaxFailureRatio = *f.maxFailures
 		if p.MaxFailureRatio == 0 {
@@ -184,6 +195,12 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 	}
 	if p.LateTolerance == 0 {
 		p.LateTolerance = DefaultLateTolerance
+	}
+	switch {
+	case p.Coalesce == 0:
+		p.Coalesce = DefaultCoalesce
+	case p.Coalesce < 0:
+		p.Coalesce = 0
 	}
 	if p.MaxLateRatio == 0 {
 		p.MaxLateRatio = DefaultMaxLateRatio

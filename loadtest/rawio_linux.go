@@ -18,9 +18,19 @@ import (
 // raw call cannot stall its thread. Anything but data or EAGAIN (a
 // deadline, a closed connection) is left to the net.Conn, which reports it
 // in its own words.
+//
+// A rawConn is used by one goroutine at a time, as the transport's
+// connections are.
 type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
+
+	// The call in progress, kept here so that the callbacks, made once,
+	// allocate nothing per call.
+	p               []byte
+	n               int
+	errno           syscall.Errno
+	readFn, writeFn func(fd uintptr) bool
 }
 
 // newConnIO returns how the transport reads and writes nc.
@@ -33,20 +43,19 @@ func newConnIO(nc net.Conn) io.ReadWriter {
 	if err != nil {
 		return nc
 	}
-	return &rawConn{Conn: nc, rc: rc}
+	c := &rawConn{Conn: nc, rc: rc}
+	c.readFn, c.writeFn = c.read, c.write
+	return c
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		n, errno = int(r), e
-		return e != syscall.EAGAIN
-	})
+	c.p, c.n, c.errno = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.n, c.errno
+	c.p = nil
 	switch {
 	case err != nil:
 		return c.Conn.Read(p) // deadline or closed: net says which
@@ -58,23 +67,21 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// read is Read's callback: false means wait until the socket is readable.
+func (c *rawConn) read(fd uintptr) bool {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.p[0])), uintptr(len(c.p)))
+	c.n, c.errno = int(r), e
+	return e != syscall.EAGAIN
+}
+
 func (c *rawConn) Write(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			if e == syscall.EINTR {
-				continue
-			}
-			if e != 0 {
-				errno = e
-				return e != syscall.EAGAIN
-			}
-			n += int(r)
-		}
-		return true
-	})
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.p, c.n, c.errno = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	n, errno := c.n, c.errno
+	c.p = nil
 	switch {
 	case err != nil:
 		m, err := c.Conn.Write(p[n:])
@@ -83,6 +90,23 @@ func (c *rawConn) Write(p []byte) (int, error) {
 		return n, c.opError("write", errno)
 	}
 	return n, nil
+}
+
+// write is Write's callback: false means wait until the socket is writable.
+func (c *rawConn) write(fd uintptr) bool {
+	c.errno = 0 // an EAGAIN met before the wait is over
+	for c.n < len(c.p) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.p[c.n])), uintptr(len(c.p)-c.n))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			c.errno = e
+			return e != syscall.EAGAIN
+		}
+		c.n += int(r)
+	}
+	return true
 }
 
 func (c *rawConn) opError(op string, errno syscall.Errno) error {

@@ -48,9 +48,17 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 			n, err := conn.Read(b)
 			return b[:n], err
 		}},
-		{"write more than the buffers hold", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+		{"write more than the buffers hold", func(conn io.ReadWriter, nc, peer *net.TCPConn) ([]byte, error) {
+			// Small buffers and a late reader: the write meets EAGAIN
+			// and waits for room.
+			nc.SetWriteBuffer(64 << 10)
+			peer.SetReadBuffer(64 << 10)
 			got := make(chan []byte)
-			go func() { b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big)))); got <- b }()
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big))))
+				got <- b
+			}()
 			n, err := conn.Write(big)
 			b := <-got
 			if n != len(big) || !bytes.Equal(b, big) {

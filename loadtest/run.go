@@ -510,6 +510,7 @@ func (r *runner) result() *result.Run {
 	}
 	if p.open {
 		meta.Model, meta.Rate, meta.Users, meta.SpawnRate = "open", p.Rate, 0, 0
+		meta.Coalesce = p.Coalesce
 	}
 	return &result.Run{Meta: meta, Tasks: tasks, Total: total, Windows: windows, Failures: fails}
 }

@@ -263,6 +263,7 @@ func TestBadSettings(t *testing.T) {
 		{"both fields", Scenario{Host: srv.URL, Rate: 1, Users: 1, Tasks: ok}, nil, []string{"sets both Users (1) and Rate (1)"}},
 		{"zero rate flag", Scenario{Host: srv.URL, Users: 1, Tasks: ok}, []string{"-loadtest.rate=0"}, []string{"-loadtest.rate=0: must be a positive"}},
 		{"no tasks", Scenario{Host: srv.URL, Rate: 1}, nil, []string{"no tasks"}},
+		{"negative coalesce", Scenario{Host: srv.URL, Rate: 1, Tasks: ok}, []string{"-loadtest.coalesce=-1ms"}, []string{"-loadtest.coalesce=-1ms: must not be negative"}},
 		{"bad task", Scenario{Host: srv.URL, Rate: 1, Tasks: []Task{{Name: "a", Weight: -1}, {Name: "a", Do: ok[0].Do}}}, nil,
 			[]string{`task "a" has no Do function`, `task "a" has negative weight -1`, `task "a" appears twice`}},
 		{"bad wait", Scenario{Host: srv.URL, Users: 1, Wait: Between(5*time.Second, time.Second), Tasks: ok}, nil, []string{"need 0 <= min <= max"}},

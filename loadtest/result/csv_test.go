@@ -216,10 +216,10 @@ func TestReadMetaErrors(t *testing.T) {
 		{"empty", "", "meta.csv:1: empty file"},
 		{"header", "Name,Value\n", `meta.csv:1: header is "Name,Value"`},
 		{"fields", "Key,Value\ntest,a,b\n", "meta.csv:2: wrong number of fields"},
-		{"unknown key", good + "colour,blue\n", `meta.csv:29: colour: unknown key`},
+		{"unknown key", good + "colour,blue\n", `meta.csv:30: colour: unknown key`},
 		{"bad number", strings.Replace(good, "users,2", "users,two", 1), `meta.csv:8: users: bad value "two"`},
 		{"bad status", strings.Replace(good, "status,complete", "status,done", 1), `meta.csv:5: status: unknown status "done"`},
-		{"duplicate", good + "test,again\n", `meta.csv:29: key "test" appears twice`},
+		{"duplicate", good + "test,again\n", `meta.csv:30: key "test" appears twice`},
 		{"missing", "Key,Value\ntest,x\n", `meta.csv: key "run_id" is missing`},
 	}
 	for _, tt := range tests {
@@ -227,5 +227,36 @@ func TestReadMetaErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: ReadMeta = %v; want %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestMetaOptionalKeys: keys added after the first format round-trip, and
+// files written before them still read, with zero values.
+func TestMetaOptionalKeys(t *testing.T) {
+	m := sampleRun().Meta
+	m.Model, m.Rate, m.LagP50, m.LagP99, m.Coalesce = "open", 1000, 2*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond
+	var b bytes.Buffer
+	if err := MarshalCSV(m.Rows(), &b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadMeta("meta.csv", bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LagP50 != m.LagP50 || got.LagP99 != m.LagP99 || got.Coalesce != m.Coalesce {
+		t.Errorf("lag p50 %s, p99 %s, coalesce %s; want %s, %s, %s", got.LagP50, got.LagP99, got.Coalesce, m.LagP50, m.LagP99, m.Coalesce)
+	}
+	var old strings.Builder
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		if !strings.HasPrefix(line, "lag_p") && !strings.HasPrefix(line, "coalesce,") {
+			old.WriteString(line)
+		}
+	}
+	got, err = ReadMeta("meta.csv", strings.NewReader(old.String()))
+	if err != nil {
+		t.Fatalf("a file without the optional keys: %v", err)
+	}
+	if got.LagP50 != 0 || got.LagP99 != 0 || got.Coalesce != 0 {
+		t.Errorf("without the optional keys: lag p50 %s, p99 %s, coalesce %s; want zeros", got.LagP50, got.LagP99, got.Coalesce)
 	}
 }

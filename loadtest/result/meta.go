@@ -23,12 +23,12 @@ var metaKeys = []string{
 	"start", "elapsed",
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
-	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99",
+	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true}
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true}
 
 // Rows returns the metadata as key/value rows in a fixed order.
 func (m *Meta) Rows() []MetaRow {
@@ -44,7 +44,7 @@ func (m *Meta) Rows() []MetaRow {
 		"git_commit": m.GitCommit, "go_version": m.GoVersion,
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
-		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(),
+		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
 	}
 	rows := make([]MetaRow, len(metaKeys))
 	for i, k := range metaKeys {
@@ -181,6 +181,8 @@ func (m *Meta) set(k, v string) (err error) {
 		dur(&m.LagP50)
 	case "lag_p99":
 		dur(&m.LagP99)
+	case "coalesce":
+		dur(&m.Coalesce)
 	default:
 		return fmt.Errorf("unknown key")
 	}

@@ -96,6 +96,7 @@ type Meta struct {
 	MaxLag    time.Duration // the latest start, behind its schedule
 	LagP50    time.Duration // scheduling jitter: median start lag behind schedule
 	LagP99    time.Duration // and its 99th percentile
+	Coalesce  time.Duration // starts due within this were made together (0: each at its own time)
 }
 
 // Task is the whole-run figures of one task (or of all of them).
