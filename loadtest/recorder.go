@@ -69,13 +69,13 @@ type outcome struct {
 type failKey struct{ class, msg string }
 
 func newRecorder(names []string) *recorder {
-	rec := &recorder{tasks: make([]taskRec, len(names)), winAgg: result.NewHistogram()}
+	rec := &recorder{tasks: make([]taskRec, len(names)), winAgg: result.NewWindowHistogram()}
 	for i, n := range names {
 		typ, name := splitName(n)
 		rec.tasks[i] = taskRec{
 			typ: typ, name: name,
 			latency:    result.NewHistogram(),
-			winLatency: result.NewHistogram(),
+			winLatency: result.NewWindowHistogram(),
 			errs:       map[failKey]int64{},
 		}
 	}

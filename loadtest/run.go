@@ -136,7 +136,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		names = append(names, "OnStart")
 	}
 	r.rec = newRecorder(names)
-	r.lag = result.NewHistogram()
+	r.lag = result.NewWindowHistogram()
 	var errs []string
 	for _, install := range opt.features {
 		if err := install(r); err != nil {

@@ -19,15 +19,24 @@ import (
 // Histogram bounds and precision used for every latency histogram, in
 // microseconds. Values above MaxLatency are recorded as MaxLatency.
 const (
-	MinLatency    = 1
-	MaxLatency    = int64(time.Hour / time.Microsecond)
-	SigFigures    = 3
-	AggregateName = "Aggregated"
+	MinLatency = 1
+	MaxLatency = int64(time.Hour / time.Microsecond)
+	SigFigures = 3
+	// WindowSigFigures is the precision of the time-series windows' and
+	// the start lag's histograms: 1 %, an eighth of the memory.
+	WindowSigFigures = 2
+	AggregateName    = "Aggregated"
 )
 
 // NewHistogram returns an empty latency histogram with the project's bounds.
 func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(MinLatency, MaxLatency, SigFigures)
+}
+
+// NewWindowHistogram returns an empty histogram for a time-series window
+// or the start lag, with WindowSigFigures.
+func NewWindowHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(MinLatency, MaxLatency, WindowSigFigures)
 }
 
 // Status says whether a run went the whole way.
