@@ -278,7 +278,7 @@ type guard struct {
 type guardSlot struct {
 	idx        int64
 	req, fails int64
-	lat        *hdrhistogram.Histogram // successes, µs, two significant digits
+	lat        *hdrhistogram.Histogram // successes, µs, two significant digits; nil without a p95 limit
 }
 
 // resolveGuard applies the flags and defaults to the scenario's Guard.
@@ -344,11 +344,18 @@ func (s *safety) installGuard(f *safetyFlags) error {
 		r: r, cfg: cfg, t0: time.Now(),
 		slot: max(cfg.Span/guardSlots, time.Millisecond),
 		ring: make([]guardSlot, guardSlots*guardWiden),
-		sum:  newGuardHistogram(),
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	for i := range g.ring {
-		g.ring[i] = guardSlot{idx: -1, lat: newGuardHistogram()}
+		g.ring[i] = guardSlot{idx: -1}
+	}
+	if cfg.MaxP95 > 0 {
+		// Latency is kept only for a p95 limit: the histograms are most
+		// of the guard's memory (27 kB a slot).
+		g.sum = newGuardHistogram()
+		for i := range g.ring {
+			g.ring[i].lat = newGuardHistogram()
+		}
 	}
 	s.guard = g
 	go g.watch()
@@ -383,12 +390,14 @@ func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
 			return // older than the ring
 		}
 		sl.idx, sl.req, sl.fails = idx, 0, 0
-		sl.lat.Reset()
+		if sl.lat != nil {
+			sl.lat.Reset()
+		}
 	}
 	sl.req++
 	if failed {
 		sl.fails++
-	} else {
+	} else if sl.lat != nil {
 		sl.lat.RecordValue(micros(latency))
 	}
 }
@@ -442,7 +451,9 @@ func (g *guard) check(now time.Time) string {
 	g.mu.Lock()
 	var v verdictSpan
 	found := false
-	g.sum.Reset()
+	if g.sum != nil {
+		g.sum.Reset()
+	}
 	n := int64(len(g.ring))
 	for k := int64(1); k <= n && k <= cur+1; k++ {
 		idx := cur - k + 1
@@ -450,7 +461,9 @@ func (g *guard) check(now time.Time) string {
 		if sl.idx == idx {
 			v.req += sl.req
 			v.fails += sl.fails
-			g.sum.Merge(sl.lat)
+			if g.sum != nil {
+				g.sum.Merge(sl.lat)
+			}
 		}
 		if k%guardSlots == 0 || k == n || k == cur+1 {
 			if v.req >= int64(g.cfg.MinRequests) {
@@ -462,7 +475,7 @@ func (g *guard) check(now time.Time) string {
 	}
 	if found {
 		g.judged = true
-		if g.sum.TotalCount() > 0 {
+		if g.sum != nil && g.sum.TotalCount() > 0 {
 			v.hasLatency = true
 			v.p95 = time.Duration(g.sum.ValueAtPercentile(95)) * time.Microsecond
 		}

@@ -150,6 +150,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 
 	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
 		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+	defer tuneGC()()
 	r.execute()
 	for _, h := range r.endHooks {
 		h()
