@@ -27,7 +27,10 @@
 //     Rate of starts, at most MaxInFlight at once). In the open model latency
 //     counts from the scheduled start, so a stalled target cannot hide
 //     behind a stalled generator; late and dropped starts are counted and
-//     fail the test when the rate was not held.
+//     fail the test when the rate was not held. Above 1/Coalesce starts
+//     per second, starts due within one Coalesce share a wake-up of the
+//     scheduler, which saves most of the generator's CPU; the wait is
+//     reported as start lag, not latency.
 //   - A request's outcome is data (latency in an HDR histogram, failure
 //     class, exemplar), never a test failure; pass or fail is decided once,
 //     at the end, from all the evidence, and every problem is reported.

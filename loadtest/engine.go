@@ -211,7 +211,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 	// once per Coalesce: starts that fall due in between are made together
 	// at the next wake-up. Each wake-up costs the process a context
 	// switch, the largest part of its CPU at a high rate.
-	var lastWake time.Duration // from t0, when the first start is made
+	var lastWake time.Duration  // from t0, when the first start is made
 	var sleptFrom time.Duration // when the last sleep began, from t0
 	var wokeAt time.Time        // and when it ended
 	for {
