@@ -69,9 +69,14 @@ func (c *rawConn) Read(p []byte) (int, error) {
 
 // read is Read's callback: false means wait until the socket is readable.
 func (c *rawConn) read(fd uintptr) bool {
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.p[0])), uintptr(len(c.p)))
-	c.n, c.errno = int(r), e
-	return e != syscall.EAGAIN
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.p[0])), uintptr(len(c.p)))
+		if e == syscall.EINTR {
+			continue // as net.Conn does
+		}
+		c.n, c.errno = int(r), e
+		return e != syscall.EAGAIN
+	}
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
