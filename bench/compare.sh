@@ -4,7 +4,7 @@
 # machine, in one batch, and prints one table with the harness's ratio to
 # the best peer. See README.md, "Performance".
 #
-#   bench/compare.sh                 # everything, 3 repetitions (about 35 minutes)
+#   bench/compare.sh                 # everything, 3 repetitions (about 30 minutes)
 #   REPS=1 WORKLOADS=delay bench/compare.sh
 #
 # The reference server (bench/refserver) is pinned to core $SERVER_CPU and
