@@ -46,6 +46,12 @@ type runner struct {
 	rec     *recorder
 	signals bool // stop on SIGINT and SIGTERM
 
+	// The direct path to the target (direct.go), made on first use;
+	// noDirect (tests) sends every request through client.
+	directOnce sync.Once
+	direct     *directConf
+	noDirect   bool
+
 	// Hooks registered by features (see features).
 	startHooks  []func()                                    // at the start of the load, once r.t0 is set
 	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop

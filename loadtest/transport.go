@@ -50,12 +50,14 @@ func newH1Transport(fallback *http.Transport, maxIdle int) *h1Transport {
 }
 
 type h1Conn struct {
-	nc       net.Conn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	addr     string
-	reused   bool
-	deadline time.Time // the one set on nc
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	addr   string
+	reused bool
+	// interrupt makes a blocked read or write return; made once, so that
+	// watching a request's context costs no closure per request.
+	interrupt func()
 }
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
@@ -85,25 +87,59 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
 	}
+	nr := &netRequest{req}
+	c, gz, stop, err := t.begin(ctx, addr, nr)
+	if err != nil {
+		closeReqBody(nr.Request)
+		return nil, err
+	}
+	return t.readResponse(ctx, c, nr.Request, gz, stop)
+}
+
+// An h1Request is a request as h1Transport sends it.
+type h1Request interface {
+	// write writes the request and flushes; gz reports that it asked for
+	// gzip on the caller's behalf.
+	write(w *bufio.Writer) (gz bool, err error)
+	// rewind readies the request to be sent again.
+	rewind() error
+}
+
+// netRequest is an *http.Request as an h1Request.
+type netRequest struct{ *http.Request }
+
+func (r *netRequest) write(w *bufio.Writer) (bool, error) { return writeRequest(w, r.Request) }
+
+func (r *netRequest) rewind() error {
+	req, err := rewind(r.Request)
+	if err == nil {
+		r.Request = req
+	}
+	return err
+}
+
+// begin sends rq on a pooled or new connection and waits for the first
+// byte of the answer, retrying once on a fresh connection when a reused
+// one turns out to have been closed by the server. stop ends the watch of
+// ctx; it reports false when ctx has fired meanwhile.
+func (t *h1Transport) begin(ctx context.Context, addr string, rq h1Request) (c *h1Conn, gz bool, stop func() bool, err error) {
 	for attempt := 0; ; attempt++ {
-		c, err := t.getConn(ctx, addr)
+		c, err = t.getConn(ctx, addr)
 		if err != nil {
-			closeReqBody(req)
-			return nil, err
+			return nil, false, nil, err
 		}
-		resp, err := t.roundTrip(ctx, c, req)
+		gz, stop, err = t.send(ctx, c, rq)
 		if err == nil {
-			return resp, nil
+			return c, gz, stop, nil
 		}
 		if attempt == 0 && c.reused && serverClosedIdle(err) && ctx.Err() == nil {
 			// The server closed the idle connection before reading this
 			// request; net/http retries in this case too.
-			if req, err = rewind(req); err == nil {
+			if err = rq.rewind(); err == nil {
 				continue
 			}
 		}
-		closeReqBody(req)
-		return nil, err
+		return nil, false, nil, err
 	}
 }
 
@@ -152,7 +188,9 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 		return nil, err
 	}
 	rw := newConnIO(nc)
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), addr: addr}, nil
+	c := &h1Conn{nc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), addr: addr}
+	c.interrupt = func() { nc.SetDeadline(aLongTimeAgo) }
+	return c, nil
 }
 
 func (t *h1Transport) putIdle(c *h1Conn) {
@@ -179,27 +217,22 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-// roundTrip sends req on c and reads the response head. On error c is
-// closed.
-func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
-	dl, _ := ctx.Deadline()
-	if !dl.Equal(c.deadline) {
-		c.nc.SetDeadline(dl)
-		c.deadline = dl
-	}
-	stop := func() bool { return true }
+// send writes rq on c and waits for the first byte of the answer. On
+// error c is closed.
+func (t *h1Transport) send(ctx context.Context, c *h1Conn, rq h1Request) (gz bool, stop func() bool, err error) {
+	// The context's deadline, like its cancellation, reaches the
+	// connection through interrupt: a deadline set on the connection for
+	// each request would cost two runtime timer updates per request.
+	stop = alwaysTrue
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+		stop = context.AfterFunc(ctx, c.interrupt)
 	}
-	fail := func(err error) (*http.Response, error) {
+	fail := func(err error) (bool, func() bool, error) {
 		stop()
 		c.nc.Close()
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
-		return nil, err
+		return false, nil, ctxError(ctx, err)
 	}
-	gz, err := writeRequest(c.bw, req)
+	gz, err = rq.write(c.bw)
 	if err != nil {
 		if c.reused && isConnGone(err) {
 			err = fmt.Errorf("%w: %w", errClosedIdle, err)
@@ -214,6 +247,31 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 		}
 		return fail(err)
 	}
+	return gz, stop, nil
+}
+
+func alwaysTrue() bool { return true }
+
+// ctxError is the error to report for err, met on a request of ctx: the
+// context's own when it has ended (its end is what interrupted the
+// connection).
+func ctxError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// readResponse reads the answer to req from c, which begin has sent it
+// on: the head, skipping 1xx answers, and a body that gives c back to the
+// pool once read.
+func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request, gz bool, stop func() bool) (*http.Response, error) {
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		c.nc.Close()
+		return nil, ctxError(ctx, err)
+	}
+	var err error
 	var resp *http.Response
 	for {
 		resp, err = http.ReadResponse(c.br, req)
@@ -381,9 +439,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.release(true)
 	case err != nil:
 		b.release(false)
-		if cerr := b.ctx.Err(); cerr != nil {
-			err = cerr
-		}
+		err = ctxError(b.ctx, err)
 	}
 	return n, err
 }

@@ -42,6 +42,8 @@ type User struct {
 	bytes   int64 // body bytes read during the current task
 	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
+	direct  directReq // the request of the direct path, reused
+	tp      [1]string // its traceparent value
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the
@@ -134,7 +136,7 @@ func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, 
 // and the Check function. The error classifies the failure: a
 // *StatusError, a *CheckError, or the transport's error.
 func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
-	var body io.Reader
+	var body []byte
 	var ctype string
 	switch {
 	case req.JSON != nil:
@@ -142,25 +144,52 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode json body: %w", err)
 		}
-		body, ctype = bytes.NewReader(b), "application/json"
+		body, ctype = b, "application/json"
 	case req.Body != nil:
-		body = bytes.NewReader(req.Body)
+		body = req.Body
 	}
+	hasBody := req.JSON != nil || req.Body != nil
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
-		if body != nil {
+		if hasBody {
 			method = http.MethodPost
 		}
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, u.r.url(req.Path), body)
+	tp := u.traceparent()
+	if d := u.r.directPath(); d != nil {
+		if res, err, ok := u.doDirect(ctx, d, method, &req, body, ctype, tp); ok {
+			if err != nil {
+				return nil, err
+			}
+			return u.finish(&req, res)
+		}
+	}
+	hr, err := u.newRequest(ctx, method, &req, body, hasBody, ctype, tp)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.r.client.Do(hr)
+	if err != nil {
+		return nil, unwrapURLError(err)
+	}
+	return u.finish(&req, u.readAll(resp))
+}
+
+// newRequest is the http.Request of a Do.
+func (u *User) newRequest(ctx context.Context, method string, req *Request, body []byte, hasBody bool, ctype, tp string) (*http.Request, error) {
+	var br io.Reader
+	if hasBody {
+		br = bytes.NewReader(body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.r.url(req.Path), br)
 	if err != nil {
 		return nil, fmt.Errorf("new request: %w", err)
 	}
 	h := hr.Header
 	h.Set("User-Agent", UserAgent)
 	h.Set(RunHeader, u.r.runID)
-	h.Set("Traceparent", u.traceparent())
+	h.Set("Traceparent", tp)
 	if ctype != "" {
 		h.Set("Content-Type", ctype)
 	}
@@ -169,22 +198,29 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			h[k] = vs
 		}
 	}
-	resp, err := u.r.client.Do(hr)
-	if err != nil {
-		return nil, unwrapURLError(err)
-	}
+	return hr, nil
+}
+
+// readAll reads resp's body into the user's buffer and closes it.
+func (u *User) readAll(resp *http.Response) directResult {
 	u.buf.Reset()
-	n, err := u.buf.ReadFrom(resp.Body)
+	_, err := u.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
-	u.bytes += n
-	u.status = resp.StatusCode
-	u.r.noteStatus(resp.StatusCode, resp.Header.Get("Retry-After"))
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
+	return directResult{status: resp.StatusCode, header: resp.Header, bodyErr: err}
+}
+
+// finish books an answer whose body is in the user's buffer and judges
+// it.
+func (u *User) finish(req *Request, res directResult) (*Response, error) {
+	u.bytes += int64(u.buf.Len())
+	u.status = res.status
+	u.r.noteStatus(res.status, res.header.Get("Retry-After"))
+	if res.bodyErr != nil {
+		return nil, fmt.Errorf("read body: %w", res.bodyErr)
 	}
-	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: u.buf.Bytes()}
-	if !expected(resp.StatusCode, req.Expect) {
-		return out, &StatusError{Code: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	out := &Response{Status: res.status, Header: res.header, Body: u.buf.Bytes()}
+	if !expected(res.status, req.Expect) {
+		return out, &StatusError{Code: res.status, RetryAfter: res.header.Get("Retry-After")}
 	}
 	if req.Check != nil {
 		if err := req.Check(out); err != nil {
