@@ -222,10 +222,8 @@ func plainMethod(m string) bool {
 // may hold unescaped, and percent signs that begin an escape.
 func plainURI(uri string) bool {
 	for i := 0; i < len(uri); i++ {
-		c := uri[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+		switch c := uri[i]; {
+		case uriByte[c]:
 		case c == '%':
 			if i+2 >= len(uri) || !isHex(uri[i+1]) || !isHex(uri[i+2]) {
 				return false
@@ -236,6 +234,15 @@ func plainURI(uri string) bool {
 	}
 	return true
 }
+
+// uriByte marks the bytes plainURI takes as they are.
+var uriByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-._~!$&'()*+,;=:@/?", byte(c)) >= 0
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -22,8 +22,9 @@ func (r *runner) pick(u *User) int {
 
 // exec runs task ti for user u and records its outcome. Latency counts from
 // sched, the start the schedule asked for (the open model), so a late start
-// shows in the latency instead of hiding it (no coordinated omission).
-func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) time.Duration {
+// shows in the latency instead of hiding it (no coordinated omission). It
+// returns how long the task took and when it ended.
+func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (took time.Duration, end time.Time) {
 	task := &r.plan.Tasks[ti]
 	timeout := task.Timeout
 	if timeout == 0 {
@@ -36,10 +37,10 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) tim
 		sched = start
 	}
 	err := task.Do(tctx, u)
-	end := time.Now()
+	end = time.Now()
 	cancel()
 	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
-	return end.Sub(start)
+	return end.Sub(start), end
 }
 
 // recordOutcome classifies err and records the outcome of task ti, run by u.
@@ -126,21 +127,24 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 				return
 			}
 			defer r.teardown(taskCtx, u)
-			for startCtx.Err() == nil && time.Now().Before(r.stopAt) {
+			for now := time.Now(); startCtx.Err() == nil && now.Before(r.stopAt); {
 				if r.backoffWait(startCtx, tm) {
+					now = time.Now()
 					continue // the target asked to slow down: check the time again
 				}
-				took := r.exec(taskCtx, u, r.pick(u), time.Time{})
+				took, end := r.exec(taskCtx, u, r.pick(u), time.Time{})
+				now = end
 				if p.Wait == nil {
 					continue
 				}
 				think := p.Wait.Think(took, u.Rand)
-				if !time.Now().Add(think).Before(r.stopAt) {
+				if !end.Add(think).Before(r.stopAt) {
 					return // the next start would fall after the end
 				}
 				if !sleep(startCtx, tm, think) {
 					return
 				}
+				now = time.Now()
 			}
 		}()
 	}

@@ -400,16 +400,15 @@ func validHeaderName(k string) bool {
 // writeHeaderValue writes v with newlines turned into spaces, as net/http
 // does, so a value cannot add headers of its own.
 func writeHeaderValue(w *bufio.Writer, v string) {
-	for {
-		i := strings.IndexAny(v, "\r\n")
-		if i < 0 {
-			w.WriteString(v)
-			return
+	start := 0
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			w.WriteString(v[start:i])
+			w.WriteByte(' ')
+			start = i + 1
 		}
-		w.WriteString(v[:i])
-		w.WriteByte(' ')
-		v = v[i+1:]
 	}
+	w.WriteString(v[start:])
 }
 
 // h1Body is a response body that gives its connection back to the pool
