@@ -103,7 +103,7 @@ var (
 // doDirect makes a Do on the direct path; ok false means it could not,
 // and nothing was sent. A redirect is followed by the http.Client, which
 // is given the answer already received as its first.
-func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *Request, body []byte, ctype, tp string) (res directResult, err error, ok bool) {
+func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *Request, body []byte, ctype, tp string) (res directResult, ok bool, err error) {
 	uri := req.Path // as runner.url joins it
 	if !strings.HasPrefix(uri, "/") {
 		uri = "/" + uri
@@ -112,7 +112,7 @@ func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *
 		uri = d.basePath + uri
 	}
 	if !plainMethod(method) || !plainURI(uri) {
-		return res, nil, false
+		return res, false, nil
 	}
 	rq := &u.direct
 	rq.method, rq.uri, rq.host = method, uri, d.host
@@ -134,7 +134,7 @@ func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *
 		rq.set(d.secKey, d.secValues)
 	}
 	if rq.get("Upgrade") != "" || rq.get("Expect") != "" {
-		return res, nil, false // not for h1Transport
+		return res, false, nil // not for h1Transport
 	}
 	d.sent.Add(1)
 	res, err = d.t.exchange(ctx, d.addr, rq, &u.buf)
@@ -142,12 +142,12 @@ func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *
 		d.lean.Add(1)
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", method, err), true
+		return res, true, fmt.Errorf("%s: %w", method, err)
 	}
 	if isRedirect(res.status) && res.header.Get("Location") != "" && res.bodyErr == nil {
 		res, err = u.followRedirect(ctx, method, req, body, ctype, tp, res)
 	}
-	return res, err, true
+	return res, true, err
 }
 
 func isRedirect(code int) bool {
@@ -368,21 +368,11 @@ func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, 
 	buf.Reset()
 	if h, ok := leanHead(c.br, rq.method == http.MethodHead, gz); ok {
 		res := directResult{status: h.status, header: h.header, lean: true}
-		if h.length > 0 {
-			buf.Grow(h.length)
-			b := buf.AvailableBuffer()[:h.length]
-			n, err := io.ReadFull(c.br, b)
-			buf.Write(b[:n])
-			if err != nil {
-				stop()
-				c.nc.Close()
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				err = ctxError(ctx, err)
-				res.bodyErr = err
-				return res, nil
-			}
+		if err := readBody(c.br, buf, h.length); err != nil {
+			stop()
+			c.nc.Close()
+			res.bodyErr = ctxError(ctx, err)
+			return res, nil
 		}
 		if !stop() {
 			c.nc.Close() // the context fired meanwhile
@@ -400,6 +390,29 @@ func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, 
 	resp.Body.Close()
 	return directResult{status: resp.StatusCode, header: resp.Header, bodyErr: err}, nil
 }
+
+// readBody reads a body of n bytes from br into buf. Up to preGrow bytes
+// buf is grown once; a longer body grows it as it comes, so that a
+// Content-Length no body follows costs no memory.
+func readBody(br *bufio.Reader, buf *bytes.Buffer, n int) error {
+	if n <= preGrow {
+		buf.Grow(n)
+		b := buf.AvailableBuffer()[:n]
+		m, err := io.ReadFull(br, b)
+		buf.Write(b[:m])
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	m, err := buf.ReadFrom(io.LimitReader(br, int64(n)))
+	if err == nil && m < int64(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+const preGrow = 64 << 10
 
 // head is a response head the lean parser read.
 type head struct {

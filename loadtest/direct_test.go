@@ -269,6 +269,8 @@ func TestDirectResponses(t *testing.T) {
 		{name: "signed length", answer: "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", close: true},
 		{name: "two equal lengths", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"},
 		{name: "two lengths", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", close: true},
+		{name: "large body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("b", 100000), lean: true},
+		{name: "huge length, short body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 1500000000\r\n\r\nok", close: true, lean: true},
 		{name: "short body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", close: true, lean: true},
 		{name: "cut head", answer: "HTTP/1.1 200 OK\r\nContent-Len", close: true},
 		{name: "nothing", answer: "", close: true},

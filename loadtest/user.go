@@ -158,7 +158,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	tp := u.traceparent()
 	if d := u.r.directPath(); d != nil {
-		if res, err, ok := u.doDirect(ctx, d, method, &req, body, ctype, tp); ok {
+		if res, ok, err := u.doDirect(ctx, d, method, &req, body, ctype, tp); ok {
 			if err != nil {
 				return nil, err
 			}
