@@ -103,7 +103,7 @@ var (
 // doDirect makes a Do on the direct path; ok false means it could not,
 // and nothing was sent. A redirect is followed by the http.Client, which
 // is given the answer already received as its first.
-func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *Request, body []byte, ctype, tp string) (res directResult, ok bool, err error) {
+func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *Request, body []byte, ctype, tp string) (res answer, ok bool, err error) {
 	uri := req.Path // as runner.url joins it
 	if !strings.HasPrefix(uri, "/") {
 		uri = "/" + uri
@@ -161,10 +161,10 @@ func isRedirect(code int) bool {
 
 // followRedirect has the http.Client follow the redirect res, as it
 // would have had it sent the request itself.
-func (u *User) followRedirect(ctx context.Context, method string, req *Request, body []byte, ctype, tp string, res directResult) (directResult, error) {
-	hr, err := u.newRequest(ctx, method, req, body, req.JSON != nil || req.Body != nil, ctype, tp)
+func (u *User) followRedirect(ctx context.Context, method string, req *Request, body []byte, ctype, tp string, res answer) (answer, error) {
+	hr, err := u.newRequest(ctx, method, req, body, ctype, tp)
 	if err != nil {
-		return directResult{}, err
+		return answer{}, err
 	}
 	first := &http.Response{
 		Status:        strconv.Itoa(res.status) + " " + http.StatusText(res.status),
@@ -182,7 +182,7 @@ func (u *User) followRedirect(ctx context.Context, method string, req *Request, 
 	}
 	resp, err := c.Do(hr)
 	if err != nil {
-		return directResult{}, unwrapURLError(err)
+		return answer{}, unwrapURLError(err)
 	}
 	return u.readAll(resp), nil
 }
@@ -348,10 +348,10 @@ func (rq *directReq) write(w *bufio.Writer) (gz bool, err error) {
 // rewind is a no-op: the body is a byte slice.
 func (rq *directReq) rewind() error { return nil }
 
-// directResult is what came back to a directReq: the status and header,
-// with the body in the buffer given. bodyErr is an error met reading the
-// body after the head had come.
-type directResult struct {
+// answer is what came back to a request of User.Do, on either path: the
+// status and header, with the body in the user's buffer. bodyErr is an
+// error met reading the body after the head had come.
+type answer struct {
 	status  int
 	header  http.Header
 	bodyErr error
@@ -360,14 +360,14 @@ type directResult struct {
 
 // exchange sends rq to addr and reads the whole answer, its body into
 // buf. An error means no answer came.
-func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, buf *bytes.Buffer) (directResult, error) {
+func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, buf *bytes.Buffer) (answer, error) {
 	c, gz, stop, err := t.begin(ctx, addr, rq)
 	if err != nil {
-		return directResult{}, err
+		return answer{}, err
 	}
 	buf.Reset()
 	if h, ok := leanHead(c.br, rq.method == http.MethodHead, gz); ok {
-		res := directResult{status: h.status, header: h.header, lean: true}
+		res := answer{status: h.status, header: h.header, lean: true}
 		if err := readBody(c.br, buf, h.length); err != nil {
 			stop()
 			c.nc.Close()
@@ -384,11 +384,11 @@ func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, 
 	}
 	resp, err := t.readResponse(ctx, c, &http.Request{Method: rq.method}, gz, stop)
 	if err != nil {
-		return directResult{}, err
+		return answer{}, err
 	}
 	_, err = buf.ReadFrom(resp.Body)
 	resp.Body.Close()
-	return directResult{status: resp.StatusCode, header: resp.Header, bodyErr: err}, nil
+	return answer{status: resp.StatusCode, header: resp.Header, bodyErr: err}, nil
 }
 
 // readBody reads a body of n bytes from br into buf. Up to preGrow bytes

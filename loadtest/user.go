@@ -90,6 +90,9 @@ type Request struct {
 	Check func(*Response) error
 }
 
+// hasBody reports whether r sends a body, even an empty one.
+func (r *Request) hasBody() bool { return r.JSON != nil || r.Body != nil }
+
 // Response is what came back. Body is valid until the user's next request.
 type Response struct {
 	Status int
@@ -148,11 +151,10 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	case req.Body != nil:
 		body = req.Body
 	}
-	hasBody := req.JSON != nil || req.Body != nil
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
-		if hasBody {
+		if req.hasBody() {
 			method = http.MethodPost
 		}
 	}
@@ -165,7 +167,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			return u.finish(&req, res)
 		}
 	}
-	hr, err := u.newRequest(ctx, method, &req, body, hasBody, ctype, tp)
+	hr, err := u.newRequest(ctx, method, &req, body, ctype, tp)
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +179,9 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 }
 
 // newRequest is the http.Request of a Do.
-func (u *User) newRequest(ctx context.Context, method string, req *Request, body []byte, hasBody bool, ctype, tp string) (*http.Request, error) {
+func (u *User) newRequest(ctx context.Context, method string, req *Request, body []byte, ctype, tp string) (*http.Request, error) {
 	var br io.Reader
-	if hasBody {
+	if req.hasBody() {
 		br = bytes.NewReader(body)
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, u.r.url(req.Path), br)
@@ -202,16 +204,16 @@ func (u *User) newRequest(ctx context.Context, method string, req *Request, body
 }
 
 // readAll reads resp's body into the user's buffer and closes it.
-func (u *User) readAll(resp *http.Response) directResult {
+func (u *User) readAll(resp *http.Response) answer {
 	u.buf.Reset()
 	_, err := u.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
-	return directResult{status: resp.StatusCode, header: resp.Header, bodyErr: err}
+	return answer{status: resp.StatusCode, header: resp.Header, bodyErr: err}
 }
 
 // finish books an answer whose body is in the user's buffer and judges
 // it.
-func (u *User) finish(req *Request, res directResult) (*Response, error) {
+func (u *User) finish(req *Request, res answer) (*Response, error) {
 	u.bytes += int64(u.buf.Len())
 	u.status = res.status
 	u.r.noteStatus(res.status, res.header.Get("Retry-After"))
