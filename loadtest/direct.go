@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -248,13 +247,17 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// directReq is a request as parts, written by the direct path. A user
-// keeps one and reuses it.
+// directReq is a request as parts, as h1Transport writes it. A user keeps
+// one for the direct path and reuses it; writeRequest makes one of an
+// http.Request.
 type directReq struct {
 	method, uri, host string
 	fields            []field // in order; the last of equal keys wins
-	body              []byte
+	body              []byte  // sent when hasBody
 	hasBody           bool
+	// An http.Request's body, sent instead, and its ContentLength.
+	src    io.ReadCloser
+	length int64
 }
 
 // A field is a header field of a directReq.
@@ -318,7 +321,7 @@ func (rq *directReq) write(w *bufio.Writer) (gz bool, err error) {
 			continue
 		}
 		if !validHeaderName(f.key) {
-			return false, errInvalidHeaderName(f.key)
+			return false, fmt.Errorf("invalid header field name %q", f.key)
 		}
 		for _, v := range f.values {
 			w.WriteString(f.key)
@@ -334,14 +337,29 @@ func (rq *directReq) write(w *bufio.Writer) (gz bool, err error) {
 		gz = true
 		w.WriteString("Accept-Encoding: gzip\r\n")
 	}
-	if rq.hasBody || rq.method == http.MethodPost || rq.method == http.MethodPut || rq.method == http.MethodPatch {
+	length := int64(len(rq.body))
+	if rq.src != nil {
+		length = rq.length
+	}
+	if rq.hasBody || rq.src != nil || rq.method == http.MethodPost || rq.method == http.MethodPut || rq.method == http.MethodPatch {
 		var n [20]byte
 		w.WriteString("Content-Length: ")
-		w.Write(appendInt(n[:0], int64(len(rq.body))))
+		w.Write(appendInt(n[:0], length))
 		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
-	w.Write(rq.body)
+	if rq.src == nil {
+		w.Write(rq.body)
+		return gz, w.Flush()
+	}
+	n, err := io.Copy(w, rq.src)
+	rq.src.Close()
+	if err != nil {
+		return gz, fmt.Errorf("read request body: %w", err)
+	}
+	if n != length {
+		return gz, fmt.Errorf("request body is %d bytes; its ContentLength says %d", n, length)
+	}
 	return gz, w.Flush()
 }
 
@@ -630,9 +648,4 @@ func commonKey(k []byte) string {
 		return "X-Content-Type-Options"
 	}
 	return ""
-}
-
-// errInvalidHeaderName is writeRequest's error for a bad field name.
-func errInvalidHeaderName(k string) error {
-	return errors.New("invalid header field name " + strconv.Quote(k))
 }

@@ -311,61 +311,21 @@ func isConnGone(err error) bool {
 // (and reports so) when the request does not choose an encoding, as
 // net/http does.
 func writeRequest(w *bufio.Writer, req *http.Request) (gz bool, err error) {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
+	rq := directReq{method: req.Method, uri: req.URL.RequestURI(), host: req.Host}
+	if rq.method == "" {
+		rq.method = http.MethodGet
 	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
+	if rq.host == "" {
+		rq.host = req.URL.Host
 	}
-	w.WriteString(method)
-	w.WriteByte(' ')
-	w.WriteString(req.URL.RequestURI())
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
+	if req.Body != nil && req.Body != http.NoBody {
+		rq.src, rq.length = req.Body, req.ContentLength
+	}
+	rq.fields = make([]field, 0, len(req.Header))
 	for k, vs := range req.Header {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Trailer":
-			continue
-		}
-		if !validHeaderName(k) {
-			return false, fmt.Errorf("invalid header field name %q", k)
-		}
-		for _, v := range vs {
-			w.WriteString(k)
-			w.WriteString(": ")
-			writeHeaderValue(w, v)
-			w.WriteString("\r\n")
-		}
+		rq.fields = append(rq.fields, field{k, vs})
 	}
-	if _, ok := req.Header["User-Agent"]; !ok {
-		w.WriteString("User-Agent: Go-http-client/1.1\r\n")
-	}
-	if req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" && req.Method != http.MethodHead {
-		gz = true
-		w.WriteString("Accept-Encoding: gzip\r\n")
-	}
-	hasBody := req.Body != nil && req.Body != http.NoBody
-	if hasBody || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
-		var n [20]byte
-		w.WriteString("Content-Length: ")
-		w.Write(appendInt(n[:0], req.ContentLength))
-		w.WriteString("\r\n")
-	}
-	w.WriteString("\r\n")
-	if hasBody {
-		n, err := io.Copy(w, req.Body)
-		req.Body.Close()
-		if err != nil {
-			return gz, fmt.Errorf("read request body: %w", err)
-		}
-		if n != req.ContentLength {
-			return gz, fmt.Errorf("request body is %d bytes; its ContentLength says %d", n, req.ContentLength)
-		}
-	}
-	return gz, w.Flush()
+	return rq.write(w)
 }
 
 func appendInt(b []byte, n int64) []byte {
