@@ -248,14 +248,15 @@ func parseRow(rec []string) (Row, error) {
 	return r, nil
 }
 
-// parseTime parses an RFC 3339 time into UTC, refusing one whose UTC
-// year has no RFC 3339 form (0000-01-01T00:00:00+00:10 is in year -1).
+// parseTime parses an RFC 3339 time into UTC, to the second the files
+// keep, refusing one whose UTC year has no RFC 3339 form
+// (0000-01-01T00:00:00+00:10 is in year -1).
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return t, err
 	}
-	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+	if t = t.UTC().Truncate(time.Second); t.Year() < 1 || t.Year() > 9999 {
 		return t, fmt.Errorf("year %d out of range", t.Year())
 	}
 	return t, nil

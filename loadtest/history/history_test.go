@@ -270,3 +270,27 @@ func fuzzRoundTrip[R any](f *testing.F, seed []byte, header []string,
 		}
 	})
 }
+
+// TestReadKeepsSeconds: a time with a fraction of a second is read to the
+// second the file keeps, so that writing it back changes nothing.
+func TestReadKeepsSeconds(t *testing.T) {
+	in := strings.Join(Header, ",") + "\n" + "2026-03-01T02:00:00.5+01:00,abc,open 10/s 5m0s,POST /orders,10,1,0.100000,1.000,1.000,2.000,3.000,4.000,0.01,r1\n"
+	rows, err := Read("h.csv", strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC); !rows[0].Time.Equal(want) {
+		t.Errorf("time %v, want %v", rows[0].Time, want)
+	}
+	var b bytes.Buffer
+	if err := Write(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Read("h.csv", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRow(rows[0], again[0]) {
+		t.Errorf("round trip changed the row: %+v → %+v", rows[0], again[0])
+	}
+}
