@@ -116,7 +116,7 @@ func (u *User) doDirect(ctx context.Context, d *directConf, method string, req *
 	rq := &u.direct
 	rq.method, rq.uri, rq.host = method, uri, d.host
 	rq.fields = rq.fields[:0]
-	rq.body, rq.hasBody = body, len(body) > 0
+	rq.body = body
 	u.tp[0] = tp
 	rq.set("User-Agent", userAgentValues)
 	rq.set(RunHeader, d.runValues)
@@ -253,8 +253,7 @@ func isHex(c byte) bool {
 type directReq struct {
 	method, uri, host string
 	fields            []field // in order; the last of equal keys wins
-	body              []byte  // sent when hasBody
-	hasBody           bool
+	body              []byte  // may be empty
 	// An http.Request's body, sent instead, and its ContentLength.
 	src    io.ReadCloser
 	length int64
@@ -341,7 +340,7 @@ func (rq *directReq) write(w *bufio.Writer) (gz bool, err error) {
 	if rq.src != nil {
 		length = rq.length
 	}
-	if rq.hasBody || rq.src != nil || rq.method == http.MethodPost || rq.method == http.MethodPut || rq.method == http.MethodPatch {
+	if len(rq.body) > 0 || rq.src != nil || rq.method == http.MethodPost || rq.method == http.MethodPut || rq.method == http.MethodPatch {
 		var n [20]byte
 		w.WriteString("Content-Length: ")
 		w.Write(appendInt(n[:0], length))
@@ -386,17 +385,10 @@ func (t *h1Transport) exchange(ctx context.Context, addr string, rq *directReq, 
 	buf.Reset()
 	if h, ok := leanHead(c.br, rq.method == http.MethodHead, gz); ok {
 		res := answer{status: h.status, header: h.header, lean: true}
-		if err := readBody(c.br, buf, h.length); err != nil {
-			stop()
-			c.nc.Close()
+		err := readBody(c.br, buf, h.length)
+		t.finish(c, stop, err == nil)
+		if err != nil {
 			res.bodyErr = ctxError(ctx, err)
-			return res, nil
-		}
-		if !stop() {
-			c.nc.Close() // the context fired meanwhile
-		} else {
-			c.reused = false
-			t.putIdle(c)
 		}
 		return res, nil
 	}

@@ -228,8 +228,7 @@ func (t *h1Transport) send(ctx context.Context, c *h1Conn, rq h1Request) (gz boo
 		stop = context.AfterFunc(ctx, c.interrupt)
 	}
 	fail := func(err error) (bool, func() bool, error) {
-		stop()
-		c.nc.Close()
+		t.finish(c, stop, false)
 		return false, nil, ctxError(ctx, err)
 	}
 	gz, err = rq.write(c.bw)
@@ -267,8 +266,7 @@ func ctxError(ctx context.Context, err error) error {
 // pool once read.
 func (t *h1Transport) readResponse(ctx context.Context, c *h1Conn, req *http.Request, gz bool, stop func() bool) (*http.Response, error) {
 	fail := func(err error) (*http.Response, error) {
-		stop()
-		c.nc.Close()
+		t.finish(c, stop, false)
 		return nil, ctxError(ctx, err)
 	}
 	var err error
@@ -422,12 +420,19 @@ func (b *h1Body) release(reuse bool) {
 		return
 	}
 	b.done = true
-	if !b.stop() || !b.keep || !reuse {
-		b.c.nc.Close() // the context fired, or the connection is spent
+	b.t.finish(b.c, b.stop, b.keep && reuse)
+}
+
+// finish ends the request on c whose context watch stop ends: c goes back
+// to the pool when reuse is true and the context has not fired, and is
+// closed otherwise.
+func (t *h1Transport) finish(c *h1Conn, stop func() bool, reuse bool) {
+	if !stop() || !reuse {
+		c.nc.Close() // the context fired, or the connection is spent
 		return
 	}
-	b.c.reused = false
-	b.t.putIdle(b.c)
+	c.reused = false
+	t.putIdle(c)
 }
 
 // gzipBody decompresses a gzip response as it is read.
