@@ -18,7 +18,10 @@
 # steadyload"), WORKLOADS ("saturation fixed delay rss"), OUT
 # (bench/out/<UTC time>), PORT (18099), SERVER_CPU (0), GEN_CPU (1),
 # SKIP_INSTALL (set to skip installing the peers), SAT_SECS, FIXED_SECS,
-# DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30).
+# DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30),
+# SERVER_TIMER (precise: the server waits its delay on a timerfd; go: with
+# time.Sleep, which can end up to 1 ms late and adds that to every tool's
+# latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,7 @@ OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 PORT=${PORT:-18099}
 SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
+SERVER_TIMER=${SERVER_TIMER:-precise}
 
 # The workloads (the rows of the comparison); the lengths may be shortened
 # for a trial of the script itself.
@@ -70,7 +74,7 @@ trap stop_server EXIT
 
 start_server() { # delay
 	stop_server
-	taskset -c "$SERVER_CPU" "$BIN/refserver" -addr "127.0.0.1:$PORT" -delay "$1" >"$OUT/refserver.log" 2>&1 &
+	taskset -c "$SERVER_CPU" "$BIN/refserver" -addr "127.0.0.1:$PORT" -delay "$1" -timer "$SERVER_TIMER" >"$OUT/refserver.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 50); do
 		curl -sf "$BASE/__count" >/dev/null && return 0
@@ -198,7 +202,7 @@ stop_server
 
 {
 	echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(go version | cut -d' ' -f3);"
-	echo "server pinned to core $SERVER_CPU, generator to core $GEN_CPU; loopback; medians of $REPS."
+	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS."
 	echo
 	"$BIN/benchtab" table "$RESULTS"
 	if echo "$TOOLS" | grep -qw steadyload; then

@@ -24,9 +24,13 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8099", "listen `address` (loopback only)")
 	delay := flag.Duration("delay", 0, "fixed delay before each answer")
 	size := flag.Int("body", ref.DefaultBodySize, "response body `bytes`")
+	timer := flag.String("timer", "precise", "how the delay is waited: `precise` (a timerfd, on Linux) or go (time.Sleep, which can end up to 1 ms late)")
 	procs := flag.Int("procs", 1, "GOMAXPROCS (the server is meant to own one core)")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
+	if *timer != "precise" && *timer != "go" {
+		log.Fatalf("refserver: -timer %q: want precise or go", *timer)
+	}
 
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -39,7 +43,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("refserver: %v", err)
 	}
-	srv := &http.Server{Handler: ref.New(ref.Config{Delay: *delay, BodySize: *size}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ref.New(ref.Config{Delay: *delay, BodySize: *size, GoTimer: *timer == "go"}), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -48,7 +52,7 @@ func main() {
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
-	log.Printf("refserver: listening on %s (delay %s, body %d bytes)", ln.Addr(), *delay, *size)
+	log.Printf("refserver: listening on %s (delay %s with the %s timer, body %d bytes)", ln.Addr(), *delay, *timer, *size)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatalf("refserver: %v", err)
 	}

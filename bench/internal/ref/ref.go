@@ -28,14 +28,19 @@ const DefaultBodySize = 64
 type Config struct {
 	Delay    time.Duration // how long each answer waits before it is written
 	BodySize int           // response body bytes (default 64)
+	// GoTimer waits the delay with time.Sleep instead of a timerfd. Go's
+	// timers can end a sleep up to a millisecond late (see preciseWait),
+	// and that lateness lands in every generator's measured latency.
+	GoTimer bool
 }
 
 // Handler answers every request after the configured delay and counts it.
 type Handler struct {
-	delay time.Duration
-	body  []byte
-	clen  []string
-	n     atomic.Int64
+	delay   time.Duration
+	goTimer bool
+	body    []byte
+	clen    []string
+	n       atomic.Int64
 }
 
 // New returns a Handler for cfg.
@@ -49,7 +54,7 @@ func New(cfg Config) *Handler {
 		body[i] = 'a' + byte(i%26)
 	}
 	body[size-1] = '\n'
-	return &Handler{delay: cfg.Delay, body: body, clen: []string{strconv.Itoa(size)}}
+	return &Handler{delay: cfg.Delay, goTimer: cfg.GoTimer, body: body, clen: []string{strconv.Itoa(size)}}
 }
 
 // Count returns the number of requests answered so far.
@@ -62,7 +67,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.delay > 0 {
-		time.Sleep(h.delay)
+		if h.goTimer {
+			time.Sleep(h.delay)
+		} else {
+			preciseWait(h.delay)
+		}
 	}
 	hd := w.Header()
 	hd["Content-Length"] = h.clen

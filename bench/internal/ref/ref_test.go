@@ -31,6 +31,7 @@ func TestHandler(t *testing.T) {
 		{Config{}, DefaultBodySize},
 		{Config{BodySize: 1}, 1},
 		{Config{BodySize: 1000, Delay: 20 * time.Millisecond}, 1000},
+		{Config{Delay: 5 * time.Millisecond, GoTimer: true}, DefaultBodySize},
 	} {
 		h := New(tc.cfg)
 		srv := httptest.NewServer(h)
@@ -51,5 +52,15 @@ func TestHandler(t *testing.T) {
 			t.Errorf("%+v: Count() = %d; want 3 (the count request is not counted)", tc.cfg, got)
 		}
 		srv.Close()
+	}
+}
+
+func TestPreciseWait(t *testing.T) {
+	for _, d := range []time.Duration{time.Microsecond, time.Millisecond, 15 * time.Millisecond} {
+		start := time.Now()
+		preciseWait(d)
+		if took := time.Since(start); took < d {
+			t.Errorf("preciseWait(%s) returned after %s", d, took)
+		}
 	}
 }
