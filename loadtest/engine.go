@@ -198,8 +198,13 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 	}
 	due, canDue := pacer.(dueTimer)
 	duration := r.stopAt.Sub(r.t0)
-	tm := time.NewTimer(time.Hour)
-	defer tm.Stop()
+	var clock schedClock
+	if r.goClock {
+		clock = newGoClock()
+	} else {
+		clock = newSchedClock(taskCtx)
+	}
+	defer clock.close()
 	var hits uint64
 	defer func() {
 		if canDue {
@@ -239,7 +244,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			// with the end of starts: a start due just before the end
 			// whose timer wakes a little after it is still made.
 			sleptFrom = elapsed
-			if !sleep(taskCtx, tm, wait) {
+			if !clock.sleep(taskCtx, wait) {
 				return
 			}
 			wokeAt = time.Now()

@@ -45,6 +45,7 @@ type runner struct {
 	client  *http.Client
 	rec     *recorder
 	signals bool // stop on SIGINT and SIGTERM
+	goClock bool // the open model's scheduler sleeps on a time.Timer, not a timerfd
 
 	// The direct path to the target (direct.go), made on first use;
 	// noDirect (tests) sends every request through client.
@@ -97,6 +98,7 @@ type runOptions struct {
 	flags    *flags
 	features []func(*runner) error
 	signals  bool // stop on SIGINT and SIGTERM
+	goClock  bool // the scheduler sleeps on time.Timer (synctest's fake time)
 }
 
 // runWith is Run with the given options.
@@ -119,7 +121,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		}
 	}
 
-	r := &runner{tb: tb, plan: p, status: result.Complete, signals: opt.signals}
+	r := &runner{tb: tb, plan: p, status: result.Complete, signals: opt.signals, goClock: opt.goClock}
 	if err := r.pickTarget(); err != nil {
 		tb.Fatalf("loadtest: %v", err)
 		return nil
