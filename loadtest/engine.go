@@ -30,7 +30,7 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	if timeout == 0 {
 		timeout = r.plan.Timeout
 	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
+	tctx := newTaskContext(ctx, timeout)
 	u.beginTask()
 	start := time.Now()
 	if sched.IsZero() {
@@ -38,7 +38,7 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	}
 	err := task.Do(tctx, u)
 	end = time.Now()
-	cancel()
+	tctx.end()
 	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
 	return end.Sub(start), end
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -58,6 +59,57 @@ type h1Conn struct {
 	// interrupt makes a blocked read or write return; made once, so that
 	// watching a request's context costs no closure per request.
 	interrupt func()
+
+	// For a task's own context (taskContext): the deadline set on nc (zero
+	// for none), and the run's context, watched from the first such
+	// request to the close (unwatch), so that its end interrupts nc.
+	deadline time.Time
+	watched  context.Context
+	unwatch  func() bool
+	runEnded atomic.Bool
+}
+
+// watch has the deadline of tc and the end of its run reach c; the error
+// says that the run has ended.
+func (c *h1Conn) watch(tc *taskContext) error {
+	if c.watched != tc.parent {
+		if c.unwatch != nil {
+			c.unwatch()
+		}
+		c.watched = tc.parent
+		c.unwatch = context.AfterFunc(tc.parent, c.endRun)
+	}
+	c.setDeadline(tc.deadline)
+	// endRun marks c before it interrupts: had its interrupt come before
+	// the deadline above replaced it, the mark is seen here.
+	if c.runEnded.Load() {
+		return errRunEnded
+	}
+	return nil
+}
+
+var errRunEnded = errors.New("the run has ended")
+
+// endRun interrupts c for good: its run has ended.
+func (c *h1Conn) endRun() {
+	c.runEnded.Store(true)
+	c.interrupt()
+}
+
+// setDeadline sets the deadline of c's reads and writes.
+func (c *h1Conn) setDeadline(d time.Time) {
+	if !d.Equal(c.deadline) {
+		c.nc.SetDeadline(d)
+		c.deadline = d
+	}
+}
+
+// close closes c and ends its watch of the run.
+func (c *h1Conn) close() {
+	if c.unwatch != nil {
+		c.unwatch()
+	}
+	c.nc.Close()
 }
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
@@ -201,7 +253,7 @@ func (t *h1Transport) putIdle(c *h1Conn) {
 		return
 	}
 	t.mu.Unlock()
-	c.nc.Close()
+	c.close()
 }
 
 // CloseIdleConnections closes the idle connections, the fallback's too.
@@ -209,7 +261,7 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	for addr, cs := range t.idle {
 		for _, c := range cs {
-			c.nc.Close()
+			c.close()
 		}
 		delete(t.idle, addr)
 	}
@@ -220,16 +272,25 @@ func (t *h1Transport) CloseIdleConnections() {
 // send writes rq on c and waits for the first byte of the answer. On
 // error c is closed.
 func (t *h1Transport) send(ctx context.Context, c *h1Conn, rq h1Request) (gz bool, stop func() bool, err error) {
-	// The context's deadline, like its cancellation, reaches the
-	// connection through interrupt: a deadline set on the connection for
-	// each request would cost two runtime timer updates per request.
+	// A task's own context reaches the connection as a deadline on it
+	// and the run's end (watch). Any other context reaches it through
+	// interrupt, registered for the request.
 	stop = alwaysTrue
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.interrupt)
-	}
 	fail := func(err error) (bool, func() bool, error) {
 		t.finish(c, stop, false)
 		return false, nil, ctxError(ctx, err)
+	}
+	if tc, ok := ctx.(*taskContext); ok && tc.unmade() {
+		// A task's own context, which nothing else watches: its deadline
+		// and its run's end reach c without a registration per request.
+		if err := c.watch(tc); err != nil {
+			return fail(err)
+		}
+	} else {
+		c.setDeadline(time.Time{}) // an earlier task's
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, c.interrupt)
+		}
 	}
 	gz, err = rq.write(c.bw)
 	if err != nil {
@@ -427,8 +488,8 @@ func (b *h1Body) release(reuse bool) {
 // to the pool when reuse is true and the context has not fired, and is
 // closed otherwise.
 func (t *h1Transport) finish(c *h1Conn, stop func() bool, reuse bool) {
-	if !stop() || !reuse {
-		c.nc.Close() // the context fired, or the connection is spent
+	if !stop() || !reuse || c.runEnded.Load() {
+		c.close() // the context fired, or the connection is spent
 		return
 	}
 	c.reused = false
