@@ -19,6 +19,7 @@ import (
 // a fixed rate. The timerfd is set and read with raw system calls, for the
 // reason rawConn gives.
 type fdClock struct {
+	ctx      context.Context
 	fd       int
 	f        *os.File
 	rc       syscall.RawConn
@@ -34,15 +35,15 @@ type fdClock struct {
 func newSchedClock(ctx context.Context) schedClock {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
-		return newGoClock()
+		return newGoClock(ctx)
 	}
 	f := os.NewFile(uintptr(fd), "timerfd") // non-blocking: in the poller
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return newGoClock()
+		return newGoClock(ctx)
 	}
-	c := &fdClock{fd: fd, f: f, rc: rc}
+	c := &fdClock{ctx: ctx, fd: fd, f: f, rc: rc}
 	c.readFn = c.read
 	// A read deadline in the past ends the sleep in progress and every
 	// later one: the context's end reaches the poller, not a timer.
@@ -50,12 +51,12 @@ func newSchedClock(ctx context.Context) schedClock {
 	return c
 }
 
-func (c *fdClock) sleep(ctx context.Context, d time.Duration) bool {
+func (c *fdClock) sleep(d time.Duration) bool {
 	if c.fallback != nil {
-		return c.fallback.sleep(ctx, d)
+		return c.fallback.sleep(d)
 	}
 	if d <= 0 { // a zero timerfd is disarmed, not expired
-		return ctx.Err() == nil
+		return c.ctx.Err() == nil
 	}
 	start := time.Now()
 	c.spec.Value = unix.NsecToTimespec(d.Nanoseconds())
@@ -67,13 +68,13 @@ func (c *fdClock) sleep(ctx context.Context, d time.Duration) bool {
 			return true
 		}
 	}
-	if ctx.Err() != nil {
+	if c.ctx.Err() != nil {
 		return false
 	}
 	// Not the context's end: an error of the timerfd, not expected on
 	// Linux. The rest of the sleep, and every later one, is a time.Timer's.
-	c.fallback = newGoClock()
-	return c.fallback.sleep(ctx, d-time.Since(start))
+	c.fallback = newGoClock(c.ctx)
+	return c.fallback.sleep(d - time.Since(start))
 }
 
 // read is sleep's callback: false means wait until the timer expires.

@@ -14,13 +14,13 @@ func TestFDClockFallback(t *testing.T) {
 		t.Fatalf("newSchedClock is a %T on Linux; want *fdClock", newSchedClock(ctx))
 	}
 	defer c.close()
-	if !c.sleep(ctx, time.Millisecond) {
+	if !c.sleep(time.Millisecond) {
 		t.Fatal("sleep(1ms) = false")
 	}
 	c.f.Close()
 	for _, d := range []time.Duration{3 * time.Millisecond, time.Millisecond} {
 		start := time.Now()
-		if !c.sleep(ctx, d) {
+		if !c.sleep(d) {
 			t.Fatalf("sleep(%s) on a broken timerfd = false; want the time.Timer's true", d)
 		}
 		if took := time.Since(start); took < d {

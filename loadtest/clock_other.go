@@ -6,4 +6,4 @@ import "context"
 
 // newSchedClock returns the scheduler's clock: a time.Timer, which is as
 // precise as the platform's poller allows.
-func newSchedClock(context.Context) schedClock { return newGoClock() }
+func newSchedClock(ctx context.Context) schedClock { return newGoClock(ctx) }

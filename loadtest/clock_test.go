@@ -11,7 +11,7 @@ func clocks(t *testing.T) map[string]func(ctx context.Context) schedClock {
 	t.Helper()
 	return map[string]func(ctx context.Context) schedClock{
 		"platform": newSchedClock,
-		"go":       func(context.Context) schedClock { return newGoClock() },
+		"go":       func(ctx context.Context) schedClock { return newGoClock(ctx) },
 	}
 }
 
@@ -25,7 +25,7 @@ func TestSchedClockSleeps(t *testing.T) {
 			// still sleeps the whole time.
 			for _, d := range []time.Duration{-time.Millisecond, 0, time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond, 7 * time.Millisecond} {
 				start := time.Now()
-				if !c.sleep(ctx, d) {
+				if !c.sleep(d) {
 					t.Fatalf("sleep(%s) = false with the context live", d)
 				}
 				if took := time.Since(start); took < d {
@@ -45,11 +45,11 @@ func TestSchedClockStops(t *testing.T) {
 			time.AfterFunc(5*time.Millisecond, cancel)
 			// Only the context's end can end this sleep; the test's
 			// timeout catches a clock that misses it.
-			if c.sleep(ctx, time.Hour) {
+			if c.sleep(time.Hour) {
 				t.Fatal("sleep(1h) = true; want false once the context ended")
 			}
 			for _, d := range []time.Duration{0, time.Hour} {
-				if c.sleep(ctx, d) {
+				if c.sleep(d) {
 					t.Errorf("sleep(%s) after the context ended = true; want false", d)
 				}
 			}
@@ -64,7 +64,7 @@ func TestSchedClockStoppedBefore(t *testing.T) {
 			cancel()
 			c := newClock(ctx)
 			defer c.close()
-			if c.sleep(ctx, time.Hour) {
+			if c.sleep(time.Hour) {
 				t.Fatal("sleep(1h) on an ended context = true; want false")
 			}
 		})

@@ -200,7 +200,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 	duration := r.stopAt.Sub(r.t0)
 	var clock schedClock
 	if r.goClock {
-		clock = newGoClock()
+		clock = newGoClock(taskCtx)
 	} else {
 		clock = newSchedClock(taskCtx)
 	}
@@ -244,7 +244,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			// with the end of starts: a start due just before the end
 			// whose timer wakes a little after it is still made.
 			sleptFrom = elapsed
-			if !clock.sleep(taskCtx, wait) {
+			if !clock.sleep(wait) {
 				return
 			}
 			wokeAt = time.Now()
