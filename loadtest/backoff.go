@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,10 @@ const firstBackoff = 500 * time.Millisecond
 // request, so a failing target cannot be retry-stormed.
 type backoff struct {
 	max time.Duration
+
+	// asked is set at the first 429 or 503 of the run: until then every
+	// answer and every start passes without the lock or the clock.
+	asked atomic.Bool
 
 	mu        sync.Mutex
 	until     time.Time
@@ -78,14 +83,21 @@ func retryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	return 0, true
 }
 
-// note takes in one response's status.
+// throttles reports whether an answer of status code asks the run to
+// slow down.
+func throttles(code int) bool {
+	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
+}
+
+// note takes in one response's status and its Retry-After, at now.
 func (b *backoff) note(code int, ra string, now time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
-		b.streak = 0
+	if !throttles(code) {
+		b.pass()
 		return
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.asked.Store(true)
 	b.throttled++
 	d, ok := retryAfter(ra, now)
 	if !ok {
@@ -99,17 +111,37 @@ func (b *backoff) note(code int, ra string, now time.Time) {
 	}
 }
 
+// pass takes in an answer that does not ask to slow down: it ends a
+// streak of those that did.
+func (b *backoff) pass() {
+	if !b.asked.Load() {
+		return
+	}
+	b.mu.Lock()
+	b.streak = 0
+	b.mu.Unlock()
+}
+
 // pause returns how long a start at now must wait.
 func (b *backoff) pause(now time.Time) time.Duration {
+	if !b.asked.Load() {
+		return 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return max(b.until.Sub(now), 0)
 }
 
-// noteStatus tells the back-off of a response's status and Retry-After.
-func (r *runner) noteStatus(code int, retryAfter string) {
-	if s := safetyOf(r); s != nil && s.bo != nil {
-		s.bo.note(code, retryAfter, time.Now())
+// noteStatus tells the back-off of a response's status and, when it asks
+// to slow down, its Retry-After.
+func (r *runner) noteStatus(code int, h http.Header) {
+	s := safetyOf(r)
+	switch {
+	case s == nil || s.bo == nil:
+	case throttles(code):
+		s.bo.note(code, h.Get("Retry-After"), time.Now())
+	default:
+		s.bo.pass()
 	}
 }
 
@@ -118,7 +150,7 @@ func (r *runner) noteStatus(code int, retryAfter string) {
 // caller then checks the time again).
 func (r *runner) backoffWait(ctx context.Context, tm *time.Timer) bool {
 	s := safetyOf(r)
-	if s == nil || s.bo == nil {
+	if s == nil || s.bo == nil || !s.bo.asked.Load() {
 		return false
 	}
 	now := time.Now()

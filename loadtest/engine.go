@@ -30,9 +30,9 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	if timeout == 0 {
 		timeout = r.plan.Timeout
 	}
-	tctx := newTaskContext(ctx, timeout)
 	u.beginTask()
 	start := time.Now()
+	tctx := newTaskContext(ctx, start.Add(timeout))
 	if sched.IsZero() {
 		sched = start
 	}

@@ -356,6 +356,9 @@ func TestBackoffNote(t *testing.T) {
 	if b.throttled != 6 {
 		t.Errorf("throttled = %d; want 6", b.throttled)
 	}
+	if b.streak != 1 {
+		t.Errorf("streak = %d after the last answer; want 1 (the good answer before it restarts the doubling)", b.streak)
+	}
 }
 
 // TestBackoffRealServer: against a throttling server, both models hold

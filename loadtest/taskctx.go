@@ -37,8 +37,10 @@ type madeContext struct {
 	cancel context.CancelFunc
 }
 
-func newTaskContext(parent context.Context, timeout time.Duration) *taskContext {
-	return &taskContext{parent: parent, deadline: time.Now().Add(timeout)}
+// newTaskContext returns a task's context, done at deadline or when
+// parent is.
+func newTaskContext(parent context.Context, deadline time.Time) *taskContext {
+	return &taskContext{parent: parent, deadline: deadline}
 }
 
 // Deadline implements context.Context.

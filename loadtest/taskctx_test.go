@@ -63,7 +63,7 @@ func TestTaskContextAsWithTimeout(t *testing.T) {
 					var ctx context.Context
 					var end func()
 					if lazy {
-						c := newTaskContext(run, timeout)
+						c := newTaskContext(run, time.Now().Add(timeout))
 						ctx, end = c, c.end
 					} else {
 						c, cancel := context.WithTimeout(run, timeout)
@@ -140,7 +140,7 @@ func TestTaskContextOnConnection(t *testing.T) {
 	// a dial asks for its context's Done.
 	warm := func(t *testing.T, u *User) {
 		t.Helper()
-		if _, err := u.Get(newTaskContext(t.Context(), time.Minute), "/"); err != nil {
+		if _, err := u.Get(newTaskContext(t.Context(), time.Now().Add(time.Minute)), "/"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,7 +148,7 @@ func TestTaskContextOnConnection(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		u, r := newTestUser(t, srv.URL, Scenario{}, true, nil)
 		warm(t, u)
-		tc := newTaskContext(t.Context(), 50*time.Millisecond)
+		tc := newTaskContext(t.Context(), time.Now().Add(50*time.Millisecond))
 		_, err := u.Get(tc, "/hang")
 		if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "GET: context deadline exceeded" {
 			t.Errorf("error %v, want GET: context deadline exceeded", err)
@@ -167,7 +167,7 @@ func TestTaskContextOnConnection(t *testing.T) {
 		run, abort := context.WithCancelCause(t.Context())
 		cause := errors.New("run aborted")
 		time.AfterFunc(30*time.Millisecond, func() { abort(cause) })
-		tc := newTaskContext(run, time.Hour)
+		tc := newTaskContext(run, time.Now().Add(time.Hour))
 		_, err := u.Get(tc, "/hang") // only the run's end can end it
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v, want the run's end, context canceled", err)
@@ -179,7 +179,7 @@ func TestTaskContextOnConnection(t *testing.T) {
 			t.Errorf("%d idle connections after the run ended, want the connection closed", n)
 		}
 		// A connection made after the end is told at once.
-		_, err = u.Get(newTaskContext(run, time.Hour), "/")
+		_, err = u.Get(newTaskContext(run, time.Now().Add(time.Hour)), "/")
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("a request after the run ended: error %v, want context canceled", err)
 		}
@@ -192,11 +192,15 @@ func TestTaskContextOnConnection(t *testing.T) {
 		// Each request leaves its deadline on the connection; the next,
 		// whatever its context, must not meet it.
 		ctxs := []func() context.Context{
-			func() context.Context { return newTaskContext(t.Context(), 20*time.Millisecond) },
+			func() context.Context { return newTaskContext(t.Context(), time.Now().Add(20*time.Millisecond)) },
 			t.Context,
-			func() context.Context { return newTaskContext(t.Context(), 20*time.Millisecond) },
-			func() context.Context { c := newTaskContext(t.Context(), 20*time.Millisecond); c.Done(); return c },
-			func() context.Context { return newTaskContext(t.Context(), time.Minute) },
+			func() context.Context { return newTaskContext(t.Context(), time.Now().Add(20*time.Millisecond)) },
+			func() context.Context {
+				c := newTaskContext(t.Context(), time.Now().Add(20*time.Millisecond))
+				c.Done()
+				return c
+			},
+			func() context.Context { return newTaskContext(t.Context(), time.Now().Add(time.Minute)) },
 		}
 		for i, ctx := range ctxs {
 			time.Sleep(30 * time.Millisecond) // past the last deadline

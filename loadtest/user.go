@@ -216,7 +216,7 @@ func (u *User) readAll(resp *http.Response) answer {
 func (u *User) finish(req *Request, res answer) (*Response, error) {
 	u.bytes += int64(u.buf.Len())
 	u.status = res.status
-	u.r.noteStatus(res.status, res.header.Get("Retry-After"))
+	u.r.noteStatus(res.status, res.header)
 	if res.bodyErr != nil {
 		return nil, fmt.Errorf("read body: %w", res.bodyErr)
 	}
