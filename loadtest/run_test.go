@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -51,11 +52,14 @@ func countingServer(t *testing.T, delay time.Duration, h http.HandlerFunc) (*htt
 
 // TestFixedDelayServer: against a real server with a fixed 20 ms delay,
 // the open model delivers rate × duration requests as the server counts
-// them, and the reported p50 is the delay plus little: within [20, 21.5]
-// ms, and within 1 ms of the server's own handler time (which includes its
-// sleep's overshoot). The machine may be busy with other tests: an attempt
-// in which the generator itself reports late starts says nothing about
-// fidelity, so up to three attempts are made and one must pass.
+// them, and the reported p50 is the delay plus little: no less than 20 ms,
+// and within half a millisecond of the p50 a plain net/http client
+// measures against the same server at the same time. The plain client
+// shares the machine's state with the harness (other tests running, a
+// slow wake-up of an idle core), so the comparison holds on a busy
+// machine too; the server's own handler time is logged for the reader.
+// An attempt can still be unlucky (a stall that hits one client and not
+// the other), so up to three are made and one must pass.
 func TestFixedDelayServer(t *testing.T) {
 	var problems []string
 	for attempt := 1; attempt <= 3; attempt++ {
@@ -71,18 +75,54 @@ func TestFixedDelayServer(t *testing.T) {
 func fixedDelayAttempt(t *testing.T) (problems []string) {
 	server := result.NewHistogram()
 	var mu sync.Mutex
-	srv, n := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
+	var n atomic.Int64 // the harness's requests, as the server counts them
+	srv, _ := countingServer(t, 0, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		server.RecordValue(time.Since(start).Microseconds())
-		mu.Unlock()
+		if r.URL.Path == "/x" {
+			n.Add(1)
+			mu.Lock()
+			server.RecordValue(time.Since(start).Microseconds())
+			mu.Unlock()
+		}
 		w.Write([]byte("ok"))
 	})
+
+	// The plain client: one GET every 20 ms on a kept-alive connection,
+	// timed around the request and the reading of its body, for as long
+	// as the run lasts.
+	plain := result.NewHistogram()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr}
+		for tick := time.NewTicker(20 * time.Millisecond); ; {
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			resp, err := c.Get(srv.URL + "/plain")
+			if err != nil {
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			plain.RecordValue(time.Since(start).Microseconds())
+		}
+	}()
 	res, tb, out := runReal(t, Scenario{
 		Host: srv.URL, Rate: 50, Duration: 4 * time.Second,
 		Tasks: []Task{getTask("GET /x", "/x", 1)},
 	})
+	cancel()
+	<-done
+
 	for _, f := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_meta.csv"} {
 		path := filepath.Join(out, result.FileBase(t.Name())+f)
 		if _, err := os.Stat(path); err != nil {
@@ -98,13 +138,17 @@ func fixedDelayAttempt(t *testing.T) (problems []string) {
 	if msg := tb.messages(); msg != "" {
 		problems = append(problems, "run failed: "+msg)
 	}
-	p50 := res.Total.Latency.ValueAtPercentile(50)
-	if p50 < 20000 || p50 > 21500 {
-		problems = append(problems, fmt.Sprintf("p50 = %s ms; want within [20, 21.5]", result.FormatMillis(p50)))
+	p50, pp50, sp50 := res.Total.Latency.ValueAtPercentile(50), plain.ValueAtPercentile(50), server.ValueAtPercentile(50)
+	t.Logf("p50: harness %s ms, plain client %s ms (%d requests), server's handler %s ms",
+		result.FormatMillis(p50), result.FormatMillis(pp50), plain.TotalCount(), result.FormatMillis(sp50))
+	if p50 < 20000 {
+		problems = append(problems, fmt.Sprintf("p50 = %s ms; want at least the server's 20 ms delay", result.FormatMillis(p50)))
 	}
-	if sp50 := server.ValueAtPercentile(50); p50 > sp50+1000 {
-		problems = append(problems, fmt.Sprintf("p50 = %s ms; want within 1 ms of the server's %s ms",
-			result.FormatMillis(p50), result.FormatMillis(sp50)))
+	if plain.TotalCount() < 100 {
+		problems = append(problems, fmt.Sprintf("the plain client made %d requests; want 100 or more to compare with", plain.TotalCount()))
+	} else if p50 > pp50+500 {
+		problems = append(problems, fmt.Sprintf("p50 = %s ms; want within 0.5 ms of the plain client's %s ms",
+			result.FormatMillis(p50), result.FormatMillis(pp50)))
 	}
 	return problems
 }
