@@ -106,10 +106,15 @@ func fixedDelayAttempt(t *testing.T) (problems []string) {
 				return
 			case <-tick.C:
 			}
-			start := time.Now()
-			resp, err := c.Get(srv.URL + "/plain")
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/plain", nil)
 			if err != nil {
-				continue
+				t.Error(err)
+				return
+			}
+			start := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				continue // the run's end, or a failure the count below reports
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
