@@ -3,8 +3,10 @@ package loadtest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,6 +106,99 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 			_, err := conn.Write([]byte("x"))
 			return nil, err
 		}},
+		{"held request and its answer", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			return heldExchange(conn, peer, []byte("GE"), []byte("T /"))
+		}},
+		{"held request longer than a rawConn holds", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			return heldExchange(conn, peer, bytes.Repeat([]byte("a"), maxHeld), []byte("b"))
+		}},
+		{"held request behind a full socket buffer", func(conn io.ReadWriter, nc, peer *net.TCPConn) ([]byte, error) {
+			// The held request's write meets EAGAIN and waits for room.
+			nc.SetWriteBuffer(64 << 10)
+			peer.SetReadBuffer(64 << 10)
+			nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			n, err := conn.Write(big)
+			if err == nil || n == 0 {
+				return nil, fmt.Errorf("filling the buffers: wrote %d, %v", n, err)
+			}
+			nc.SetWriteDeadline(time.Time{})
+			got := make(chan []byte)
+			go func() {
+				time.Sleep(20 * time.Millisecond)
+				b, _ := io.ReadAll(io.LimitReader(peer, int64(n+3)))
+				peer.Write([]byte("answer"))
+				got <- b
+			}()
+			holdWrites(conn)
+			conn.Write([]byte("GET"))
+			b := make([]byte, 16)
+			m, err := conn.Read(b)
+			if sent := <-got; !bytes.Equal(sent, append(big[:n:n], "GET"...)) {
+				return nil, fmt.Errorf("the peer got %d bytes, not the %d sent", len(sent), n+3)
+			}
+			return b[:m], err
+		}},
+		{"held request, the answer past the deadline", func(conn io.ReadWriter, nc, peer *net.TCPConn) ([]byte, error) {
+			nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			holdWrites(conn)
+			conn.Write([]byte("GET"))
+			n, err := conn.Read(make([]byte, 16))
+			b := make([]byte, 3)
+			if _, err := io.ReadFull(peer, b); err != nil || string(b) != "GET" {
+				return nil, fmt.Errorf("the peer got %q, %v", b, err)
+			}
+			return nil, nonzero(n, err)
+		}},
+		{"held request past the deadline", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
+			nc.SetDeadline(time.Now().Add(-time.Second))
+			holdWrites(conn)
+			if _, err := conn.Write([]byte("GET")); err != nil {
+				return nil, err
+			}
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"held request to a peer that closes", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			go func() {
+				io.ReadFull(peer, make([]byte, 3))
+				peer.Close()
+			}()
+			holdWrites(conn)
+			conn.Write([]byte("GET"))
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"held request reset by the peer that read it", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			go func() {
+				io.ReadFull(peer, make([]byte, 3))
+				peer.SetLinger(0)
+				peer.Close()
+			}()
+			holdWrites(conn)
+			conn.Write([]byte("GET"))
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"held request to a reset peer", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
+			peer.SetLinger(0)
+			peer.Close()
+			time.Sleep(20 * time.Millisecond) // the reset arrives
+			holdWrites(conn)
+			if _, err := conn.Write([]byte("GET")); err != nil {
+				return nil, err
+			}
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
+		{"held request on a closed connection", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
+			nc.Close()
+			holdWrites(conn)
+			if _, err := conn.Write([]byte("GET")); err != nil {
+				return nil, err
+			}
+			n, err := conn.Read(make([]byte, 16))
+			return nil, nonzero(n, err)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c1, p1 := tcpPair(t)
@@ -129,6 +224,65 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// heldExchange holds a request written in two parts, reads the answer
+// the peer sends once it has the whole request, and checks that the peer
+// got it.
+func heldExchange(conn io.ReadWriter, peer *net.TCPConn, part1, part2 []byte) ([]byte, error) {
+	want := append(append([]byte{}, part1...), part2...)
+	got := make(chan []byte)
+	go func() {
+		b := make([]byte, len(want))
+		io.ReadFull(peer, b)
+		peer.Write([]byte("answer"))
+		got <- b
+	}()
+	holdWrites(conn)
+	for _, p := range [][]byte{part1, part2} {
+		if _, err := conn.Write(p); err != nil {
+			return nil, err
+		}
+	}
+	b := make([]byte, 16)
+	n, err := conn.Read(b)
+	if sent := <-got; !bytes.Equal(sent, want) {
+		return nil, fmt.Errorf("the peer got %q, not the request", sent)
+	}
+	return b[:n], err
+}
+
+// TestRawConnHoldsUntilRead checks that a held request stays until the
+// read that waits for its answer, which then sends it and reads once.
+func TestRawConnHoldsUntilRead(t *testing.T) {
+	c, peer := tcpPair(t)
+	conn := newConnIO(c)
+	holdWrites(conn)
+	if _, err := conn.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if n, err := peer.Read(make([]byte, 3)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the peer read %d bytes (%v) before the held request's read", n, err)
+	}
+	peer.SetReadDeadline(time.Time{})
+	go func() {
+		io.ReadFull(peer, make([]byte, 3))
+		peer.Write([]byte("answer"))
+	}()
+	b := make([]byte, 16)
+	n, err := conn.Read(b)
+	if err != nil || string(b[:n]) != "answer" {
+		t.Fatalf("read %q, %v; want the answer", b[:n], err)
+	}
+	// The hold lasts for one request: the next write goes out at once.
+	if _, err := conn.Write([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, b[:4]); err != nil || string(b[:4]) != "next" {
+		t.Fatalf("the peer read %q, %v; want the unheld write", b[:4], err)
 	}
 }
 

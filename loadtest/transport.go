@@ -52,6 +52,7 @@ func newH1Transport(fallback *http.Transport, maxIdle int) *h1Transport {
 
 type h1Conn struct {
 	nc     net.Conn
+	rw     io.ReadWriter // what br and bw read and write: nc's raw I/O
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -240,7 +241,7 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 		return nil, err
 	}
 	rw := newConnIO(nc)
-	c := &h1Conn{nc: nc, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), addr: addr}
+	c := &h1Conn{nc: nc, rw: rw, br: bufio.NewReaderSize(rw, 4096), bw: bufio.NewWriterSize(rw, 4096), addr: addr}
 	c.interrupt = func() { nc.SetDeadline(aLongTimeAgo) }
 	return c, nil
 }
@@ -292,6 +293,7 @@ func (t *h1Transport) send(ctx context.Context, c *h1Conn, rq h1Request) (gz boo
 			stop = context.AfterFunc(ctx, c.interrupt)
 		}
 	}
+	holdWrites(c.rw) // the wait for the first byte sends the request
 	gz, err = rq.write(c.bw)
 	if err != nil {
 		if c.reused && isConnGone(err) {
