@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -98,6 +99,27 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkCloseWindow closes windows of a 50 req/s run: the run's other
+// goroutines wait for the processor while it works, when it has one.
+func BenchmarkCloseWindow(b *testing.B) {
+	for _, tasks := range []int{1, 3} {
+		b.Run(fmt.Sprintf("tasks=%d", tasks), func(b *testing.B) {
+			names := []string{"GET /a", "GET /b", "GET /c"}[:tasks]
+			rec := newRecorder(names)
+			o := outcome{end: time.Unix(1, 0), status: 200}
+			at := time.Unix(0, 0)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				for k := range 500 { // 10 s at 50 req/s, 20-25 ms each
+					o.latency = time.Duration(20_000+(i*500+k)%5_000) * time.Microsecond
+					rec.record(k%tasks, &o)
+				}
+				rec.closeWindow(at, time.Duration(i)*10*time.Second, 10*time.Second, 2)
+			}
+		})
+	}
 }
 
 func BenchmarkPick(b *testing.B) {
