@@ -83,12 +83,9 @@ func newRecorder(names []string) *recorder {
 			errs:       map[failKey]int64{},
 		}
 	}
-	switch len(rec.tasks) {
-	case 0:
-		rec.total = result.NewHistogram()
-	case 1:
+	if len(rec.tasks) == 1 {
 		rec.total = rec.tasks[0].latency
-	default:
+	} else {
 		rec.total = result.NewHistogram()
 	}
 	return rec
@@ -209,10 +206,9 @@ func fillWindow(w *result.Window, win, total *hdrhistogram.Histogram, req, fail,
 
 // minMedianMax returns h's Min, ValueAtPercentile(50) and Max from one
 // quick scan of its counts (Min is the 0th percentile, Max the 100th).
-// Min and Max walk every bucket of a whole-run histogram, about 40 µs
-// each, and a window is closed while the workers wait for the processor
-// when the process has one: a start due at the boundary, or an answer
-// that comes meanwhile, counted the wait in its latency.
+// Min and Max would each walk every bucket of a whole-run histogram, some
+// 40 µs, at every window's close, while a process on one core runs
+// nothing else: not the start due at the boundary, nor an answer's read.
 func minMedianMax(h *hdrhistogram.Histogram) (lo, median, hi int64) {
 	v := h.ValueAtPercentilesSlice(minMedianMaxPercentiles)
 	return v[0], v[1], v[2]
