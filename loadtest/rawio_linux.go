@@ -149,18 +149,8 @@ func (c *rawConn) sendAndRead(p []byte) (int, error) {
 // A write error, EAGAIN included, ends the call with c.sent short.
 func (c *rawConn) sendThenRead(fd uintptr) bool {
 	if c.sent < len(c.held) {
-		for c.sent < len(c.held) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.held[c.sent])), uintptr(len(c.held)-c.sent))
-			if e == syscall.EINTR {
-				continue
-			}
-			if e != 0 {
-				c.errno = e
-				return true
-			}
-			c.sent += int(r)
-		}
-		return false
+		c.errno = writeFrom(fd, c.held, &c.sent)
+		return c.errno != 0
 	}
 	return c.read(fd)
 }
@@ -202,19 +192,24 @@ func (c *rawConn) Write(p []byte) (int, error) {
 
 // write is Write's callback: false means wait until the socket is writable.
 func (c *rawConn) write(fd uintptr) bool {
-	c.errno = 0 // an EAGAIN met before the wait is over
-	for c.n < len(c.p) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.p[c.n])), uintptr(len(c.p)-c.n))
+	c.errno = writeFrom(fd, c.p, &c.n)
+	return c.errno != syscall.EAGAIN
+}
+
+// writeFrom writes b[*n:] to fd, counting in *n what went out, until all
+// of it has or an error (EAGAIN included) stops it.
+func writeFrom(fd uintptr, b []byte, n *int) syscall.Errno {
+	for *n < len(b) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[*n])), uintptr(len(b)-*n))
 		if e == syscall.EINTR {
-			continue
+			continue // as net.Conn does
 		}
 		if e != 0 {
-			c.errno = e
-			return e != syscall.EAGAIN
+			return e
 		}
-		c.n += int(r)
+		*n += int(r)
 	}
-	return true
+	return 0
 }
 
 func (c *rawConn) opError(op string, errno syscall.Errno) error {
