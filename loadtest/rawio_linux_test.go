@@ -140,33 +140,23 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 		}},
 		{"held request, the answer past the deadline", func(conn io.ReadWriter, nc, peer *net.TCPConn) ([]byte, error) {
 			nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-			holdWrites(conn)
-			conn.Write([]byte("GET"))
-			n, err := conn.Read(make([]byte, 16))
+			err := heldGet(conn)
 			b := make([]byte, 3)
 			if _, err := io.ReadFull(peer, b); err != nil || string(b) != "GET" {
 				return nil, fmt.Errorf("the peer got %q, %v", b, err)
 			}
-			return nil, nonzero(n, err)
+			return nil, err
 		}},
 		{"held request past the deadline", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
 			nc.SetDeadline(time.Now().Add(-time.Second))
-			holdWrites(conn)
-			if _, err := conn.Write([]byte("GET")); err != nil {
-				return nil, err
-			}
-			n, err := conn.Read(make([]byte, 16))
-			return nil, nonzero(n, err)
+			return nil, heldGet(conn)
 		}},
 		{"held request to a peer that closes", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
 			go func() {
 				io.ReadFull(peer, make([]byte, 3))
 				peer.Close()
 			}()
-			holdWrites(conn)
-			conn.Write([]byte("GET"))
-			n, err := conn.Read(make([]byte, 16))
-			return nil, nonzero(n, err)
+			return nil, heldGet(conn)
 		}},
 		{"held request reset by the peer that read it", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
 			go func() {
@@ -174,30 +164,17 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 				peer.SetLinger(0)
 				peer.Close()
 			}()
-			holdWrites(conn)
-			conn.Write([]byte("GET"))
-			n, err := conn.Read(make([]byte, 16))
-			return nil, nonzero(n, err)
+			return nil, heldGet(conn)
 		}},
 		{"held request to a reset peer", func(conn io.ReadWriter, _, peer *net.TCPConn) ([]byte, error) {
 			peer.SetLinger(0)
 			peer.Close()
 			time.Sleep(20 * time.Millisecond) // the reset arrives
-			holdWrites(conn)
-			if _, err := conn.Write([]byte("GET")); err != nil {
-				return nil, err
-			}
-			n, err := conn.Read(make([]byte, 16))
-			return nil, nonzero(n, err)
+			return nil, heldGet(conn)
 		}},
 		{"held request on a closed connection", func(conn io.ReadWriter, nc, _ *net.TCPConn) ([]byte, error) {
 			nc.Close()
-			holdWrites(conn)
-			if _, err := conn.Write([]byte("GET")); err != nil {
-				return nil, err
-			}
-			n, err := conn.Read(make([]byte, 16))
-			return nil, nonzero(n, err)
+			return nil, heldGet(conn)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,6 +202,17 @@ func TestRawConnMatchesNetConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// heldGet holds a request, "GET", and reads its answer, which should not
+// come: the error met, or one saying that data came.
+func heldGet(conn io.ReadWriter) error {
+	holdWrites(conn)
+	if _, err := conn.Write([]byte("GET")); err != nil {
+		return err
+	}
+	n, err := conn.Read(make([]byte, 16))
+	return nonzero(n, err)
 }
 
 // heldExchange holds a request written in two parts, reads the answer
