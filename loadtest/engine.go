@@ -32,13 +32,13 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	}
 	u.beginTask()
 	start := time.Now()
-	tctx := newTaskContext(ctx, start.Add(timeout))
+	tctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
 	if sched.IsZero() {
 		sched = start
 	}
 	err := task.Do(tctx, u)
 	end = time.Now()
-	tctx.end()
+	cancel()
 	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
 	return end.Sub(start), end
 }
@@ -198,13 +198,8 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 	}
 	due, canDue := pacer.(dueTimer)
 	duration := r.stopAt.Sub(r.t0)
-	var clock schedClock
-	if r.goClock {
-		clock = newGoClock(taskCtx)
-	} else {
-		clock = newSchedClock(taskCtx)
-	}
-	defer clock.close()
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
 	var hits uint64
 	defer func() {
 		if canDue {
@@ -244,7 +239,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			// with the end of starts: a start due just before the end
 			// whose timer wakes a little after it is still made.
 			sleptFrom = elapsed
-			if !clock.sleep(wait) {
+			if !sleep(taskCtx, tm, wait) {
 				return
 			}
 			wokeAt = time.Now()

@@ -45,13 +45,6 @@ type runner struct {
 	client  *http.Client
 	rec     *recorder
 	signals bool // stop on SIGINT and SIGTERM
-	goClock bool // the open model's scheduler sleeps on a time.Timer, not a timerfd
-
-	// The direct path to the target (direct.go), made on first use;
-	// noDirect (tests) sends every request through client.
-	directOnce sync.Once
-	direct     *directConf
-	noDirect   bool
 
 	// Hooks registered by features (see features).
 	startHooks  []func()                                    // at the start of the load, once r.t0 is set
@@ -98,7 +91,6 @@ type runOptions struct {
 	flags    *flags
 	features []func(*runner) error
 	signals  bool // stop on SIGINT and SIGTERM
-	goClock  bool // the scheduler sleeps on time.Timer (synctest's fake time)
 }
 
 // runWith is Run with the given options.
@@ -121,7 +113,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		}
 	}
 
-	r := &runner{tb: tb, plan: p, status: result.Complete, signals: opt.signals, goClock: opt.goClock}
+	r := &runner{tb: tb, plan: p, status: result.Complete, signals: opt.signals}
 	if err := r.pickTarget(); err != nil {
 		tb.Fatalf("loadtest: %v", err)
 		return nil
@@ -158,7 +150,6 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 
 	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
 		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
-	defer tuneGC()()
 	r.execute()
 	for _, h := range r.endHooks {
 		h()
@@ -290,23 +281,17 @@ func (r *runner) url(path string) string {
 	return r.base + path
 }
 
-// newClient returns the run's HTTP client: keep-alive connections to the
-// target, and redirects followed only within the target's host.
+// newClient returns the run's HTTP client. Every request goes through
+// net/http: one http.Transport per run (a clone of http.DefaultTransport,
+// so HTTP/2 wherever the server offers it over TLS, and the proxy from
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY, which never applies to a loopback
+// target), with as many idle connections kept as the load can have
+// requests in flight. A scenario's own Transport replaces it whole.
+// Redirects are followed only within the target's scheme and host.
 func newClient(p *plan, target *url.URL) *http.Client {
 	rt := p.Transport
 	if rt == nil {
-		conns := p.MaxInFlight
-		if p.Users > conns {
-			conns = p.Users
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns = conns
-		tr.MaxIdleConnsPerHost = conns
-		tr.Proxy = nil // the target is addressed directly, never through a proxy
-		rt = tr
-		if target.Scheme == "http" {
-			rt = newH1Transport(tr, conns) // requests on the caller's goroutine: see transport.go
-		}
+		rt = newTransport(p.concurrency())
 	}
 	return &http.Client{
 		Transport: rt,
@@ -320,6 +305,24 @@ func newClient(p *plan, target *url.URL) *http.Client {
 			return nil
 		},
 	}
+}
+
+// newTransport returns the run's own transport, keeping up to conns idle
+// connections to the target.
+func newTransport(conns int) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	tr.MaxIdleConns = conns
+	tr.MaxIdleConnsPerHost = conns
+	return tr
+}
+
+// concurrency is the most tasks the load can have in flight at once.
+func (p *plan) concurrency() int {
+	if p.open {
+		return p.MaxInFlight
+	}
+	return p.Users
 }
 
 // stop ends all load at once with the given status, keeping the first

@@ -42,8 +42,6 @@ type User struct {
 	bytes   int64 // body bytes read during the current task
 	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
-	direct  directReq // the request of the direct path, reused
-	tp      [1]string // its traceparent value
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the
@@ -158,16 +156,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			method = http.MethodPost
 		}
 	}
-	tp := u.traceparent()
-	if d := u.r.directPath(); d != nil {
-		if res, ok, err := u.doDirect(ctx, d, method, &req, body, ctype, tp); ok {
-			if err != nil {
-				return nil, err
-			}
-			return u.finish(&req, res)
-		}
-	}
-	hr, err := u.newRequest(ctx, method, &req, body, ctype, tp)
+	hr, err := u.newRequest(ctx, method, &req, body, ctype, u.traceparent())
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +164,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, unwrapURLError(err)
 	}
-	return u.finish(&req, u.readAll(resp))
+	return u.finish(&req, resp)
 }
 
 // newRequest is the http.Request of a Do.
@@ -203,26 +192,21 @@ func (u *User) newRequest(ctx context.Context, method string, req *Request, body
 	return hr, nil
 }
 
-// readAll reads resp's body into the user's buffer and closes it.
-func (u *User) readAll(resp *http.Response) answer {
+// finish reads resp's whole body into the user's buffer, closes it, and
+// judges the answer.
+func (u *User) finish(req *Request, resp *http.Response) (*Response, error) {
 	u.buf.Reset()
-	_, err := u.buf.ReadFrom(resp.Body)
+	_, bodyErr := u.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
-	return answer{status: resp.StatusCode, header: resp.Header, bodyErr: err}
-}
-
-// finish books an answer whose body is in the user's buffer and judges
-// it.
-func (u *User) finish(req *Request, res answer) (*Response, error) {
 	u.bytes += int64(u.buf.Len())
-	u.status = res.status
-	u.r.noteStatus(res.status, res.header)
-	if res.bodyErr != nil {
-		return nil, fmt.Errorf("read body: %w", res.bodyErr)
+	u.status = resp.StatusCode
+	u.r.noteStatus(resp.StatusCode, resp.Header)
+	if bodyErr != nil {
+		return nil, fmt.Errorf("read body: %w", bodyErr)
 	}
-	out := &Response{Status: res.status, Header: res.header, Body: u.buf.Bytes()}
-	if !expected(res.status, req.Expect) {
-		return out, &StatusError{Code: res.status, RetryAfter: res.header.Get("Retry-After")}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: u.buf.Bytes()}
+	if !expected(out.Status, req.Expect) {
+		return out, &StatusError{Code: out.Status, RetryAfter: out.Header.Get("Retry-After")}
 	}
 	if req.Check != nil {
 		if err := req.Check(out); err != nil {
