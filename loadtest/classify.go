@@ -21,6 +21,7 @@ const (
 	ClassDNS     = "dns"     // the host name did not resolve
 	ClassCheck   = "check"   // the response failed a check
 	ClassStopped = "stopped" // cancelled by the end of the run's grace
+	ClassPanic   = "panic"   // the task panicked; the harness recovered
 	ClassOther   = "other"
 )
 
@@ -36,9 +37,12 @@ func Classify(err error) string {
 	var unkAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var alertErr tls.AlertError
+	var pe *PanicError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &pe):
+		return ClassPanic
 	case errors.As(err, &se):
 		return ClassHTTP
 	case errors.As(err, &ce):

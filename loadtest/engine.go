@@ -36,7 +36,7 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	if sched.IsZero() {
 		sched = start
 	}
-	err := task.Do(tctx, u)
+	err := r.call(func() error { return task.Do(tctx, u) })
 	end = time.Now()
 	cancel()
 	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
@@ -72,7 +72,7 @@ func (r *runner) setup(ctx context.Context, u *User) bool {
 	defer cancel()
 	u.beginTask()
 	start := time.Now()
-	err := r.plan.OnStart(sctx, u)
+	err := r.call(func() error { return r.plan.OnStart(sctx, u) })
 	end := time.Now()
 	r.recordOutcome(ctx, r.setupIndex, u, end, end.Sub(start), err)
 	return err == nil
@@ -83,7 +83,7 @@ func (r *runner) teardown(ctx context.Context, u *User) {
 	if r.plan.OnStop != nil {
 		tctx, cancel := context.WithTimeout(ctx, r.plan.Timeout)
 		defer cancel()
-		r.plan.OnStop(tctx, u) // its outcome is the user's business
+		r.call(func() error { return r.plan.OnStop(tctx, u) }) // its outcome is the user's business
 	}
 }
 

@@ -66,6 +66,8 @@ type runner struct {
 	inFlight atomic.Int64 // open model: tasks in flight
 	schedule
 
+	panicSites sync.Map // file:line of each panic site whose stack was logged
+
 	stopMu sync.Mutex
 	status result.Status
 	reason string
