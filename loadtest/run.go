@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -167,6 +168,9 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 	} else {
 		tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))
 	}
+	if err := defeatTestCache(p.out); err != nil {
+		problems = append(problems, err.Error())
+	}
 	tb.Log("\n" + summary(res))
 	problems = append(problems, r.verdict(res)...)
 	for _, h := range r.finishHooks {
@@ -176,6 +180,31 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 		tb.Errorf("loadtest: %s", msg)
 	}
 	return res
+}
+
+// noCacheFile is made in the results folder at the end of every run so
+// that go test never serves a load test from its cache: a test's result
+// is cached only when every file it opened inside the module is at least
+// two seconds old, and this one's modification time is an hour ahead.
+// (Any -loadtest.* flag disables the cache too; a run without flags is the
+// case this covers.)
+const noCacheFile = ".go-test-nocache"
+
+// defeatTestCache writes and opens dir's noCacheFile.
+func defeatTestCache(dir string) error {
+	path := filepath.Join(dir, noCacheFile)
+	if err := os.WriteFile(path, []byte("go test never caches a load test's result: see the loadtest package\n"), 0o644); err != nil {
+		return fmt.Errorf("keep go test from caching the run: %w", err)
+	}
+	ahead := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, ahead, ahead); err != nil {
+		return fmt.Errorf("keep go test from caching the run: %w", err)
+	}
+	f, err := os.Open(path) // go test records the files a test opens
+	if err != nil {
+		return fmt.Errorf("keep go test from caching the run: %w", err)
+	}
+	return f.Close()
 }
 
 // features are the parts of a run beyond load and measurement — the
