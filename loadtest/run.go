@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,8 +271,33 @@ func (r *runner) pickTarget() error {
 }
 
 // envName turns a host[:port] into an environment name usable as a folder.
+// A loopback host on a port the system handed out (httptest, a stand-in's
+// published port: Linux's ephemeral range starts at 32768) is "loopback",
+// so that its baselines and history go on from run to run while the port
+// changes; a loopback host on a port below that keeps it, as a service
+// configured on a fixed port would.
 func envName(host string) string {
+	h, port, err := net.SplitHostPort(host)
+	if err == nil && isLoopback(h) {
+		if p, err := strconv.Atoi(port); err == nil && p >= ephemeralPorts {
+			return "loopback"
+		}
+	}
 	return result.FileBase(strings.ToLower(host))
+}
+
+// ephemeralPorts is the first port of Linux's ephemeral range, below
+// IANA's (49152).
+const ephemeralPorts = 32768
+
+// isLoopback reports whether host names this machine: "localhost", or an
+// address in 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 func (r *runner) standInNote() string {

@@ -393,3 +393,28 @@ func TestRedirectsStayOnTarget(t *testing.T) {
 		t.Errorf("GET /away = %+v; want every request failed with HTTP 302", away)
 	}
 }
+
+// TestEnvName: the baseline environment of a target given by host is
+// stable from run to run: a loopback host on a port the system handed out
+// (httptest, a stand-in's published port) is "loopback" whatever the port.
+func TestEnvName(t *testing.T) {
+	tests := []struct{ host, want string }{
+		{"127.0.0.1:41234", "loopback"},
+		{"127.0.0.1:60999", "loopback"},
+		{"127.0.0.5:33000", "loopback"},
+		{"localhost:45678", "loopback"},
+		{"LOCALHOST:45678", "loopback"},
+		{"[::1]:38000", "loopback"},
+		{"127.0.0.1:8080", "127.0.0.1_8080"},
+		{"localhost:3000", "localhost_3000"},
+		{"127.0.0.1", "127.0.0.1"},
+		{"api.example.com", "api.example.com"},
+		{"api.example.com:44321", "api.example.com_44321"},
+		{"10.0.0.7:40000", "10.0.0.7_40000"},
+	}
+	for _, tt := range tests {
+		if got := envName(tt.host); got != tt.want {
+			t.Errorf("envName(%q) = %q; want %q", tt.host, got, tt.want)
+		}
+	}
+}
