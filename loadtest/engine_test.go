@@ -269,7 +269,7 @@ func TestClosedModel(t *testing.T) {
 		// 20 ms + U(1 s, 5 s): about 3.02 s per loop, 60 s, 5 users ≈ 100.
 		{"between", 5, 1, Between(time.Second, 5*time.Second), 60 * time.Second, 80, 120},
 		// No think time: back to back, 20 ms each.
-		{"none", 2, 100, nil, time.Second, 98, 100},
+		{"none", 2, 100, Constant(0), time.Second, 98, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,7 +381,7 @@ func TestDurationHonoured(t *testing.T) {
 			if open {
 				sc.Rate = 5
 			} else {
-				sc.Users, sc.SpawnRate = 3, 10
+				sc.Users, sc.SpawnRate, sc.Wait = 3, 10, Constant(0)
 			}
 			res, tb, took := runFake(t, sc)
 			if want := sc.Duration + sc.Grace; took < want || took > want+100*time.Millisecond {
@@ -525,7 +525,7 @@ func TestOpenModelUsers(t *testing.T) {
 func TestFailedOnStart(t *testing.T) {
 	target := &fakeTarget{delay: time.Millisecond}
 	sc := fakeScenario(t, target)
-	sc.Users, sc.SpawnRate, sc.Duration = 2, 10, time.Second
+	sc.Users, sc.SpawnRate, sc.Wait, sc.Duration = 2, 10, Constant(0), time.Second
 	sc.OnStart = func(context.Context, *User) error { return errors.New("login refused") }
 	res, tb, _ := runFake(t, sc)
 	if target.total.Load() != 0 {
@@ -544,7 +544,7 @@ func TestFailedOnStart(t *testing.T) {
 func TestOnStartTimeout(t *testing.T) {
 	target := &fakeTarget{hang: true}
 	sc := fakeScenario(t, target)
-	sc.Users, sc.Duration, sc.Timeout = 1, 5*time.Second, time.Second
+	sc.Users, sc.Wait, sc.Duration, sc.Timeout = 1, Constant(0), 5*time.Second, time.Second
 	sc.OnStart = func(ctx context.Context, u *User) error {
 		_, err := u.Get(ctx, "/login")
 		return err

@@ -73,9 +73,9 @@ func TestCeiling(t *testing.T) {
 	}{
 		{"rate above", Scenario{Rate: 60, Tasks: ok}, nil, "rate 60/s is above the ceiling of 50/s: pass -loadtest.allow-high-load"},
 		{"rate flag above", Scenario{Rate: 5, Tasks: ok}, []string{"-loadtest.rate=51"}, "above the ceiling of 50/s"},
-		{"users above", Scenario{Users: 51, Tasks: ok}, nil, "51 users is above the ceiling of 50: pass -loadtest.allow-high-load"},
+		{"users above", Scenario{Users: 51, Wait: Constant(time.Second), Tasks: ok}, nil, "51 users is above the ceiling of 50: pass -loadtest.allow-high-load"},
 		{"lower ceiling", Scenario{Rate: 10, Tasks: ok}, []string{"-loadtest.max-rate=5"}, "rate 10/s is above the ceiling of 5/s"},
-		{"lower user ceiling", Scenario{Users: 3, Tasks: ok}, []string{"-loadtest.max-users=2"}, "3 users is above the ceiling of 2"},
+		{"lower user ceiling", Scenario{Users: 3, Wait: Constant(time.Second), Tasks: ok}, []string{"-loadtest.max-users=2"}, "3 users is above the ceiling of 2"},
 		{"bad ceiling", Scenario{Rate: 1, Tasks: ok}, []string{"-loadtest.max-rate=0", "-loadtest.max-users=-1"}, "-loadtest.max-rate=0: must be positive"},
 		{"allowed", Scenario{Rate: 60, Tasks: ok}, []string{"-loadtest.allow-high-load"}, ""},
 		{"at the ceiling", Scenario{Rate: 50, Tasks: ok}, nil, ""},
@@ -374,10 +374,10 @@ func TestBackoffRealServer(t *testing.T) {
 		log      string
 	}{
 		// 2 users, no think time, 2 s: without back-off, thousands.
-		{"closed retry-after", Scenario{Users: 2, SpawnRate: 100}, "1", nil, 2, 8, "users paused"},
-		{"closed capped", Scenario{Users: 2, SpawnRate: 100}, "3600", []string{"-loadtest.max-backoff=250ms"}, 6, 24, "cap 250ms"},
-		{"closed no header", Scenario{Users: 2, SpawnRate: 100}, "", nil, 3, 10, "users paused"},
-		{"closed http date", Scenario{Users: 1}, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), []string{"-loadtest.max-backoff=700ms"}, 2, 6, "cap 700ms"},
+		{"closed retry-after", Scenario{Users: 2, SpawnRate: 100, Wait: Constant(0)}, "1", nil, 2, 8, "users paused"},
+		{"closed capped", Scenario{Users: 2, SpawnRate: 100, Wait: Constant(0)}, "3600", []string{"-loadtest.max-backoff=250ms"}, 6, 24, "cap 250ms"},
+		{"closed no header", Scenario{Users: 2, SpawnRate: 100, Wait: Constant(0)}, "", nil, 3, 10, "users paused"},
+		{"closed http date", Scenario{Users: 1, Wait: Constant(0)}, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), []string{"-loadtest.max-backoff=700ms"}, 2, 6, "cap 700ms"},
 		// 40/s for 2 s is 80 starts; at most one per second gets through.
 		{"open retry-after", Scenario{Rate: 40}, "1", nil, 2, 8, "starts skipped"},
 	}

@@ -32,6 +32,7 @@ type flags struct {
 	coalesce    *time.Duration
 	maxFailures *float64
 	seed        *uint64
+	wait        *string
 }
 
 func newFlags(fs *flag.FlagSet) *flags {
@@ -51,6 +52,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		coalesce:    fs.Duration("loadtest.coalesce", 0, "open model: starts due within this are made in one wake-up of the scheduler (default 5ms; 0 makes each at its own time)"),
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
+		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),
 	}
 }
 
@@ -115,6 +117,13 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		if p.Users <= 0 {
 			bad("-loadtest.users=%d: must be at least 1", *f.users)
 		}
+	}
+	if f.set("loadtest.wait") {
+		w, err := ParseWait(*f.wait)
+		if err != nil {
+			bad("-loadtest.wait=%s: %v", *f.wait, err)
+		}
+		p.Wait = w
 	}
 	if f.set("loadtest.spawn-rate") {
 		p.SpawnRate = *f.spawnRate
@@ -240,6 +249,14 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		if err := validWait(p.Wait); err != nil {
 			bad("%v", err)
 		}
+	}
+	switch {
+	case p.open && f.set("loadtest.wait"):
+		bad("-loadtest.wait is the closed model's think time, and this run is in the open model (rate %g/s): give -loadtest.users too, or drop -loadtest.wait", p.Rate)
+	case !p.open && p.Users > 0 && p.Wait == nil:
+		bad("closed model with no think time: each of the %d users would start its next task the moment the last one ends, a load set by the target's speed, not by the scenario; "+
+			"set a think time (Scenario.Wait = loadtest.Between(1*time.Second, 5*time.Second), or -loadtest.wait=between:1s:5s), "+
+			"or ask for none on purpose (Wait: loadtest.Constant(0), or -loadtest.wait=none)", p.Users)
 	}
 	if len(p.Tasks) == 0 {
 		bad("scenario has no tasks")

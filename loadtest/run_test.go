@@ -317,6 +317,10 @@ func TestBadSettings(t *testing.T) {
 			[]string{`task "a" has no Do function`, `task "a" has negative weight -1`, `task "a" appears twice`}},
 		{"bad wait", Scenario{Host: srv.URL, Users: 1, Wait: Between(5*time.Second, time.Second), Tasks: ok}, nil, []string{"need 0 <= min <= max"}},
 		{"no target", Scenario{Rate: 1, Tasks: ok}, nil, []string{"no target: set -loadtest.host"}},
+		{"closed model without think time", Scenario{Host: srv.URL, Users: 2, Tasks: ok}, nil, []string{"closed model with no think time: each of the 2 users", "-loadtest.wait=none"}},
+		{"users flag on a rate scenario", Scenario{Host: srv.URL, Rate: 5, Tasks: ok}, []string{"-loadtest.users=3"}, []string{"closed model with no think time: each of the 3 users"}},
+		{"wait flag in the open model", Scenario{Host: srv.URL, Rate: 5, Tasks: ok}, []string{"-loadtest.wait=constant:1s"}, []string{"-loadtest.wait is the closed model's think time"}},
+		{"bad wait flag", Scenario{Host: srv.URL, Users: 1, Tasks: ok}, []string{"-loadtest.wait=between:5s"}, []string{"-loadtest.wait=between:5s: between takes 2 duration(s)"}},
 		{"several at once", Scenario{Tasks: ok}, []string{"-loadtest.window=-1s", "-loadtest.spawn-rate=-2"},
 			[]string{"-loadtest.window=-1s", "-loadtest.spawn-rate=-2", "no load", "no target"}},
 	}

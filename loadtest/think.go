@@ -1,8 +1,10 @@
 package loadtest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -55,6 +57,59 @@ func (p pacing) Think(took time.Duration, _ *rand.Rand) time.Duration {
 }
 
 func (p pacing) String() string { return fmt.Sprintf("constant_pacing(%s)", p.d) }
+
+// ParseWait parses a think time as -loadtest.wait takes it, after Locust's
+// wait_time: "between:1s:5s" (Between), "constant:2s" (Constant),
+// "pacing:10s" (ConstantPacing) or "none" (Constant(0): no think time, on
+// purpose).
+func ParseWait(s string) (Wait, error) {
+	kind, args, _ := strings.Cut(s, ":")
+	durations := func(n int) ([]time.Duration, error) {
+		parts := strings.Split(args, ":")
+		if args == "" || len(parts) != n {
+			example := map[string]string{"between": "between:1s:5s", "constant": "constant:2s", "pacing": "pacing:10s"}[kind]
+			return nil, fmt.Errorf("%s takes %d duration(s) after a colon, e.g. %s", kind, n, example)
+		}
+		ds := make([]time.Duration, n)
+		for i, p := range parts {
+			d, err := time.ParseDuration(p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a duration (e.g. 1s, 500ms)", kind, p)
+			}
+			ds[i] = d
+		}
+		return ds, nil
+	}
+	var w Wait
+	switch kind {
+	case "none":
+		if args != "" {
+			return nil, errors.New("none takes no duration")
+		}
+		return Constant(0), nil
+	case "between":
+		ds, err := durations(2)
+		if err != nil {
+			return nil, err
+		}
+		w = Between(ds[0], ds[1])
+	case "constant":
+		ds, err := durations(1)
+		if err != nil {
+			return nil, err
+		}
+		w = Constant(ds[0])
+	case "pacing":
+		ds, err := durations(1)
+		if err != nil {
+			return nil, err
+		}
+		w = ConstantPacing(ds[0])
+	default:
+		return nil, fmt.Errorf("unknown think time %q: want between:MIN:MAX, constant:D, pacing:D or none", kind)
+	}
+	return w, validWait(w)
+}
 
 // validWait reports what is wrong with w, if anything.
 func validWait(w Wait) error {
