@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,26 +29,38 @@ const (
 	DefaultMaxBackoff        = 10 * time.Second
 )
 
-// Guard is the abort guard: on by default, it watches a sliding span of the
-// run and, when the target turns bad — too many failures, or a p95 above a
-// limit — stops all load at once, writes the results marked aborted and
-// fails the test with "aborted to protect the target: ...". Its zero value
-// is the default guard; -loadtest.abort* flags override its fields.
+// Guard is the abort guard: on by default, it judges the run's recent
+// requests every fifth of a Span and, when the target turns bad — too many
+// failures, or a p95 above a limit — stops all load at once, writes the
+// results marked aborted and fails the test with "aborted to protect the
+// target: ...". Its zero value is the default guard; -loadtest.abort*
+// flags override its fields.
+//
+// The guard's look-back is defined in time and requests together: it
+// judges the requests that finished within the last Span when there are at
+// least MinRequests of them, and otherwise the last MinRequests requests
+// that finished, however long ago — bounded only by the start of the run.
+// So a high rate is judged on the last Span alone, and a thin one (a
+// request a minute, a short window) on its last MinRequests requests, as
+// soon as the run has that many. A run that never finishes MinRequests
+// requests is not judged: the guard does not fail it but says so once in
+// the log, and the scenario's MaxFailureRatio check still fails a target
+// that failed too many of them.
 type Guard struct {
 	Off bool // disables the guard (-loadtest.abort=false)
-	// MaxFailureRatio aborts when more than this fraction of the span's
+	// MaxFailureRatio aborts when more than this fraction of the judged
 	// requests failed (default 0.2); negative disables this limit.
 	MaxFailureRatio float64
-	// MaxP95 aborts when the span's p95 latency of successful requests is
-	// above it; zero disables this limit.
+	// MaxP95 aborts when the p95 latency of the judged requests that
+	// succeeded is above it; zero disables this limit.
 	MaxP95 time.Duration
-	// Span is how far back the guard looks (default: the window). When the
-	// span holds fewer than MinRequests requests the guard looks further
-	// back, up to 12 spans, before judging.
+	// Span is the time the guard looks back over when it holds at least
+	// MinRequests finished requests (default: the window); the guard
+	// judges every fifth of it.
 	Span time.Duration
 	// MinRequests is the least number of finished requests a verdict needs
-	// (default 20). A run in which the guard never had that many fails:
-	// too little data is never a silent pass.
+	// (default 20), and how many the guard judges when the last Span holds
+	// fewer. The guard keeps up to that many outcomes, 24 bytes each.
 	MinRequests int
 }
 
@@ -75,10 +88,10 @@ func newSafetyFlags(fs *flag.FlagSet) *safetyFlags {
 		maxUsers:          fs.Int("loadtest.max-users", DefaultMaxUsers, "refuse to start above this many users unless -loadtest.allow-high-load"),
 		allowHighLoad:     fs.Bool("loadtest.allow-high-load", false, "allow a load above -loadtest.max-rate or -loadtest.max-users"),
 		abort:             fs.Bool("loadtest.abort", true, "stop all load when the target turns bad (the abort guard)"),
-		abortFailureRatio: fs.Float64("loadtest.abort-failure-ratio", 0, "abort when more than this fraction of recent requests failed (default 0.2; negative disables)"),
-		abortP95:          fs.Duration("loadtest.abort-p95", 0, "abort when the recent p95 latency is above this (default: no limit)"),
-		abortSpan:         fs.Duration("loadtest.abort-span", 0, "how far back the abort guard looks (default: the window)"),
-		abortMinRequests:  fs.Int("loadtest.abort-min-requests", 0, "finished requests the abort guard needs for a verdict (default 20)"),
+		abortFailureRatio: fs.Float64("loadtest.abort-failure-ratio", 0, "abort when more than this fraction of the judged requests failed (default 0.2; negative disables)"),
+		abortP95:          fs.Duration("loadtest.abort-p95", 0, "abort when the p95 latency of the judged requests is above this (default: no limit)"),
+		abortSpan:         fs.Duration("loadtest.abort-span", 0, "the abort guard judges the requests finished within this span when there are at least -loadtest.abort-min-requests of them, else the last that many (default: the window)"),
+		abortMinRequests:  fs.Int("loadtest.abort-min-requests", 0, "finished requests the abort guard needs for a verdict, and how many it judges when its span holds fewer (default 20)"),
 		maxBackoff:        fs.Duration("loadtest.max-backoff", 0, "longest pause after a 429 or 503, whatever Retry-After says (default 10s)"),
 		authHeader:        fs.String("loadtest.auth-header", "", "`name` of the secret header (default Authorization)"),
 		authHeaderEnv:     fs.String("loadtest.auth-header-env", "", "environment `variable` holding the secret header's value"),
@@ -247,16 +260,14 @@ func (s *safety) finish(res *result.Run) []string {
 	return problems
 }
 
-// guardSlots is how many slots a span has; guardWiden how many spans the
-// guard may look back when the last one holds too few requests.
-const (
-	guardSlots = 5
-	guardWiden = 12
-)
+// guardSlots is how many slots a span has: the watcher judges once a slot.
+const guardSlots = 5
 
 // guard is the abort guard of one run. Outcomes go into a ring of short
-// slots (a fifth of the span each); every slot the watcher sums the last
-// span's slots and judges them.
+// slots (a fifth of the span each), which sum up to the last span however
+// high the rate, and into a ring of the last MinRequests outcomes, which
+// stand in for the span when it holds fewer. Every slot the watcher judges
+// one or the other.
 type guard struct {
 	r    *runner
 	cfg  Guard
@@ -265,14 +276,24 @@ type guard struct {
 
 	mu     sync.Mutex
 	ring   []guardSlot
-	seen   int64 // finished requests, stopped ones excluded
-	judged bool  // had enough data for a verdict at least once
+	recent []guardOutcome // the last MinRequests outcomes, grown up to that many
+	next   int            // where the next outcome goes once recent is full: the oldest
+	seen   int64          // finished requests, stopped ones excluded
+	judged bool           // had enough data for a verdict at least once
 	sum    *hdrhistogram.Histogram
+	lats   []time.Duration // scratch: the latencies of recent's successes, for their p95
 
 	last     string // what was wrong in the last span, judged when the load ended
 	quit     chan struct{}
 	quitOnce sync.Once
 	done     chan struct{}
+}
+
+// guardOutcome is one finished request, as the guard keeps it.
+type guardOutcome struct {
+	end     time.Duration // since guard.t0
+	latency time.Duration
+	failed  bool
 }
 
 type guardSlot struct {
@@ -340,10 +361,18 @@ func (s *safety) installGuard(f *safetyFlags) error {
 	if err != nil || cfg.Off {
 		return err
 	}
+	s.guard = newGuard(r, cfg, time.Now())
+	go s.guard.watch()
+	return nil
+}
+
+// newGuard makes the guard of r, its slots counted from t0, without
+// starting its watcher.
+func newGuard(r *runner, cfg Guard, t0 time.Time) *guard {
 	g := &guard{
-		r: r, cfg: cfg, t0: time.Now(),
+		r: r, cfg: cfg, t0: t0,
 		slot: max(cfg.Span/guardSlots, time.Millisecond),
-		ring: make([]guardSlot, guardSlots*guardWiden),
+		ring: make([]guardSlot, guardSlots),
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	for i := range g.ring {
@@ -357,9 +386,7 @@ func (s *safety) installGuard(f *safetyFlags) error {
 			g.ring[i].lat = newGuardHistogram()
 		}
 	}
-	s.guard = g
-	go g.watch()
-	return nil
+	return g
 }
 
 func newGuardHistogram() *hdrhistogram.Histogram {
@@ -384,6 +411,15 @@ func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seen++
+	o := guardOutcome{end: end.Sub(g.t0), latency: latency, failed: failed}
+	if len(g.recent) < g.cfg.MinRequests {
+		g.recent = append(g.recent, o)
+	} else {
+		g.recent[g.next] = o
+		if g.next++; g.next == len(g.recent) {
+			g.next = 0
+		}
+	}
 	sl := &g.ring[idx%int64(len(g.ring))]
 	if sl.idx != idx {
 		if sl.idx > idx {
@@ -403,7 +439,7 @@ func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
 }
 
 // stopWatching stops the watcher and, once the load has ended, judges the
-// last span: a run too short for a single tick is judged all the same, and
+// last requests: a run too short for a single tick is judged all the same, and
 // a target that turned bad in the last moments is reported.
 func (g *guard) stopWatching() {
 	g.quitOnce.Do(func() {
@@ -416,7 +452,7 @@ func (g *guard) stopWatching() {
 	<-g.done
 }
 
-// watch judges the last span every slot until the load ends or the guard
+// watch judges the recent requests every slot until the load ends or the guard
 // aborts the run.
 func (g *guard) watch() {
 	defer close(g.done)
@@ -443,43 +479,67 @@ type verdictSpan struct {
 	hasLatency bool
 }
 
-// check sums the most recent span (widened while it holds too few
-// requests) and says what is wrong with the target, or "" when it is fine
-// or there is too little data yet.
-func (g *guard) check(now time.Time) string {
-	cur := int64(now.Sub(g.t0) / g.slot)
-	g.mu.Lock()
+// look returns what the guard judges at now: the requests that finished
+// in the last span when there are at least MinRequests of them, else the
+// last MinRequests requests that finished; false when the run has not
+// finished that many yet. The caller holds g.mu.
+func (g *guard) look(now time.Time) (verdictSpan, bool) {
 	var v verdictSpan
-	found := false
+	minReq := g.cfg.MinRequests
+	cur := max(int64(now.Sub(g.t0)/g.slot), 0)
 	if g.sum != nil {
 		g.sum.Reset()
 	}
 	n := int64(len(g.ring))
-	for k := int64(1); k <= n && k <= cur+1; k++ {
-		idx := cur - k + 1
-		sl := &g.ring[idx%n]
-		if sl.idx == idx {
+	for k := range min(n, cur+1) {
+		idx := cur - k
+		if sl := &g.ring[idx%n]; sl.idx == idx {
 			v.req += sl.req
 			v.fails += sl.fails
 			if g.sum != nil {
 				g.sum.Merge(sl.lat)
 			}
 		}
-		if k%guardSlots == 0 || k == n || k == cur+1 {
-			if v.req >= int64(g.cfg.MinRequests) {
-				v.from = g.t0.Add(time.Duration(idx) * g.slot)
-				found = true
-				break
-			}
-		}
 	}
-	if found {
-		g.judged = true
+	if v.req >= int64(minReq) {
+		v.from = g.t0.Add(time.Duration(max(cur-n+1, 0)) * g.slot)
 		if g.sum != nil && g.sum.TotalCount() > 0 {
 			v.hasLatency = true
 			v.p95 = time.Duration(g.sum.ValueAtPercentile(95)) * time.Microsecond
 		}
+		return v, true
 	}
+	if len(g.recent) < minReq {
+		return verdictSpan{}, false
+	}
+	// The span holds too few: the last MinRequests, however old.
+	v = verdictSpan{req: int64(minReq)}
+	oldest := g.recent[g.next].end
+	lats := g.lats[:0]
+	for _, o := range g.recent {
+		oldest = min(oldest, o.end)
+		if o.failed {
+			v.fails++
+		} else if g.sum != nil {
+			lats = append(lats, o.latency)
+		}
+	}
+	g.lats = lats
+	v.from = g.t0.Add(oldest)
+	if len(lats) > 0 {
+		slices.Sort(lats)
+		v.hasLatency = true
+		v.p95 = lats[(95*len(lats)+99)/100-1] // nearest rank
+	}
+	return v, true
+}
+
+// check judges what look returns and says what is wrong with the target,
+// or "" when it is fine or there is too little data yet.
+func (g *guard) check(now time.Time) string {
+	g.mu.Lock()
+	v, found := g.look(now)
+	g.judged = g.judged || found
 	g.mu.Unlock()
 	if !found {
 		return ""
@@ -525,22 +585,21 @@ func fmtLatency(d time.Duration) string {
 	return d.String()
 }
 
-// finish fails a run the guard could never judge.
+// finish reports a target that turned bad as the load ended, and notes a
+// run the guard could never judge. Too little data for the guard is not a
+// failure: the run's failure ratio check still judges the requests made.
 func (g *guard) finish(res *result.Run) []string {
 	g.mu.Lock()
 	judged, seen := g.judged, g.seen
 	g.mu.Unlock()
-	if res.Meta.Status != result.Complete {
+	if !judged {
+		g.r.tb.Logf("loadtest: abort guard: could not judge the target: %d requests finished in the whole run and a verdict needs %d (-loadtest.abort-min-requests); the failure ratio check still applies",
+			seen, g.cfg.MinRequests)
+	}
+	if res.Meta.Status != result.Complete || g.last == "" {
 		return nil
 	}
-	if g.last != "" {
-		return []string{"abort guard: the target turned bad as the load ended, too late to stop it: " + g.last}
-	}
-	if judged {
-		return nil
-	}
-	return []string{fmt.Sprintf("abort guard: too little data for a verdict: %d requests finished in the whole run and it needs %d within %s; the target's health was never judged: run longer or at a higher rate, or lower -loadtest.abort-min-requests",
-		seen, g.cfg.MinRequests, time.Duration(guardWiden)*g.cfg.Span)}
+	return []string{"abort guard: the target turned bad as the load ended, too late to stop it: " + g.last}
 }
 
 // topFailure returns the most common failure of the run so far across

@@ -1,11 +1,16 @@
 package loadtest
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
@@ -32,6 +37,54 @@ func runGuarded(t *testing.T, sc Scenario, args ...string) (*result.Run, *captur
 	tb := newCaptureTB(t)
 	res := runSafeIn(t, tb, out, sc, args...)
 	return res, tb, out
+}
+
+// runGuardedFake is runGuarded in a synctest bubble, against sc's own
+// (fake) transport: time is fake, so a run of minutes takes none.
+func runGuardedFake(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB) {
+	t.Helper()
+	out := t.TempDir()
+	var res *result.Run
+	var tb *captureTB
+	synctest.Test(t, func(t *testing.T) {
+		fs := newFlagSet()
+		fl, sf := newFlags(fs), newSafetyFlags(fs)
+		if err := fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		tb = newCaptureTB(t)
+		res = runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{safetyInstaller(sf)}, goClock: true})
+	})
+	return res, tb
+}
+
+// failPattern answers every request at once, HTTP 500 for request n
+// (counted from 0) when fail(n), else 200.
+func failPattern(fail func(n int64) bool) http.RoundTripper {
+	var count atomic.Int64
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		status := http.StatusOK
+		if fail(count.Add(1) - 1) {
+			status = http.StatusInternalServerError
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+	})
+}
+
+// thirtyPercent fails 3 requests in every 10, spread out so that any 10
+// (and any 20) requests in a row hold exactly 30 % failures.
+func thirtyPercent(n int64) bool { return n%10 == 0 || n%10 == 3 || n%10 == 6 }
+
+// guardNotes returns the log lines in which the guard says it could not
+// judge the target.
+func guardNotes(tb *captureTB) []string {
+	var notes []string
+	for _, l := range strings.Split(tb.logText(), "\n") {
+		if strings.Contains(l, "abort guard:") {
+			notes = append(notes, l)
+		}
+	}
+	return notes
 }
 
 func startFault(t *testing.T, cfg faultserver.Config) *faultserver.Server {
@@ -237,17 +290,66 @@ func TestAbortGuardHealthyTarget(t *testing.T) {
 	}
 }
 
-// TestAbortGuardTooLittleData: a run too thin for a verdict is never a
-// silent pass.
+// TestAbortGuardTooLittleData: a run too thin for a verdict is not failed
+// by the guard, which says so once; a target that failed every request of
+// it still fails the test, through the failure ratio.
 func TestAbortGuardTooLittleData(t *testing.T) {
-	srv := startFault(t, faultserver.Config{})
-	_, tb, _ := runGuarded(t, Scenario{
-		Host: srv.URL(), Rate: 4, Duration: time.Second, Window: 500 * time.Millisecond,
+	tests := []struct {
+		name  string
+		fault faultserver.Fault
+		want  string // in the messages; empty: the test passes
+	}{
+		{"healthy", faultserver.None, ""},
+		{"failing", faultserver.Status500, `task "GET /x": 4 of 4 requests failed (100.0% > 1%)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startFault(t, faultserver.Config{Fault: tt.fault})
+			res, tb, _ := runGuarded(t, Scenario{
+				Host: srv.URL(), Rate: 4, Duration: time.Second, Window: 500 * time.Millisecond,
+				Tasks: []Task{getTask("GET /x", "/x", 1)}, MaxLateRatio: 0.5,
+			})
+			if msg := tb.messages(); (tt.want == "") != (msg == "") || !strings.Contains(msg, tt.want) {
+				t.Errorf("messages = %q; want %q", msg, tt.want)
+			}
+			if res == nil || res.Meta.Status != result.Complete {
+				t.Fatalf("result = %+v; want a complete run", res)
+			}
+			const note = "loadtest: abort guard: could not judge the target: 4 requests finished in the whole run and a verdict needs 20 (-loadtest.abort-min-requests); the failure ratio check still applies"
+			if notes := guardNotes(tb); len(notes) != 1 || notes[0] != note {
+				t.Errorf("guard notes = %q; want one: %q", notes, note)
+			}
+		})
+	}
+}
+
+// TestAbortGuardShortWindow: a short window does not keep the guard from
+// judging a modest rate against a real server on loopback: 5 requests a
+// second, 30 % of them failing, are stopped once 20 have finished.
+func TestAbortGuardShortWindow(t *testing.T) {
+	var count atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if thirtyPercent(count.Add(1) - 1) {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	start := time.Now()
+	res, tb, _ := runGuarded(t, Scenario{
+		Host: srv.URL, Rate: 5, Duration: 20 * time.Second, MaxLateRatio: 0.5,
 		Tasks: []Task{getTask("GET /x", "/x", 1)},
-	})
-	msg := tb.messages()
-	if !strings.Contains(msg, "abort guard: too little data for a verdict: 4 requests finished in the whole run and it needs 20") {
-		t.Errorf("message = %q; want the guard to say it had too little data", msg)
+	}, "-loadtest.window=200ms")
+	took := time.Since(start)
+	if res == nil || res.Meta.Status != result.Aborted {
+		t.Fatalf("result = %+v, messages %q; want status aborted", res, tb.messages())
+	}
+	if msg := tb.messages(); !strings.Contains(msg, "aborted to protect the target: 6 of 20 requests failed (30% > 20%) between ") {
+		t.Errorf("messages = %q; want the guard's verdict on the last 20 requests", msg)
+	}
+	if n := count.Load(); n > 25 || took > 10*time.Second {
+		t.Errorf("server saw %d requests in %s; want the load stopped once 20 had finished", n, took.Round(time.Millisecond))
 	}
 }
 
@@ -414,5 +516,174 @@ func TestExplain(t *testing.T) {
 		if e := explain(c, "the message", "h:1"); e == "" || (c != ClassRefused && c != ClassStopped && !strings.Contains(e, "the message")) {
 			t.Errorf("explain(%q) = %q", c, e)
 		}
+	}
+}
+
+// TestAbortGuardThinLoads: a load too thin for a verdict passes against a
+// healthy target, the guard saying once that it could not judge; a target
+// failing every request still fails the test, through the failure ratio;
+// and a short window does not keep the guard from judging a modest rate.
+// Time is fake: the runs of minutes take none.
+func TestAbortGuardThinLoads(t *testing.T) {
+	healthy := func() http.RoundTripper { return &fakeTarget{delay: 20 * time.Millisecond} }
+	broken := func() http.RoundTripper {
+		return &fakeTarget{delay: 20 * time.Millisecond, status: http.StatusInternalServerError}
+	}
+	tests := []struct {
+		name   string
+		sc     Scenario
+		target func() http.RoundTripper
+		args   []string
+		status result.Status
+		want   []string // in the messages; none: the test passes
+		notes  int      // log lines saying the guard could not judge
+		most   int64    // requests at most, when the guard must stop the load
+	}{
+		{"one user every 5s for 45s", Scenario{Users: 1, Wait: Constant(5 * time.Second), Duration: 45 * time.Second},
+			healthy, nil, result.Complete, nil, 1, 0},
+		{"smoke run of 10s, a request every 2s", Scenario{Rate: 0.5, Duration: 10 * time.Second},
+			healthy, nil, result.Complete, nil, 1, 0},
+		{"a request a minute for 5m", Scenario{Rate: 1.0 / 60, Duration: 5 * time.Minute},
+			healthy, nil, result.Complete, nil, 1, 0},
+		{"a request a minute for 5m, all failing", Scenario{Rate: 1.0 / 60, Duration: 5 * time.Minute},
+			broken, nil, "", []string{`task "GET /a": 5 of 5 requests failed (100.0% > 1%)`}, -1, 0},
+		{"one user every 5s for 2m", Scenario{Users: 1, Wait: Constant(5 * time.Second), Duration: 2 * time.Minute},
+			healthy, nil, result.Complete, nil, 0, 0},
+		{"5/s, window 200ms, 30% failing", Scenario{Rate: 5, Duration: time.Minute},
+			func() http.RoundTripper { return failPattern(thirtyPercent) }, []string{"-loadtest.window=200ms"}, result.Aborted,
+			[]string{"aborted to protect the target: 6 of 20 requests failed (30% > 20%)", "the target answered HTTP 500"}, 0, 25},
+		{"5/s, window 200ms, 10% failing", Scenario{Rate: 5, Duration: 10 * time.Second, MaxFailureRatio: 0.2},
+			func() http.RoundTripper { return failPattern(func(n int64) bool { return n%10 == 0 }) }, []string{"-loadtest.window=200ms"}, result.Complete,
+			nil, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := tt.sc
+			sc.Host, sc.Transport, sc.Seed = "http://target.test", tt.target(), 1
+			sc.Tasks = []Task{getTask("GET /a", "/a", 1)}
+			res, tb := runGuardedFake(t, sc, tt.args...)
+			if res == nil {
+				t.Fatalf("no run: %s", tb.messages())
+			}
+			msg := tb.messages()
+			if len(tt.want) == 0 && msg != "" {
+				t.Errorf("messages = %q; want the test to pass", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("messages = %q; want %q", msg, w)
+				}
+			}
+			if tt.status != "" && res.Meta.Status != tt.status {
+				t.Errorf("status %s (%s); want %s", res.Meta.Status, res.Meta.Reason, tt.status)
+			}
+			if notes := guardNotes(tb); tt.notes >= 0 && len(notes) != tt.notes {
+				t.Errorf("guard notes = %q; want %d", notes, tt.notes)
+			}
+			if tt.most > 0 && res.Total.Requests > tt.most {
+				t.Errorf("%d requests made; want the guard to stop the load within %d", res.Total.Requests, tt.most)
+			}
+		})
+	}
+}
+
+// TestGuardLookBack: what the guard judges, from the outcomes it was fed:
+// the last span when it holds MinRequests requests, else the last
+// MinRequests requests however long ago they finished, else nothing.
+func TestGuardLookBack(t *testing.T) {
+	const ms = time.Millisecond
+	type feed struct {
+		every, until time.Duration // a request finishing every `every`, from 0 to before `until`
+		fail         func(i int64) bool
+		latency      func(i int64) time.Duration // nil: 10 ms
+	}
+	type judged struct {
+		ok         bool
+		req, fails int64
+		from       time.Duration // since the start
+		p95        time.Duration // checked when not zero
+		abort      string        // in check's verdict; empty: no abort
+	}
+	never := func(int64) bool { return false }
+	always := func(int64) bool { return true }
+	tests := []struct {
+		name string
+		cfg  Guard
+		feed feed
+		now  time.Duration
+		want judged
+	}{
+		{"one every 5s, 45s: too few", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 45 * time.Second, never, nil}, 45 * time.Second,
+			judged{}},
+		{"one every 5s, 100s: the last 20", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 100 * time.Second, never, nil}, 100 * time.Second,
+			judged{ok: true, req: 20}},
+		{"one every 5s, 150s: the last 20, not 12 spans", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 150 * time.Second, never, nil}, 150 * time.Second,
+			judged{ok: true, req: 20, from: 50 * time.Second}},
+		{"one a minute, all failing", Guard{Span: 10 * time.Second}, feed{time.Minute, 20 * time.Minute, always, nil}, 20 * time.Minute,
+			judged{ok: true, req: 20, fails: 20, abort: "20 of 20 requests failed (100% > 20%) between 0s and 20m0s of the run"}},
+		{"one a minute, failures gone from the last 20", Guard{Span: 10 * time.Second}, feed{time.Minute, 25 * time.Minute, func(i int64) bool { return i < 5 }, nil}, 25 * time.Minute,
+			judged{ok: true, req: 20, from: 5 * time.Minute}},
+		{"5/s, span 200ms, 30% failing", Guard{Span: 200 * ms}, feed{200 * ms, 4 * time.Second, thirtyPercent, nil}, 4 * time.Second,
+			judged{ok: true, req: 20, fails: 6, abort: "6 of 20 requests failed (30% > 20%) between 0s and 4s of the run"}},
+		{"5/s, span 200ms, 10% failing", Guard{Span: 200 * ms}, feed{200 * ms, 10 * time.Second, func(i int64) bool { return i%10 == 0 }, nil}, 10 * time.Second,
+			judged{ok: true, req: 20, fails: 2, from: 6 * time.Second}},
+		{"100/s, bad in the last span", Guard{Span: time.Second}, feed{10 * ms, 10 * time.Second, func(i int64) bool { return i >= 900 }, nil}, 10 * time.Second,
+			judged{ok: true, req: 80, fails: 80, from: 9200 * ms, abort: "80 of 80 requests failed (100% > 20%) between 9.2s and 10s of the run"}},
+		{"100/s, bad long ago", Guard{Span: time.Second}, feed{10 * ms, 10 * time.Second, func(i int64) bool { return i < 500 }, nil}, 10 * time.Second,
+			judged{ok: true, req: 80, from: 9200 * ms}},
+		{"10/s, span 1s: the span holds too few, the last 20 span 2s", Guard{Span: time.Second}, feed{100 * ms, 5 * time.Second, never, nil}, 5 * time.Second,
+			judged{ok: true, req: 20, from: 3 * time.Second}},
+		{"one request, min 1", Guard{Span: time.Second, MinRequests: 1}, feed{time.Minute, time.Minute, never, nil}, time.Hour,
+			judged{ok: true, req: 1}},
+		{"p95 of the last 20, 2 slow", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, never,
+			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i%10 == 4] }}, 20 * time.Second,
+			judged{ok: true, req: 20, p95: 200 * ms, abort: "p95 200ms > 100ms over 20 successful requests between 0s and 20s of the run"}},
+		{"p95 of the last 20, 1 slow", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, never,
+			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i == 7] }}, 20 * time.Second,
+			judged{ok: true, req: 20, p95: 10 * ms}},
+		{"p95 of the last 20, failures left out", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, func(i int64) bool { return i%10 == 4 },
+			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i%10 == 4] }}, 20 * time.Second,
+			judged{ok: true, req: 20, fails: 2, p95: 10 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+			r := &runner{t0: t0, rec: newRecorder([]string{"GET /x"}), target: &url.URL{Scheme: "http", Host: "target.test"}}
+			cfg, err := resolveGuard(tt.cfg, newSafetyFlags(newFlagSet()), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := newGuard(r, cfg, t0)
+			for i := int64(0); time.Duration(i)*tt.feed.every < tt.feed.until; i++ {
+				lat := 10 * ms
+				if tt.feed.latency != nil {
+					lat = tt.feed.latency(i)
+				}
+				g.record(t0.Add(time.Duration(i)*tt.feed.every), lat, tt.feed.fail(i))
+			}
+			now := t0.Add(tt.now)
+			g.mu.Lock()
+			v, ok := g.look(now)
+			g.mu.Unlock()
+			got := judged{ok: ok, req: v.req, fails: v.fails, from: v.from.Sub(t0)}
+			if !ok {
+				got.from = 0
+			}
+			want := tt.want
+			if want.p95 != 0 {
+				got.p95 = v.p95.Round(ms)
+			}
+			got.abort, want.abort = "", ""
+			if got != want {
+				t.Errorf("look(%s) = %+v; want %+v", tt.now, got, want)
+			}
+			bad := g.check(now)
+			if (tt.want.abort == "") != (bad == "") || !strings.Contains(bad, tt.want.abort) {
+				t.Errorf("check(%s) = %q; want %q", tt.now, bad, tt.want.abort)
+			}
+			if g.judged != ok {
+				t.Errorf("judged = %v after check; want %v", g.judged, ok)
+			}
+		})
 	}
 }

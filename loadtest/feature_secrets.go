@@ -12,7 +12,10 @@ import (
 // environment or a file, never from the code: it is sent with every request
 // to the target's host and scheme, and to no other host (it is added at the
 // transport, after redirects are checked), and it is blanked out of every
-// failure message the run records, so no log, CSV or report shows it.
+// failure message the run records, so no log, CSV or report shows it: the
+// whole value, and any piece of its credential (the part after a scheme
+// such as "Bearer ", or the whole value without one) of 6 bytes or more,
+// in any ASCII case.
 // -loadtest.auth-header-env, -loadtest.auth-file and -loadtest.auth-header
 // override its fields.
 type Auth struct {
@@ -24,11 +27,24 @@ type Auth struct {
 // secret is the run's resolved secret header.
 type secret struct {
 	header, value string
-	words         []string // the value and its parts worth blanking out
+	words         []string // blanked out whole: the value, and its credential
+	// pieces holds every minFragment-byte piece of the credential, ASCII
+	// lower-cased; empty when the credential is shorter.
+	pieces map[[minFragment]byte]struct{}
 }
 
 // redacted replaces a secret in recorded text.
 const redacted = "[REDACTED]"
+
+// minFragment is the shortest piece of a credential blanked out wherever
+// it appears. A shorter piece tells little: 5 characters of a token are
+// at most 30 bits of the 128 or more that a credential worth the name
+// holds, and a shorter minimum would start blanking ordinary words and
+// numbers that happen to occur in the token. From 6 on, a piece of a
+// random token turns up in unrelated text about once in 10¹⁰ tries per
+// byte, and a body that echoes part of the token is caught. A credential
+// shorter than this is blanked out whole only.
+const minFragment = 6
 
 // installSecret reads the secret and puts it on the run's transport.
 func (s *safety) installSecret(f *safetyFlags) error {
@@ -98,11 +114,48 @@ func readSecret(a Auth) (*secret, error) {
 		return nil, fmt.Errorf("auth: %s holds several lines or control characters; a header value is one line", from)
 	}
 	sec := &secret{header: http.CanonicalHeaderKey(name), value: value, words: []string{value}}
-	// "Bearer abc": the credential alone must not leak either.
-	if _, cred, ok := strings.Cut(value, " "); ok && len(strings.TrimSpace(cred)) >= 4 {
-		sec.words = append(sec.words, strings.TrimSpace(cred))
+	// "Bearer abc": the credential alone must not leak either, nor any
+	// piece of it; the scheme is no secret.
+	cred := value
+	if _, c, ok := strings.Cut(value, " "); ok {
+		if cred = strings.TrimSpace(c); len(cred) >= 4 {
+			sec.words = append(sec.words, cred)
+		}
+	}
+	for i := 0; i+minFragment <= len(cred); i++ {
+		if sec.pieces == nil {
+			sec.pieces = map[[minFragment]byte]struct{}{}
+		}
+		sec.pieces[foldPiece(cred[i:])] = struct{}{}
 	}
 	return sec, nil
+}
+
+// foldPiece returns the first minFragment bytes of s, ASCII lower-cased.
+func foldPiece(s string) [minFragment]byte {
+	var p [minFragment]byte
+	for i := range p {
+		p[i] = lowerASCII(s[i])
+	}
+	return p
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFoldASCII reports whether a and b, of the same length, are equal
+// but for ASCII case.
+func equalFoldASCII(a, b string) bool {
+	for i := range len(a) {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func authHeaderNameOK(s string) bool {
@@ -146,8 +199,53 @@ func (r *runner) scrub(msg string) string {
 	if s == nil || s.secret == nil {
 		return msg
 	}
-	for _, w := range s.secret.words {
-		msg = strings.ReplaceAll(msg, w, redacted)
+	return s.secret.scrub(msg)
+}
+
+// scrub replaces with [REDACTED] each run of msg's bytes that belong to a
+// whole word of the secret or to a piece of its credential of minFragment
+// bytes or more, in any ASCII case. It looks up every minFragment bytes of
+// msg in the credential's pieces, so it takes O(len(msg)·minFragment) time
+// and allocates nothing for a message that holds no part of the secret.
+func (sec *secret) scrub(msg string) string {
+	var hide []bool // bytes of msg to blank out, made on the first match
+	mark := func(i, n int) {
+		if hide == nil {
+			hide = make([]bool, len(msg))
+		}
+		for j := i; j < i+n; j++ {
+			hide[j] = true
+		}
 	}
-	return msg
+	for _, w := range sec.words {
+		for i := 0; i+len(w) <= len(msg); i++ {
+			if equalFoldASCII(msg[i:i+len(w)], w) {
+				mark(i, len(w))
+			}
+		}
+	}
+	if len(sec.pieces) > 0 {
+		for i := 0; i+minFragment <= len(msg); i++ {
+			if _, ok := sec.pieces[foldPiece(msg[i:])]; ok {
+				mark(i, minFragment)
+			}
+		}
+	}
+	if hide == nil {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		j := i
+		for j < len(msg) && hide[j] == hide[i] {
+			j++
+		}
+		if hide[i] {
+			b.WriteString(redacted)
+		} else {
+			b.WriteString(msg[i:j])
+		}
+		i = j
+	}
+	return b.String()
 }

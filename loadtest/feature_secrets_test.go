@@ -48,7 +48,8 @@ func (s *headerServer) values() []string {
 // TestSecretNeverLeaks: a token from the environment or a file reaches the
 // target on every request, never another host, and appears in no file
 // written, no log line and no message — even when the target echoes it
-// into an error the task returns.
+// into an error the task returns, or 8 of its characters into a body that
+// a check message quotes.
 func TestSecretNeverLeaks(t *testing.T) {
 	const token = "s3cr3t-T0KEN-value-42"
 	tests := []struct {
@@ -74,6 +75,9 @@ func TestSecretNeverLeaks(t *testing.T) {
 				switch r.URL.Path {
 				case "/echo": // a careless server quoting the request back
 					http.Error(w, "bad key "+r.Header.Get(tt.header), http.StatusInternalServerError)
+				case "/whoami": // a careless server quoting part of it
+					v := r.Header.Get(tt.header)
+					fmt.Fprintf(w, `{"token":"%s…"}`, v[strings.LastIndexByte(v, ' ')+1:][:8])
 				case "/away":
 					http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 				default:
@@ -87,9 +91,15 @@ func TestSecretNeverLeaks(t *testing.T) {
 				}
 				return err
 			}}
+			whoami := Task{Name: "GET /whoami", Do: func(ctx context.Context, u *User) error {
+				_, err := u.Do(ctx, Request{Path: "/whoami", Check: func(r *Response) error {
+					return fmt.Errorf("unexpected body %s", r.Body)
+				}})
+				return err
+			}}
 			res, tb, out := runGuarded(t, Scenario{
 				Host: target.URL, Rate: 30, Duration: 600 * time.Millisecond, MaxFailureRatio: -1, MaxLateRatio: 0.5,
-				Tasks: []Task{echo, getTask("GET /away", "/away", 1), getTask("GET /ok", "/ok", 1)},
+				Tasks: []Task{echo, whoami, getTask("GET /away", "/away", 1), getTask("GET /ok", "/ok", 1)},
 			}, append(tt.args(t), "-loadtest.abort=false")...)
 			if res == nil {
 				t.Fatalf("no run: %s", tb.messages())
@@ -107,8 +117,8 @@ func TestSecretNeverLeaks(t *testing.T) {
 				t.Errorf("another host saw %d requests; want none", n)
 			}
 			text := tb.logText() + "\n" + tb.messages()
-			if strings.Contains(text, token) {
-				t.Errorf("the secret is in the log or messages:\n%s", text)
+			if strings.Contains(text, token[:8]) {
+				t.Errorf("the secret or a part of it is in the log or messages:\n%s", text)
 			}
 			found := false
 			filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
@@ -116,8 +126,8 @@ func TestSecretNeverLeaks(t *testing.T) {
 					return err
 				}
 				b, _ := os.ReadFile(path)
-				if strings.Contains(string(b), token) {
-					t.Errorf("%s holds the secret", path)
+				if strings.Contains(string(b), token[:8]) {
+					t.Errorf("%s holds the secret or a part of it", path)
 				}
 				found = found || strings.Contains(string(b), redacted)
 				return nil
@@ -194,5 +204,61 @@ func TestSecretErrors(t *testing.T) {
 	}
 	if n := len(srv.values()); n != 0 {
 		t.Errorf("server saw %d requests; want none", n)
+	}
+}
+
+// TestScrub: every piece of the secret's credential of minFragment bytes
+// or more is blanked out of a recorded message, whatever its case, and so
+// are the whole value and credential; shorter pieces and the scheme are
+// kept, and a message with nothing of the secret is returned as it is.
+func TestScrub(t *testing.T) {
+	const token = "s3cr3t-T0KEN-value-42"
+	tests := []struct {
+		value string // the secret header's value
+		msg   string
+		want  string
+	}{
+		{"Bearer " + token, "bad key Bearer " + token, "bad key " + redacted},
+		{"Bearer " + token, "token " + token + " rejected", "token " + redacted + " rejected"},
+		{"Bearer " + token, `check failed: body "{\"token\":\"s3cr3t-T…\"}"`, `check failed: body "{\"token\":\"` + redacted + `…\"}"`}, // a prefix of 8
+		{"Bearer " + token, "near T0KEN-val here", "near " + redacted + " here"},                                                        // a middle slice
+		{"Bearer " + token, "ends in value-42", "ends in " + redacted},                                                                  // a suffix
+		{"Bearer " + token, "xs3cr3t-T0y", "x" + redacted + "y"},                                                                        // only the fragment goes
+		{"Bearer " + token, "exactly T0KEN- six", "exactly " + redacted + " six"},                                                       // minFragment bytes
+		{"Bearer " + token, "too short: s3cr3 and 42", "too short: s3cr3 and 42"},                                                       // a piece under minFragment is kept
+		{"Bearer " + token, "a=s3cr3t-T b=value-42", "a=" + redacted + " b=" + redacted},                                                // two fragments
+		{"Bearer " + token, "S3CR3T-t0ken echoed upper-cased", redacted + " echoed upper-cased"},                                        // case folded
+		{"Bearer " + token, "BEARER " + strings.ToUpper(token), redacted},
+		{"Bearer " + token, "missing Bearer prefix", "missing Bearer prefix"}, // the scheme is no secret
+		{"Bearer " + token, "HTTP 500", "HTTP 500"},
+		{token, "key " + token[3:15] + "!", "key " + redacted + "!"},     // a value without a scheme
+		{"abc12", "key abc12 and abc1", "key " + redacted + " and abc1"}, // shorter than minFragment: whole only
+		{"Bearer abcd", "got abcd, Bearer abcd", "got " + redacted + ", " + redacted},
+	}
+	for _, tt := range tests {
+		t.Setenv("STEADYLOAD_TEST_SCRUB", tt.value)
+		sec, err := readSecret(Auth{Env: "STEADYLOAD_TEST_SCRUB"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &runner{safety: &safety{secret: sec}}
+		if got := r.scrub(tt.msg); got != tt.want {
+			t.Errorf("secret %q: scrub(%q) = %q; want %q", tt.value, tt.msg, got, tt.want)
+		}
+	}
+}
+
+// TestScrubAllocs: a message holding nothing of the secret costs no
+// allocation.
+func TestScrubAllocs(t *testing.T) {
+	t.Setenv("STEADYLOAD_TEST_SCRUB", "Bearer s3cr3t-T0KEN-value-42")
+	sec, err := readSecret(Auth{Env: "STEADYLOAD_TEST_SCRUB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const msg = `GET: read tcp 127.0.0.1:8080: read: connection reset by peer; check failed: body "{\"value\":42,\"token\":\"s3cr3\"}"`
+	var got string
+	if n := testing.AllocsPerRun(100, func() { got = sec.scrub(msg) }); n != 0 || got != msg {
+		t.Errorf("scrub(%q) = %q with %v allocations; want it unchanged, with none", msg, got, n)
 	}
 }
