@@ -53,7 +53,7 @@ func runGuardedFake(t *testing.T, sc Scenario, args ...string) (*result.Run, *ca
 			t.Fatal(err)
 		}
 		tb = newCaptureTB(t)
-		res = runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{safetyInstaller(sf)}, goClock: true})
+		res = runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{safetyInstaller(sf)}})
 	})
 	return res, tb
 }
