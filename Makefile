@@ -29,6 +29,7 @@ loadtest:
 
 test: lint
 	$(GO) test -race -count=1 ./...
+	bash .github/scripts/loadtest-data_test.sh
 	$(GO) test -tags loadtest -count=1 -v -timeout 5m -run 'TestOrdersSteadyRate' . \
 		-args -loadtest.duration=5s -loadtest.window=1s -loadtest.out=$(CURDIR)/loadtest-results/ci
 
