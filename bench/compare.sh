@@ -140,7 +140,7 @@ cmd_for() {
 		REPORT=$dir/locust_stats.csv ;;
 	steadyload)
 		local shape=(-loadtest.rate="$rate")
-		[ "$rate" = 0 ] && shape=(-loadtest.users="$conns" -loadtest.spawn-rate=1000)
+		[ "$rate" = 0 ] && shape=(-loadtest.users="$conns" -loadtest.wait=none -loadtest.spawn-rate=1000)
 		CMD=("$BIN/driver.test" -test.run '^TestDriver$' -test.v -test.timeout 10m
 			-loadtest.host="$BASE" -loadtest.allow-high-load "${shape[@]}" -loadtest.duration="${secs}s" -loadtest.out="$dir")
 		REPORT=$dir/TestDriver_stats.csv ;;

@@ -45,7 +45,7 @@ func benchRunner(b *testing.B, p *plan, target string) *runner {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &runner{tb: b, plan: p, target: u, base: target, runID: "0123456789abcdef", seed: 1}
+	r := &runner{tb: b, plan: p, target: u, base: target, runID: "0123456789abcdef", headers: newOwnHeaders("0123456789abcdef"), seed: 1}
 	r.client = newClient(p, u)
 	b.Cleanup(r.client.CloseIdleConnections)
 	names := make([]string, len(p.Tasks))

@@ -43,6 +43,7 @@ type runner struct {
 	env     string
 	standIn string
 	runID   string
+	headers ownHeaders // the values of the harness's own headers
 	seed    uint64
 	base    string // target URL without a trailing slash
 	client  *http.Client
@@ -125,6 +126,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 	}
 	r.base = strings.TrimSuffix(r.target.String(), "/")
 	r.runID = newRunID()
+	r.headers = newOwnHeaders(r.runID)
 	r.seed = p.Seed
 	if r.seed == 0 {
 		r.seed = mrand.Uint64()

@@ -74,6 +74,16 @@ func (u *User) traceparent() string {
 	return string(b[:])
 }
 
+// ownHeaders are the values of the headers the harness sends with every
+// request, made once per run.
+type ownHeaders struct {
+	userAgent, runID, json []string
+}
+
+func newOwnHeaders(runID string) ownHeaders {
+	return ownHeaders{userAgent: []string{UserAgent}, runID: []string{runID}, json: []string{"application/json"}}
+}
+
 // A Request is an HTTP request made through User.Do.
 type Request struct {
 	Method string // default GET, or POST when there is a body
@@ -177,12 +187,15 @@ func (u *User) newRequest(ctx context.Context, method string, req *Request, body
 	if err != nil {
 		return nil, fmt.Errorf("new request: %w", err)
 	}
+	// The harness's own values are slices made once per run: net/http
+	// reads a request's header and never changes it.
+	own := &u.r.headers
 	h := hr.Header
-	h.Set("User-Agent", UserAgent)
-	h.Set(RunHeader, u.r.runID)
-	h.Set("Traceparent", tp)
+	h["User-Agent"] = own.userAgent
+	h[RunHeader] = own.runID
+	h["Traceparent"] = []string{tp}
 	if ctype != "" {
-		h.Set("Content-Type", ctype)
+		h["Content-Type"] = own.json
 	}
 	for _, src := range []http.Header{u.r.plan.Header, u.Header, req.Header} {
 		for k, vs := range src {
