@@ -71,6 +71,7 @@ type baselineFlags struct {
 	alpha     *float64
 	metrics   *string
 	runs      *int
+	probe     func(dir string) error // atomicfile.Probe when nil (tests inject failures)
 }
 
 func newBaselineFlags(fs *flag.FlagSet) *baselineFlags {
@@ -111,12 +112,23 @@ type gateRun struct {
 }
 
 // baselineInstaller returns the installer of the baseline gate reading the
-// given flags. A malformed baseline fails the test before any request.
+// given flags. A malformed baseline fails the test before any request, and
+// so does a results folder, or (when recording) a baseline directory, in
+// which no file can be created: a run's outcome is never lost after the
+// load was sent.
 func baselineInstaller(f *baselineFlags) func(r *runner) error {
 	return func(r *runner) error {
 		g, err := newGateRun(r, f)
 		if err != nil {
 			return err
+		}
+		if err := probeDir(f.probe, "results folder (-loadtest.out)", r.plan.out); err != nil {
+			return err
+		}
+		if g.update {
+			if err := probeDir(f.probe, "baseline directory (-loadtest.baseline)", g.dir); err != nil {
+				return err
+			}
 		}
 		if g.runs, err = baseline.Load(g.dir); err != nil {
 			return fmt.Errorf("baseline: %w", err)
@@ -193,6 +205,19 @@ func newGateRun(r *runner, f *baselineFlags) (*gateRun, error) {
 	}
 	g.dir = baseline.Dir(root, r.env, r.tb.Name())
 	return g, errors.Join(errs...)
+}
+
+// probeDir checks, before any request, that the run can create files in
+// dir, with probe, or atomicfile.Probe when nil. what names the
+// directory's role in the message; the probe's error names the directory.
+func probeDir(probe func(string) error, what, dir string) error {
+	if probe == nil {
+		probe = atomicfile.Probe
+	}
+	if err := probe(dir); err != nil {
+		return fmt.Errorf("%s: %w; nothing would record this run's outcome", what, err)
+	}
+	return nil
 }
 
 // planMeta is the load shape of the plan, as the run's metadata will say.
@@ -385,14 +410,13 @@ func (g *gateRun) record(res *result.Run) []string {
 	case n < int64(g.cfg.MinRequests):
 		r.tb.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, g.cfg.MinRequests)
 	}
-	name, removed, err := baseline.Record(g.dir, res, g.params(res), g.k)
+	rec, err := baseline.Record(g.dir, res, g.params(res), g.k)
 	if err != nil {
 		return []string{fmt.Sprintf("baseline not updated: %v", err)}
 	}
-	kept := len(g.runs) + 1 - len(removed)
-	r.tb.Logf("loadtest: baseline: recorded run %s in %s (%d of %d runs kept)", name, g.dir, min(kept, g.k), g.k)
-	if len(removed) > 0 {
-		r.tb.Logf("loadtest: baseline: removed older run(s) %s", strings.Join(removed, ", "))
+	r.tb.Logf("loadtest: baseline: recorded run %s in %s (%d of %d runs kept)", rec.Name, g.dir, rec.Kept, g.k)
+	if len(rec.Removed) > 0 {
+		r.tb.Logf("loadtest: baseline: removed older run(s) %s", strings.Join(rec.Removed, ", "))
 	}
 	return nil
 }

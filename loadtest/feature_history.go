@@ -34,6 +34,7 @@ type historyFlags struct {
 	drift      *string
 	driftRuns  *int
 	driftSlope *float64
+	probe      func(dir string) error // atomicfile.Probe when nil (tests inject failures)
 }
 
 func newHistoryFlags(fs *flag.FlagSet) *historyFlags {
@@ -104,7 +105,13 @@ func installHistory(r *runner, f *historyFlags) error {
 		return nil
 	}
 	h.path = history.Path(*f.dir, r.env, r.tb.Name())
-	// A malformed history stops the test before any request.
+	// A history that could not be appended to, or a malformed one, stops
+	// the test before any request.
+	if h.append {
+		if err := probeDir(f.probe, "history directory (-loadtest.history-dir)", filepath.Dir(h.path)); err != nil {
+			return err
+		}
+	}
 	if h.old, err = history.ReadFile(h.path); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}

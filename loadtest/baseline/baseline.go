@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -65,34 +67,47 @@ func RunName(m result.Meta) string {
 // oldest first. A missing directory is no baseline: no runs, no error.
 // Any malformed file is an error of the form "file:line: what is wrong";
 // so are runs of different load shapes side by side. Entries whose names
-// start with "." are ignored (an interrupted write leaves those).
+// start with "." are ignored: Record's work in progress, the runs it is
+// removing, lock files. Load takes no lock: a run that Record removes
+// while Load reads it makes Load read the directory again.
 func Load(dir string) ([]*Run, error) {
+	for attempt := 1; ; attempt++ {
+		runs, vanished, err := load(dir)
+		if !vanished || attempt == 10 {
+			return runs, err
+		}
+	}
+}
+
+// load reads the runs in dir once; vanished reports that a run went away
+// while it was read, which is no fault of the run.
+func load(dir string) (runs []*Run, vanished bool, err error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read baseline: %w", err)
+		return nil, false, fmt.Errorf("read baseline: %w", err)
 	}
-	var runs []*Run
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") || !e.IsDir() {
 			continue
 		}
 		r, err := readRun(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, err
+			_, serr := os.Stat(filepath.Join(dir, e.Name()))
+			return nil, errors.Is(serr, fs.ErrNotExist), err
 		}
 		runs = append(runs, r)
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].Name < runs[j].Name })
 	for _, r := range runs[min(1, len(runs)):] {
 		if d := ShapeDiff(runs[0].Meta, r.Meta); len(d) > 0 {
-			return nil, fmt.Errorf("%s: runs %s and %s were recorded with different load shapes (%s): a baseline holds one shape; remove the stale runs or re-record",
+			return nil, false, fmt.Errorf("%s: runs %s and %s were recorded with different load shapes (%s): a baseline holds one shape; remove the stale runs or re-record",
 				dir, runs[0].Name, r.Name, strings.Join(d, ", "))
 		}
 	}
-	return runs, nil
+	return runs, false, nil
 }
 
 func readRun(dir string) (*Run, error) {
@@ -142,37 +157,121 @@ func readRun(dir string) (*Run, error) {
 	return r, nil
 }
 
+// Names Record gives to hidden entries of a baseline directory: its lock
+// file, a run being written, a run being removed.
+const (
+	lockName     = ".baseline.lock"
+	tmpPrefix    = ".tmp-"
+	retirePrefix = ".trash-"
+)
+
+// LockWait is how long Record waits for another recorder of the same
+// baseline to finish before it gives up.
+const LockWait = 30 * time.Second
+
+// Recorded is what Record did.
+type Recorded struct {
+	Name    string   // the new run's directory name
+	Removed []string // the runs removed: of another load shape, or the oldest beyond keep
+	Kept    int      // the runs in the baseline now, the new one included
+}
+
 // Record writes a complete run into dir as a new baseline run, then keeps
 // only the newest keep runs of the run's load shape: runs of another shape
 // are removed (recording under a new shape is how a baseline is
-// refreshed). Each file is written atomically into a temporary directory
-// renamed into place, so a reader never sees half a run. The existing
-// baseline must be well-formed, or nothing is written. Record returns the
-// new run's name and the names of the runs removed.
-func Record(dir string, res *result.Run, p Params, keep int) (name string, removed []string, err error) {
+// refreshed). The existing baseline must be well-formed, or nothing is
+// written or removed.
+//
+// Record is safe against crashes and against other recorders. It holds a
+// lock file in dir (".baseline.lock", released when the process dies),
+// waiting up to LockWait for another recorder. The new run is written
+// into a hidden temporary directory; the runs to drop are first renamed,
+// whole, to hidden names, then the new run is renamed into place, then
+// the dropped runs are deleted. A process killed at any moment leaves
+// whole runs, never more than keep (one fewer when killed between the two
+// renames), and hidden leftovers that Load ignores and the next Record
+// removes.
+func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
+	var rec Recorded
 	if res.Meta.Status != result.Complete {
-		return "", nil, fmt.Errorf("record baseline: the run is %s (%s): only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
+		return rec, fmt.Errorf("record baseline: the run is %s (%s): only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
 	}
 	if keep < 1 {
-		return "", nil, fmt.Errorf("record baseline: keep %d runs: want at least 1", keep)
+		return rec, fmt.Errorf("record baseline: keep %d runs: want at least 1", keep)
+	}
+	unlock, err := atomicfile.LockWait(filepath.Join(dir, lockName), LockWait)
+	if err != nil {
+		return rec, fmt.Errorf("record baseline: %w", err)
+	}
+	defer unlock()
+	if err := removeLeftovers(dir); err != nil {
+		return rec, fmt.Errorf("record baseline: %w", err)
 	}
 	old, err := Load(dir)
 	if err != nil {
-		return "", nil, err
+		return rec, err
 	}
-	name = RunName(res.Meta)
+	name := RunName(res.Meta)
 	final := filepath.Join(dir, name)
-	if _, err := os.Stat(final); err == nil {
-		return "", nil, fmt.Errorf("record baseline: %s already exists: not overwritten", final)
+	if _, err := os.Lstat(final); err == nil {
+		return rec, fmt.Errorf("record baseline: %s already exists: not overwritten", final)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("record baseline: %w", err)
+	var removed, same []string
+	for _, r := range old {
+		if len(ShapeDiff(r.Meta, res.Meta)) > 0 {
+			removed = append(removed, r.Name)
+		} else {
+			same = append(same, r.Name)
+		}
 	}
-	tmp, err := os.MkdirTemp(dir, ".tmp-"+name+"-")
+	same = append(same, name)
+	sort.Strings(same)
+	if n := len(same) - keep; n > 0 {
+		if slices.Contains(same[:n], name) {
+			return rec, fmt.Errorf("record baseline: run %s is older than the newest %d runs kept in %s: not recorded", name, keep, dir)
+		}
+		removed = append(removed, same[:n]...)
+	}
+	sort.Strings(removed)
+
+	tmp, err := os.MkdirTemp(dir, tmpPrefix+name+"-")
 	if err != nil {
-		return "", nil, fmt.Errorf("record baseline: %w", err)
+		return rec, fmt.Errorf("record baseline: %w", err)
 	}
 	defer os.RemoveAll(tmp) // gone after the rename; cleans up after an error
+	if err := writeRun(tmp, res, p); err != nil {
+		return rec, fmt.Errorf("record baseline: %w", err)
+	}
+	// What is recorded must read back, or it would stop every later run.
+	if _, err := readRun(tmp); err != nil {
+		return rec, fmt.Errorf("record baseline: the run would not read back, not recorded: %w", err)
+	}
+	var retired []string
+	undo := func() {
+		for _, r := range retired {
+			os.Rename(filepath.Join(dir, retirePrefix+r), filepath.Join(dir, r))
+		}
+	}
+	for _, r := range removed {
+		if err := os.Rename(filepath.Join(dir, r), filepath.Join(dir, retirePrefix+r)); err != nil {
+			undo()
+			return rec, fmt.Errorf("record baseline: remove old run: %w", err)
+		}
+		retired = append(retired, r)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		undo()
+		return rec, fmt.Errorf("record baseline: %w", err)
+	}
+	atomicfile.SyncDir(dir)
+	for _, r := range retired {
+		os.RemoveAll(filepath.Join(dir, retirePrefix+r)) // what stays is removed by the next Record
+	}
+	return Recorded{Name: name, Removed: removed, Kept: len(old) + 1 - len(removed)}, nil
+}
+
+// writeRun writes the files of a run into dir, each synced.
+func writeRun(dir string, res *result.Run, p Params) error {
 	var hs []Histogram
 	for _, t := range res.Tasks {
 		if t.Latency != nil && t.Latency.TotalCount() > 0 {
@@ -190,36 +289,33 @@ func Record(dir string, res *result.Run, p Params, keep int) (name string, remov
 		{WindowsFile, func(w io.Writer) error { return result.MarshalCSV(res.HistoryRows(), w) }},
 	}
 	for _, w := range writes {
-		if err := atomicfile.Write(filepath.Join(tmp, w.file), w.fill); err != nil {
-			return "", nil, fmt.Errorf("record baseline: %w", err)
+		if err := atomicfile.Write(filepath.Join(dir, w.file), w.fill); err != nil {
+			return err
 		}
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", nil, fmt.Errorf("record baseline: %w", err)
+	return os.Chmod(dir, 0o755)
+}
+
+// removeLeftovers removes what a recorder killed mid-way left in dir: a
+// run it was writing, runs it was removing. The caller holds the lock:
+// no recorder is at work.
+func removeLeftovers(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return "", nil, fmt.Errorf("record baseline: %w", err)
-	}
-	var same []string
-	for _, r := range old {
-		if len(ShapeDiff(r.Meta, res.Meta)) > 0 {
-			removed = append(removed, r.Name)
-		} else {
-			same = append(same, r.Name)
+	var errs []error
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, tmpPrefix) || strings.HasPrefix(n, retirePrefix) {
+			if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	same = append(same, name)
-	sort.Strings(same)
-	if n := len(same) - keep; n > 0 {
-		removed = append(removed, same[:n]...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove leftovers: %w", err)
 	}
-	sort.Strings(removed)
-	for _, r := range removed {
-		if err := os.RemoveAll(filepath.Join(dir, r)); err != nil {
-			return name, removed, fmt.Errorf("record baseline: remove old run: %w", err)
-		}
-	}
-	return name, removed, nil
+	return nil
 }
 
 // Shape describes the load shape of a run, as baselines match it:

@@ -62,15 +62,18 @@ var params = Params{Tolerance: 0.1, FailureTolerance: 0.01, Alpha: 0.01, K: 3, M
 func TestRecordLoadRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "local", "TestOrders")
 	for i := range 5 {
-		name, removed, err := Record(dir, fakeRun(i, 10), params, 3)
+		rec, err := Record(dir, fakeRun(i, 10), params, 3)
 		if err != nil {
 			t.Fatalf("Record(run %d) = %v", i, err)
 		}
-		if want := RunName(fakeRun(i, 10).Meta); name != want {
-			t.Errorf("Record(run %d) name = %q; want %q", i, name, want)
+		if want := RunName(fakeRun(i, 10).Meta); rec.Name != want {
+			t.Errorf("Record(run %d) name = %q; want %q", i, rec.Name, want)
 		}
-		if i >= 3 && (len(removed) != 1 || removed[0] != RunName(fakeRun(i-3, 10).Meta)) {
-			t.Errorf("Record(run %d) removed %q; want only the oldest run", i, removed)
+		if i >= 3 && (len(rec.Removed) != 1 || rec.Removed[0] != RunName(fakeRun(i-3, 10).Meta)) {
+			t.Errorf("Record(run %d) removed %q; want only the oldest run", i, rec.Removed)
+		}
+		if want := min(i+1, 3); rec.Kept != want {
+			t.Errorf("Record(run %d) kept %d runs; want %d", i, rec.Kept, want)
 		}
 	}
 	runs, err := Load(dir)
@@ -108,16 +111,16 @@ func TestRecordLoadRoundTrip(t *testing.T) {
 func TestRecordNewShapeReplacesOld(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 2 {
-		if _, _, err := Record(dir, fakeRun(i, 10), params, 5); err != nil {
+		if _, err := Record(dir, fakeRun(i, 10), params, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, removed, err := Record(dir, fakeRun(5, 20), params, 5)
+	rec, err := Record(dir, fakeRun(5, 20), params, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 2 {
-		t.Errorf("recording a new shape removed %q; want both runs of the old shape", removed)
+	if len(rec.Removed) != 2 || rec.Kept != 1 {
+		t.Errorf("recording a new shape removed %q, kept %d; want both runs of the old shape removed, 1 kept", rec.Removed, rec.Kept)
 	}
 	runs, err := Load(dir)
 	if err != nil || len(runs) != 1 || runs[0].Meta.Rate != 20 {
@@ -127,15 +130,15 @@ func TestRecordNewShapeReplacesOld(t *testing.T) {
 
 func TestRecordRefuses(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, err := Record(dir, fakeRun(0, 10), params, 5); err != nil {
+	if _, err := Record(dir, fakeRun(0, 10), params, 5); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Record(dir, fakeRun(0, 10), params, 5); err == nil || !strings.Contains(err.Error(), "already exists: not overwritten") {
+	if _, err := Record(dir, fakeRun(0, 10), params, 5); err == nil || !strings.Contains(err.Error(), "already exists: not overwritten") {
 		t.Errorf("Record(same run twice) = %v; want a refusal", err)
 	}
 	partial := fakeRun(1, 10)
 	partial.Meta.Status, partial.Meta.Reason = result.Aborted, "target failing"
-	if _, _, err := Record(dir, partial, params, 5); err == nil || !strings.Contains(err.Error(), "only a complete run") {
+	if _, err := Record(dir, partial, params, 5); err == nil || !strings.Contains(err.Error(), "only a complete run") {
 		t.Errorf("Record(aborted run) = %v; want a refusal", err)
 	}
 }
@@ -165,7 +168,7 @@ func TestLoadRejectsMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if _, _, err := Record(dir, fakeRun(0, 10), params, 5); err != nil {
+			if _, err := Record(dir, fakeRun(0, 10), params, 5); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, RunName(fakeRun(0, 10).Meta), tt.file)
@@ -187,15 +190,15 @@ func TestLoadRejectsMalformed(t *testing.T) {
 			if !tt.noFileLine && !strings.Contains(err.Error(), path+":") {
 				t.Errorf("Load error %q does not name %s", err, path)
 			}
-			if _, _, err := Record(dir, fakeRun(1, 10), params, 5); err == nil {
+			if _, err := Record(dir, fakeRun(1, 10), params, 5); err == nil {
 				t.Errorf("Record over a damaged baseline succeeded; want it refused")
 			}
 			after, _ := os.ReadFile(path)
 			if !bytes.Equal(after, bad) {
 				t.Errorf("the damaged file was changed")
 			}
-			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-				t.Errorf("the baseline directory holds %d entries after a refused Record; want 1", len(entries))
+			if entries, _ := os.ReadDir(dir); len(entries) != 2 || entries[0].Name() != lockName {
+				t.Errorf("the baseline directory holds %v after a refused Record; want the lock file and the damaged run", entries)
 			}
 		})
 	}

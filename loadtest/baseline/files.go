@@ -2,7 +2,6 @@ package baseline
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -67,14 +67,14 @@ func WriteHistograms(w io.Writer, hs []Histogram) error {
 // ReadHistograms parses a histograms file. name is used in errors, which
 // have the form "name:line: what is wrong".
 func ReadHistograms(name string, r io.Reader) ([]Histogram, error) {
-	cr, err := newReader(name, r, HistogramsHeader)
+	cr, err := strictcsv.NewReader(name, r, HistogramsHeader)
 	if err != nil {
 		return nil, err
 	}
 	var hs []Histogram
 	var last int64
 	for {
-		rec, line, err := cr.next()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			return hs, nil
 		}
@@ -86,12 +86,12 @@ func ReadHistograms(name string, r io.Reader) ([]Histogram, error) {
 			return nil, fmt.Errorf("%s:%d: empty task name", name, line)
 		}
 		v, err := strconv.ParseInt(rec[2], 10, 64)
-		if err != nil || v < result.MinLatency || v > result.MaxLatency {
-			return nil, fmt.Errorf("%s:%d: Microseconds %q: want a whole number from %d to %d", name, line, rec[2], result.MinLatency, result.MaxLatency)
+		if err != nil || v < result.MinLatency || v > result.MaxReadLatency {
+			return nil, fmt.Errorf("%s:%d: Microseconds %q: want a whole number from %d to %d", name, line, rec[2], result.MinLatency, result.MaxReadLatency)
 		}
-		n, err := strconv.ParseInt(rec[3], 10, 64)
-		if err != nil || n <= 0 || n > 1<<50 {
-			return nil, fmt.Errorf("%s:%d: Count %q: want a positive whole number", name, line, rec[3])
+		n, err := strictcsv.Int(rec[3], 1, strictcsv.MaxCount)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: Count %q: want a positive whole number: %v", name, line, rec[3], err)
 		}
 		if len(hs) == 0 || hs[len(hs)-1].Type != typ || hs[len(hs)-1].Name != task {
 			if len(hs) > 0 {
@@ -136,13 +136,13 @@ func readRows[T any](name string, r io.Reader) ([]T, error) {
 	for i := range header {
 		header[i] = typ.Field(i).Tag.Get("csv")
 	}
-	cr, err := newReader(name, r, header)
+	cr, err := strictcsv.NewReader(name, r, header)
 	if err != nil {
 		return nil, err
 	}
 	var rows []T
 	for {
-		rec, line, err := cr.next()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			return rows, nil
 		}
@@ -152,7 +152,7 @@ func readRows[T any](name string, r io.Reader) ([]T, error) {
 		var row T
 		v := reflect.ValueOf(&row).Elem()
 		for i, s := range rec {
-			if err := setField(v.Field(i), s); err != nil {
+			if err := setField(v.Field(i), header[i], s); err != nil {
 				return nil, fmt.Errorf("%s:%d: %s: %v", name, line, header[i], err)
 			}
 		}
@@ -160,73 +160,51 @@ func readRows[T any](name string, r io.Reader) ([]T, error) {
 	}
 }
 
-func setField(f reflect.Value, s string) error {
+// The bounds of the number columns of the stats and window files, by
+// column: latencies (Millis columns, and the means in milliseconds) up to
+// result.MaxReadLatency, ratios up to 1, rates up to strictcsv.MaxRate,
+// seconds up to strictcsv.MaxDuration; any other number is finite,
+// non-negative and at most strictcsv.MaxCount.
+var (
+	maxReadMillis = float64(result.MaxReadLatency) / 1000
+	columnMax     = map[string]float64{
+		"Average Response Time":        maxReadMillis,
+		"Total Average Response Time":  maxReadMillis,
+		"Window Average Response Time": maxReadMillis,
+		"Failure Ratio":                1,
+		"Requests/s":                   strictcsv.MaxRate,
+		"Failures/s":                   strictcsv.MaxRate,
+		"Window Offset (s)":            strictcsv.MaxDuration.Seconds(),
+		"Window Length (s)":            strictcsv.MaxDuration.Seconds(),
+	}
+)
+
+// setField parses s into the field f of column col, within the column's
+// bounds.
+func setField(f reflect.Value, col, s string) error {
 	if u, ok := f.Addr().Interface().(interface{ UnmarshalCSV(string) error }); ok {
-		x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || x < 0 || x > 1e15 || x != x {
-			return fmt.Errorf("bad number %q: want a finite number >= 0", s)
+		hi, ok := columnMax[col]
+		if !ok {
+			hi = strictcsv.MaxCount
 		}
-		return u.UnmarshalCSV(s)
+		if _, err := strictcsv.Float(strings.TrimSpace(s), 0, hi); err != nil {
+			return fmt.Errorf("bad number %q: %v", s, err)
+		}
+		return u.UnmarshalCSV(s) // Millis: up to result.MaxReadLatency
 	}
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(s)
 	case reflect.Int, reflect.Int64:
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("bad count %q: want a whole number >= 0", s)
+		n, err := strictcsv.Int(s, 0, strictcsv.MaxCount)
+		if err != nil {
+			return fmt.Errorf("bad count %q: %v", s, err)
 		}
 		f.SetInt(n)
 	default:
 		return fmt.Errorf("unsupported field kind %s", f.Kind())
 	}
 	return nil
-}
-
-// reader reads a CSV file with a fixed header, giving record line numbers.
-type reader struct {
-	name string
-	cr   *csv.Reader
-}
-
-func newReader(name string, r io.Reader, header []string) (*reader, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = len(header)
-	cr.ReuseRecord = false
-	got, err := cr.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(header, ","))
-		}
-		return nil, csvError(name, err)
-	}
-	if !slices.Equal(got, header) {
-		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(got, ","), strings.Join(header, ","))
-	}
-	return &reader{name: name, cr: cr}, nil
-}
-
-func (r *reader) next() ([]string, int, error) {
-	rec, err := r.cr.Read()
-	if err != nil {
-		if err == io.EOF {
-			return nil, 0, err
-		}
-		return nil, 0, csvError(r.name, err)
-	}
-	line, _ := r.cr.FieldPos(0)
-	return rec, line, nil
-}
-
-func csvError(name string, err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		if pe.StartLine != 0 && pe.StartLine != pe.Line {
-			return fmt.Errorf("%s:%d: %v (the record starting here runs to line %d)", name, pe.StartLine, pe.Err, pe.Line)
-		}
-		return fmt.Errorf("%s:%d: %v", name, pe.Line, pe.Err)
-	}
-	return fmt.Errorf("%s: %v", name, err)
 }
 
 func taskLess(t1, n1, t2, n2 string) bool {

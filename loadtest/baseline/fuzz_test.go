@@ -2,8 +2,13 @@ package baseline
 
 import (
 	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -21,14 +26,62 @@ func checkErr(t *testing.T, err error) {
 	}
 }
 
+// seedCommitted adds the committed baseline run's file and each damaged
+// version of it in corruptions to the seed corpus.
+func seedCommitted(f *testing.F, file string) {
+	good, err := os.ReadFile(filepath.Join(committedRun, file))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	for _, c := range corruptions {
+		if c.file == file {
+			f.Add(c.edit(bytes.Clone(good)))
+		}
+	}
+}
+
+// checkText fails when a reader accepted text the harness never writes.
+func checkText(t *testing.T, data []byte) {
+	t.Helper()
+	if bytes.ContainsRune(data, '\r') || !utf8.Valid(data) || len(data) > 0 && data[len(data)-1] != '\n' {
+		t.Fatalf("accepted text the harness never writes: %q", data)
+	}
+}
+
+// checkValues fails when a row accepted holds a number out of its range:
+// latencies above result.MaxReadLatency, numbers negative or not finite.
+func checkValues(t *testing.T, row any) {
+	t.Helper()
+	v := reflect.ValueOf(row)
+	for i := range v.NumField() {
+		switch x := v.Field(i).Interface().(type) {
+		case result.Millis:
+			if x < 0 || int64(x) > result.MaxReadLatency {
+				t.Fatalf("accepted %s = %d µs", v.Type().Field(i).Name, x)
+			}
+		case result.Fixed:
+			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+				t.Fatalf("accepted %s = %g", v.Type().Field(i).Name, f)
+			}
+		case int64:
+			if x < 0 {
+				t.Fatalf("accepted %s = %d", v.Type().Field(i).Name, x)
+			}
+		}
+	}
+}
+
 func FuzzReadHistograms(f *testing.F) {
 	f.Add([]byte("Type,Name,Microseconds,Count\nGET,/a,1000,2\nGET,/a,2047,1\n,OnStart,5,1\n"))
+	seedCommitted(f, HistogramsFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		hs, err := ReadHistograms(fuzzName, bytes.NewReader(data))
 		checkErr(t, err)
 		if err != nil {
 			return
 		}
+		checkText(t, data)
 		var out bytes.Buffer
 		if err := WriteHistograms(&out, hs); err != nil {
 			t.Fatal(err)
@@ -55,6 +108,10 @@ func fuzzRows[T any](f *testing.F, read func(string, *bytes.Reader) ([]T, error)
 		if err != nil {
 			return
 		}
+		checkText(t, data)
+		for _, r := range rows {
+			checkValues(t, r)
+		}
 		var once, twice bytes.Buffer
 		if err := result.MarshalCSV(rows, &once); err != nil {
 			t.Fatal(err)
@@ -71,20 +128,24 @@ func fuzzRows[T any](f *testing.F, read func(string, *bytes.Reader) ([]T, error)
 }
 
 func FuzzReadStats(f *testing.F) {
+	seedCommitted(f, StatsFile)
 	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.StatsRow, error) { return ReadStats(n, r) })
 }
 
 func FuzzReadWindows(f *testing.F) {
+	seedCommitted(f, WindowsFile)
 	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.HistoryRow, error) { return ReadWindows(n, r) })
 }
 
 func FuzzReadParams(f *testing.F) {
+	seedCommitted(f, GateFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ReadParams(fuzzName, bytes.NewReader(data))
 		checkErr(t, err)
 		if err != nil {
 			return
 		}
+		checkText(t, data)
 		var once, twice bytes.Buffer
 		WriteParams(&once, p)
 		again, err := ReadParams(fuzzName, bytes.NewReader(once.Bytes()))
@@ -100,11 +161,16 @@ func FuzzReadParams(f *testing.F) {
 
 // FuzzReadMeta checks result.ReadMeta as the baseline uses it.
 func FuzzReadMeta(f *testing.F) {
+	seedCommitted(f, MetaFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := result.ReadMeta(fuzzName, bytes.NewReader(data))
 		checkErr(t, err)
 		if err != nil {
 			return
+		}
+		checkText(t, data)
+		if x := m.Rate; math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || m.Model == "open" && x == 0 {
+			t.Fatalf("accepted a rate of %g in the %s model", x, m.Model)
 		}
 		var once bytes.Buffer
 		result.MarshalCSV(m.Rows(), &once)

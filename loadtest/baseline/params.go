@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 )
 
 // Params are the gate parameters in force when a run was recorded, kept
@@ -56,7 +58,7 @@ func WriteParams(w io.Writer, p Params) error {
 // "name:line: what is wrong".
 func ReadParams(name string, r io.Reader) (Params, error) {
 	var p Params
-	cr, err := newReader(name, r, []string{"Key", "Value"})
+	cr, err := strictcsv.NewReader(name, r, []string{"Key", "Value"})
 	if err != nil {
 		return p, err
 	}
@@ -76,7 +78,7 @@ func ReadParams(name string, r io.Reader) (Params, error) {
 		return n, nil
 	}
 	for {
-		rec, line, err := cr.next()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			break
 		}

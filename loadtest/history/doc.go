@@ -11,8 +11,12 @@
 // Times are RFC 3339 in UTC; latencies milliseconds with three decimals;
 // se_ln_p95 is the bootstrap standard error of ln(p95), which lets the gate
 // tell run-to-run noise from sampling noise. Rows are appended by
-// rewriting the whole file atomically under a lock file; a malformed file
-// is reported as "file:line: what" and left alone.
+// rewriting the whole file atomically under a lock file, waited for up to
+// LockWait, each run's rows in their place by time; the temporary files
+// of a process killed mid-write are removed by the next append. A
+// malformed file — a value out of range, CR LF line endings, invalid
+// UTF-8, a last line cut short — is reported as "file:line: column: what"
+// and left alone.
 //
 // Apache Otava (formerly Hunter) reads one series per CSV file, so Append
 // also rewrites, from the same rows, one file per task beside it,

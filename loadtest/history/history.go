@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -97,7 +99,9 @@ func FromRun(res *result.Run, seLnP95 func(*result.Task) float64) []Row {
 			q := h.ValueAtPercentiles([]float64{50, 90, 95, 99})
 			row.P50, row.P90, row.P95, row.P99 = q[50], q[90], q[95], q[99]
 			if seLnP95 != nil {
-				row.SELnP95 = seLnP95(t)
+				if se := seLnP95(t); se >= 0 && se <= maxSE {
+					row.SELnP95 = se // else unknown: Read refuses it
+				}
 			}
 		}
 		rows = append(rows, row)
@@ -137,9 +141,11 @@ func writeRows[R any](w io.Writer, header []string, rows []R, record func(R) []s
 }
 
 // Read parses a history file. name is used in errors, which have the form
-// "name:line: what is wrong": a header other than Header, a row with the
-// wrong number of fields, a value that does not parse, or rows out of time
-// order.
+// "name:line: column: what is wrong": a header other than Header, a row
+// with the wrong number of fields, a value that does not parse or is out
+// of range, rows out of time order, or text the harness does not write
+// (CR LF line endings, invalid UTF-8, a last line without its line
+// ending).
 func Read(name string, r io.Reader) ([]Row, error) {
 	return readRows(name, r, Header, parseRow, func(r Row) time.Time { return r.Time })
 }
@@ -148,29 +154,19 @@ func Read(name string, r io.Reader) ([]Row, error) {
 // parsed by parse, are in time order (at). Errors have the form
 // "name:line: what is wrong".
 func readRows[R any](name string, r io.Reader, header []string, parse func([]string) (R, error), at func(R) time.Time) ([]R, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 0 // the header's count
-	cr.ReuseRecord = true
-	head, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s:1: empty file, want the header %s", name, strings.Join(header, ","))
-	}
+	cr, err := strictcsv.NewReader(name, r, header)
 	if err != nil {
-		return nil, parseError(name, err)
-	}
-	if !slices.Equal(head, header) {
-		return nil, fmt.Errorf("%s:1: header is %q, want %q", name, strings.Join(head, ","), strings.Join(header, ","))
+		return nil, err
 	}
 	var rows []R
 	for {
-		rec, err := cr.Read()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			return rows, nil
 		}
 		if err != nil {
-			return nil, parseError(name, err)
+			return nil, err
 		}
-		line, _ := cr.FieldPos(0)
 		row, err := parse(rec)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
@@ -183,13 +179,9 @@ func readRows[R any](name string, r io.Reader, header []string, parse func([]str
 	}
 }
 
-func parseError(name string, err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s:%d: %v", name, pe.Line, pe.Err)
-	}
-	return fmt.Errorf("%s: %v", name, err)
-}
+// maxSE bounds se_ln_p95: a standard error of ln(p95) above 10 (a factor
+// of e¹⁰) is no measurement.
+const maxSE = 10
 
 func parseRow(rec []string) (Row, error) {
 	var r Row
@@ -208,30 +200,30 @@ func parseRow(rec []string) (Row, error) {
 	}
 	ints := []*int64{&r.Requests, &r.Failures}
 	for k, p := range ints {
-		v, err := strconv.ParseInt(col(4+k), 10, 64)
-		if err != nil || v < 0 {
-			return r, bad(4+k, "not a count:")
+		v, err := strictcsv.Int(col(4+k), 0, strictcsv.MaxCount)
+		if err != nil {
+			return r, fmt.Errorf("%s: not a count: %q: %v", Header[4+k], rec[4+k], err)
 		}
 		*p = v
 	}
 	if r.Failures > r.Requests {
 		return r, fmt.Errorf("failures %d exceed requests %d", r.Failures, r.Requests)
 	}
-	num := func(i int, allowEmpty bool) (float64, error) {
+	num := func(i int, hi float64, allowEmpty bool) (float64, error) {
 		s := col(i)
 		if s == "" && allowEmpty {
 			return math.NaN(), nil
 		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, bad(i, "not a non-negative number:")
+		v, err := strictcsv.Float(s, 0, hi)
+		if err != nil {
+			return 0, fmt.Errorf("%s: not a non-negative number: %q: %v", Header[i], rec[i], err)
 		}
 		return v, nil
 	}
-	if _, err := num(6, false); err != nil { // failure_ratio: derived, checked only
+	if _, err := num(6, 1, false); err != nil { // failure_ratio: derived, checked only
 		return r, err
 	}
-	if r.Rate, err = num(7, false); err != nil {
+	if r.Rate, err = num(7, strictcsv.MaxRate, false); err != nil {
 		return r, err
 	}
 	qs := []*int64{&r.P50, &r.P90, &r.P95, &r.P99}
@@ -242,7 +234,7 @@ func parseRow(rec []string) (Row, error) {
 		}
 		*p = us
 	}
-	if r.SELnP95, err = num(12, true); err != nil {
+	if r.SELnP95, err = num(12, maxSE, true); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -266,22 +258,41 @@ func parseTime(s string) (time.Time, error) {
 // an empty history, not an error.
 func ReadFile(path string) ([]Row, error) { return readFile(path, Read) }
 
-// Append adds rows at the end of the history file at path (creating it),
-// and rewrites the Otava views beside it (OtavaFile). The file is locked
-// against other runs (LockFile, left in place: ignore it in version
-// control), read back whole — a malformed file is an error and is left
-// untouched — and rewritten atomically. Rows older than the file's last
-// row are refused.
+// LockWait is how long Append and AppendSignals wait for another run
+// appending to the same file before they give up.
+const LockWait = 30 * time.Second
+
+// Append adds rows, those of one run, to the history file at path
+// (creating it), and rewrites the Otava views beside it (OtavaFile). The
+// file is locked against other runs (LockFile, left in place: ignore it
+// in version control; Append waits up to LockWait for another run to
+// finish), read back whole — a malformed file is an error and is left
+// untouched — and rewritten atomically, with the rows put in their place
+// by time: two runs appending at once both land, in order, whichever
+// finishes first. Rows of a run already in the file are refused.
+// Temporary files left by a process killed while writing are removed.
 func Append(path string, rows []Row) error {
-	all, err := appendRows(path, rows, Read, Write, func(r Row) time.Time { return r.Time })
-	if err != nil || all == nil {
-		return err
-	}
-	if err := WriteOtava(filepath.Dir(path), all); err != nil {
-		return fmt.Errorf("append %s: %w", path, err)
-	}
-	return nil
+	return appendRows(path, rows, historyFile, func(all []Row) error {
+		if err := atomicfile.RemoveTemps(filepath.Join(filepath.Dir(path), "otava-*.csv")); err != nil {
+			return err
+		}
+		if err := WriteOtava(filepath.Dir(path), all); err != nil {
+			return fmt.Errorf("append %s: %w", path, err)
+		}
+		return nil
+	})
 }
+
+// fileFormat is how one kind of history file is read and written.
+type fileFormat[R any] struct {
+	read  func(string, io.Reader) ([]R, error)
+	write func(io.Writer, []R) error
+	at    func(R) time.Time // rows are in time order
+	runID func(R) string
+}
+
+var historyFile = fileFormat[Row]{read: Read, write: Write,
+	at: func(r Row) time.Time { return r.Time }, runID: func(r Row) string { return r.RunID }}
 
 // readFile reads the file at path with read; a missing file has no rows.
 func readFile[R any](path string, read func(string, io.Reader) ([]R, error)) ([]R, error) {
@@ -296,39 +307,69 @@ func readFile[R any](path string, read func(string, io.Reader) ([]R, error)) ([]
 	return read(path, f)
 }
 
-// appendRows appends rows (oldest first, none older than the file's last
-// row) to the file at path under its lock: the file is read back whole
-// with read — a malformed file is an error and is left untouched — and
-// rewritten atomically with write. It returns all the rows now in the
-// file, nil when rows is empty.
-func appendRows[R any](path string, rows []R, read func(string, io.Reader) ([]R, error),
-	write func(io.Writer, []R) error, at func(R) time.Time) ([]R, error) {
+// appendRows adds rows (one run's, in time order) to the file at path
+// under its lock: the file is read back whole — a malformed file is an
+// error and is left untouched — and rewritten atomically with the rows
+// in their place by time; then after, when not nil, is called with all
+// the rows, still under the lock.
+func appendRows[R any](path string, rows []R, ff fileFormat[R], after func(all []R) error) error {
 	if len(rows) == 0 {
-		return nil, nil
-	}
-	unlock, err := atomicfile.Lock(LockFile(path))
-	if err != nil {
-		return nil, fmt.Errorf("append %s: %w", path, err)
-	}
-	defer unlock()
-	old, err := readFile(path, read)
-	if err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+		return nil
 	}
 	for i := 1; i < len(rows); i++ {
-		if at(rows[i]).Before(at(rows[i-1])) {
-			return nil, fmt.Errorf("append %s: new rows out of time order", path)
+		if ff.at(rows[i]).Before(ff.at(rows[i-1])) {
+			return fmt.Errorf("append %s: new rows out of time order", path)
 		}
 	}
-	if n := len(old); n > 0 && at(rows[0]).Before(at(old[n-1])) {
-		return nil, fmt.Errorf("append %s: run of %s is older than the last row (%s)",
-			path, at(rows[0]).Format(time.RFC3339), at(old[n-1]).Format(time.RFC3339))
+	unlock, err := atomicfile.LockWait(LockFile(path), LockWait)
+	if err != nil {
+		return fmt.Errorf("append %s: %w", path, err)
 	}
-	all := append(old, rows...)
-	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, all) }); err != nil {
-		return nil, fmt.Errorf("append: %w", err)
+	defer unlock()
+	if err := atomicfile.RemoveTemps(path); err != nil {
+		return fmt.Errorf("append %s: %w", path, err)
 	}
-	return all, nil
+	old, err := readFile(path, ff.read)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	// What is written must read back, or it would stop every later run.
+	var buf bytes.Buffer
+	if err := ff.write(&buf, rows); err != nil {
+		return fmt.Errorf("append %s: %w", path, err)
+	}
+	if _, err := ff.read("new rows", &buf); err != nil {
+		return fmt.Errorf("append %s: the new rows would not read back: %w", path, err)
+	}
+	ids := map[string]bool{}
+	for _, r := range rows {
+		ids[ff.runID(r)] = true
+	}
+	for _, r := range old {
+		if id := ff.runID(r); id != "" && ids[id] {
+			return fmt.Errorf("append %s: run %s is already in the file", path, id)
+		}
+	}
+	// Merged by time, the file's rows first among equals: usually the
+	// new rows go at the end.
+	all := make([]R, 0, len(old)+len(rows))
+	i, j := 0, 0
+	for i < len(old) || j < len(rows) {
+		if j == len(rows) || i < len(old) && !ff.at(rows[j]).Before(ff.at(old[i])) {
+			all = append(all, old[i])
+			i++
+		} else {
+			all = append(all, rows[j])
+			j++
+		}
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return ff.write(w, all) }); err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	if after != nil {
+		return after(all)
+	}
+	return nil
 }
 
 // LockFile names the lock file of the history file at path: hidden beside

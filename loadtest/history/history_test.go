@@ -2,15 +2,20 @@ package history
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -133,10 +138,10 @@ func TestAppend(t *testing.T) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("ReadFile = %d rows, %v; want 3", len(got), err)
 	}
-	// Older than the last row: refused, file unchanged.
+	// A run already in the file: refused, file unchanged.
 	before, _ := os.ReadFile(path)
-	if err := Append(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "older than the last row") {
-		t.Errorf("Append(older) = %v; want an error", err)
+	if err := Append(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run 0011223344556677 is already in the file") {
+		t.Errorf("Append(a run already there) = %v; want an error", err)
 	}
 	after, _ := os.ReadFile(path)
 	if !bytes.Equal(before, after) {
@@ -162,17 +167,6 @@ func TestAppend(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, bad) {
 		t.Error("Append changed a malformed file")
-	}
-	// Another run holding the lock: refused, not waited for.
-	os.WriteFile(path, before, 0o644)
-	unlock, err := atomicfile.Lock(LockFile(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = Append(path, rows[2:])
-	unlock()
-	if !errors.Is(err, atomicfile.ErrLocked) {
-		t.Errorf("Append while locked = %v; want ErrLocked", err)
 	}
 	if rows, err := ReadFile(filepath.Join(dir, "absent.csv")); rows != nil || err != nil {
 		t.Errorf("ReadFile(absent) = %v, %v; want an empty history", rows, err)
@@ -233,7 +227,18 @@ func TestSelect(t *testing.T) {
 func FuzzRead(f *testing.F) {
 	var b bytes.Buffer
 	Write(&b, sample())
-	fuzzRoundTrip(f, b.Bytes(), Header, Read, Write, sameRow)
+	for _, bad := range []func([]byte) []byte{
+		setField(2, 8, "NaN"), setField(3, 8, "Inf"), setField(2, 8, "-20"), setField(2, 11, "1e14"), setField(3, 7, "2"),
+		setField(3, 4, "Aggr\xe9gated"), func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) },
+		func(b []byte) []byte { return b[:len(b)-6] },
+	} {
+		f.Add(bad(bytes.Clone(b.Bytes())))
+	}
+	fuzzRoundTrip(f, b.Bytes(), Header, Read, Write, sameRow, func(r Row) bool {
+		ok := func(x float64) bool { return x >= 0 && !math.IsInf(x, 0) }
+		return ok(r.Rate) && (math.IsNaN(r.SELnP95) || ok(r.SELnP95)) && r.FailureRatio() <= 1 &&
+			max(r.P50, r.P90, r.P95, r.P99) <= result.MaxReadLatency && min(r.P50, r.P90, r.P95, r.P99) >= 0
+	})
 }
 
 // fuzzRoundTrip is the body of a reader's fuzz test: read never panics,
@@ -241,7 +246,7 @@ func FuzzRead(f *testing.F) {
 // second read unchanged. seed is a good file; a bare header is the other
 // seed.
 func fuzzRoundTrip[R any](f *testing.F, seed []byte, header []string,
-	read func(string, io.Reader) ([]R, error), write func(io.Writer, []R) error, same func(a, b R) bool) {
+	read func(string, io.Reader) ([]R, error), write func(io.Writer, []R) error, same func(a, b R) bool, inRange func(R) bool) {
 	f.Add(seed)
 	f.Add([]byte(strings.Join(header, ",") + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -251,6 +256,14 @@ func fuzzRoundTrip[R any](f *testing.F, seed []byte, header []string,
 				t.Errorf("error without position: %v", err)
 			}
 			return
+		}
+		if bytes.ContainsRune(data, '\r') || !utf8.Valid(data) || data[len(data)-1] != '\n' {
+			t.Fatalf("accepted text the harness never writes: %q", data)
+		}
+		for _, r := range rows {
+			if !inRange(r) {
+				t.Fatalf("accepted a row out of range: %+v", r)
+			}
 		}
 		var out bytes.Buffer
 		if err := write(&out, rows); err != nil {
@@ -292,5 +305,85 @@ func TestReadKeepsSeconds(t *testing.T) {
 	}
 	if !sameRow(rows[0], again[0]) {
 		t.Errorf("round trip changed the row: %+v → %+v", rows[0], again[0])
+	}
+}
+
+// TestAppendInTimeOrder: a run that started before the file's last one
+// (two runs appending at once, the shorter one first) is put in its
+// place, not refused; the file stays in time order.
+func TestAppendInTimeOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	run := func(d int, tasks ...string) []Row {
+		var rows []Row
+		for _, task := range tasks {
+			r := sample()[0]
+			r.Time, r.Task, r.RunID = day(d), task, fmt.Sprintf("run%d", d)
+			rows = append(rows, r)
+		}
+		return rows
+	}
+	for _, rows := range [][]Row{run(5, "A"), run(1, "A", "B"), run(3, "A", "B", "C"), run(5, "X")[:0], run(7, "A")} {
+		if err := Append(path, rows); err != nil {
+			t.Fatalf("Append(%d rows) = %v", len(rows), err)
+		}
+	}
+	got, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range got {
+		order = append(order, r.RunID+" "+r.Task)
+	}
+	want := []string{"run1 A", "run1 B", "run3 A", "run3 B", "run3 C", "run5 A", "run7 A"}
+	if !slices.Equal(order, want) {
+		t.Errorf("rows after appending runs of days 5, 1, 3, 7 = %q; want %q", order, want)
+	}
+}
+
+// TestAppendWaitsForLock: another run holding the lock is waited for, up
+// to LockWait, then the append fails naming the lock; the file is left
+// as it was.
+func TestAppendWaitsForLock(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		release time.Duration // when the other holder lets go; 0: never
+		want    error
+	}{
+		{"released after 2s", 2 * time.Second, nil},
+		{"held", 0, atomicfile.ErrLocked},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			synctest.Test(t, func(t *testing.T) {
+				unlock, err := atomicfile.Lock(LockFile(path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer unlock()
+				if tt.release > 0 {
+					go func() {
+						time.Sleep(tt.release)
+						unlock()
+					}()
+				}
+				start := time.Now()
+				err = Append(path, sample()[:2])
+				waited := time.Since(start)
+				if !errors.Is(err, tt.want) && !(err == nil && tt.want == nil) {
+					t.Fatalf("Append while another holds the lock = %v; want %v", err, tt.want)
+				}
+				if want := cmp.Or(tt.release, LockWait); waited < want || waited > want+time.Second {
+					t.Errorf("Append returned after %s; want about %s", waited, want)
+				}
+				if err != nil && !strings.Contains(err.Error(), "waited 30s") {
+					t.Errorf("Append error %q does not say how long it waited", err)
+				}
+			})
+			rows, err := ReadFile(path)
+			if want := map[bool]int{true: 2, false: 0}[tt.want == nil]; err != nil || len(rows) != want {
+				t.Errorf("ReadFile after the append = %d rows, %v; want %d", len(rows), err, want)
+			}
+		})
 	}
 }

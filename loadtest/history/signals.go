@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -54,7 +55,7 @@ func SignalsFromRun(res *result.Run) []SignalRow {
 	}
 	byName := map[string][]float64{}
 	for _, s := range res.Signals.Samples {
-		if !math.IsNaN(s.Value) {
+		if !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
 			byName[s.Signal] = append(byName[s.Signal], s.Value)
 		}
 	}
@@ -70,8 +71,8 @@ func SignalsFromRun(res *result.Run) []SignalRow {
 			row.Mean += v / float64(len(vs))
 		}
 		for _, tr := range res.Signals.Trends {
-			if tr.Signal == name {
-				row.Growth, row.P = tr.Growth, tr.P
+			if tr.Signal == name && !math.IsInf(tr.Growth, 0) && tr.P >= 0 && tr.P <= 1 {
+				row.Growth, row.P = tr.Growth, tr.P // else not tested: ReadSignals refuses them
 			}
 		}
 		rows = append(rows, row)
@@ -114,16 +115,22 @@ func parseSignalRow(rec []string) (SignalRow, error) {
 	if r.Signal == "" {
 		return r, fmt.Errorf("signal: empty")
 	}
-	if r.Samples, err = strconv.Atoi(rec[4]); err != nil || r.Samples < 1 {
-		return r, fmt.Errorf("samples: bad value %q, want a count of at least 1", rec[4])
+	n, err := strictcsv.Int(rec[4], 1, strictcsv.MaxCount)
+	if err != nil {
+		return r, fmt.Errorf("samples: bad value %q, want a count of at least 1: %v", rec[4], err)
 	}
+	r.Samples = int(n)
+	// A signal's values may be negative; none may be infinite. The
+	// p-value is a probability.
 	nums := []struct {
 		name     string
 		dst      *float64
+		lo, hi   float64
 		optional bool
 	}{
-		{"first", &r.First, false}, {"last", &r.Last, false}, {"mean", &r.Mean, false}, {"max", &r.Max, false},
-		{"growth", &r.Growth, true}, {"p_rise", &r.P, true},
+		{"first", &r.First, -math.MaxFloat64, math.MaxFloat64, false}, {"last", &r.Last, -math.MaxFloat64, math.MaxFloat64, false},
+		{"mean", &r.Mean, -math.MaxFloat64, math.MaxFloat64, false}, {"max", &r.Max, -math.MaxFloat64, math.MaxFloat64, false},
+		{"growth", &r.Growth, -math.MaxFloat64, math.MaxFloat64, true}, {"p_rise", &r.P, 0, 1, true},
 	}
 	for i, n := range nums {
 		s := rec[5+i]
@@ -131,9 +138,9 @@ func parseSignalRow(rec []string) (SignalRow, error) {
 			*n.dst = math.NaN()
 			continue
 		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(v) {
-			return r, fmt.Errorf("%s: bad value %q", n.name, s)
+		v, err := strictcsv.Float(s, n.lo, n.hi)
+		if err != nil {
+			return r, fmt.Errorf("%s: bad value %q: %v", n.name, s, err)
 		}
 		*n.dst = v
 	}
@@ -144,14 +151,16 @@ func parseSignalRow(rec []string) (SignalRow, error) {
 // empty history.
 func ReadSignalsFile(path string) ([]SignalRow, error) { return readFile(path, ReadSignals) }
 
-// AppendSignals adds rows at the end of the signals history at path, as
-// Append does for the history: under its lock, read back whole (a
-// malformed file is an error and is left untouched) and rewritten
-// atomically.
+// AppendSignals adds rows, those of one run, to the signals history at
+// path, as Append does for the history: under its lock (waiting up to
+// LockWait), read back whole (a malformed file is an error and is left
+// untouched) and rewritten atomically, the rows in their place by time.
 func AppendSignals(path string, rows []SignalRow) error {
-	_, err := appendRows(path, rows, ReadSignals, WriteSignals, func(r SignalRow) time.Time { return r.Time })
-	return err
+	return appendRows(path, rows, signalsFile, nil)
 }
+
+var signalsFile = fileFormat[SignalRow]{read: ReadSignals, write: WriteSignals,
+	at: func(r SignalRow) time.Time { return r.Time }, runID: func(r SignalRow) string { return r.RunID }}
 
 // Signals returns the names of the signals in rows, sorted.
 func Signals(rows []SignalRow) []string {

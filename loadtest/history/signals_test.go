@@ -115,8 +115,8 @@ func TestAppendSignals(t *testing.T) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("ReadSignalsFile = %d rows, %v; want 3", len(got), err)
 	}
-	if err := AppendSignals(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "older than the last row") {
-		t.Errorf("appending an older run: %v; want refused", err)
+	if err := AppendSignals(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run r1 is already in the file") {
+		t.Errorf("appending a run already there: %v; want refused", err)
 	}
 	// A malformed file is reported and left as it is.
 	os.WriteFile(path, []byte("garbage\n"), 0o644)
@@ -134,5 +134,12 @@ func TestAppendSignals(t *testing.T) {
 func FuzzReadSignals(f *testing.F) {
 	var b bytes.Buffer
 	WriteSignals(&b, signalRows())
-	fuzzRoundTrip(f, b.Bytes(), SignalsHeader, ReadSignals, WriteSignals, sameSignalRow)
+	for _, bad := range []func([]byte) []byte{setField(2, 8, "Inf"), setField(3, 6, "NaN"), setField(2, 11, "-20"), setField(4, 4, "q\xff")} {
+		f.Add(bad(bytes.Clone(b.Bytes())))
+	}
+	fuzzRoundTrip(f, b.Bytes(), SignalsHeader, ReadSignals, WriteSignals, sameSignalRow, func(r SignalRow) bool {
+		finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+		return finite(r.First) && finite(r.Last) && finite(r.Mean) && finite(r.Max) && !math.IsInf(r.Growth, 0) &&
+			(math.IsNaN(r.P) || r.P >= 0 && r.P <= 1) && r.Samples >= 1
+	})
 }

@@ -32,7 +32,14 @@ func FormatMillis(us int64) string {
 	return strconv.FormatFloat(float64(us)/1000, 'f', 3, 64)
 }
 
-// ParseMillis parses milliseconds written by FormatMillis into microseconds.
+// MaxReadLatency is the highest latency, in microseconds, that a file read
+// back may hold: MaxLatency (1 h), above which the histograms record no
+// more, plus their rounding (1 % for the windows') with room to spare. A
+// higher one is taken for a damaged file.
+const MaxReadLatency = MaxLatency + MaxLatency/50
+
+// ParseMillis parses milliseconds written by FormatMillis into
+// microseconds, from 0 to MaxReadLatency.
 func ParseMillis(s string) (int64, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	switch {
@@ -40,8 +47,8 @@ func ParseMillis(s string) (int64, error) {
 		return 0, fmt.Errorf("bad milliseconds %q", s)
 	case f < 0:
 		return 0, fmt.Errorf("negative milliseconds %q", s)
-	case f*1000 > 1e18: // beyond any latency, and near int64's end
-		return 0, fmt.Errorf("milliseconds %q out of range", s)
+	case f*1000 > float64(MaxReadLatency):
+		return 0, fmt.Errorf("milliseconds %q out of range: above the %s a latency can reach", s, FormatMillis(MaxReadLatency))
 	}
 	return int64(f*1000 + 0.5), nil
 }

@@ -1,12 +1,13 @@
 package result
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 )
 
 // MetaRow is one row of <Test>_meta.csv: a key and its value.
@@ -59,61 +60,59 @@ func MetaFile(dir, test string) string {
 }
 
 // ReadMeta parses a meta file written by Rows. name is used in errors,
-// which have the form "name:line: what is wrong". Unknown keys are an
-// error, so are missing ones.
+// which have the form "name:line: key: what is wrong". Unknown keys are an
+// error, so are missing ones, and so is any text Rows would not write:
+// CR LF line endings, invalid UTF-8, a last line without its line ending.
+// Every value is checked: counts and rates finite and non-negative (an
+// open model's rate positive, a closed model's users at least one),
+// durations from 0s to 31 days.
 func ReadMeta(name string, r io.Reader) (Meta, error) {
 	var m Meta
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 2
-	header, err := cr.Read()
+	cr, err := strictcsv.NewReader(name, r, []string{"Key", "Value"})
 	if err != nil {
-		return m, csvError(name, cr, err)
+		return m, err
 	}
-	if header[0] != "Key" || header[1] != "Value" {
-		return m, fmt.Errorf("%s:1: header is %q, want Key,Value", name, strings.Join(header, ","))
-	}
-	seen := map[string]bool{}
+	lines := map[string]int{}
 	for {
-		rec, err := cr.Read()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return m, csvError(name, cr, err)
+			return m, err
 		}
-		line, _ := cr.FieldPos(0)
 		k, v := rec[0], rec[1]
-		if seen[k] {
+		if lines[k] != 0 {
 			return m, fmt.Errorf("%s:%d: key %q appears twice", name, line, k)
 		}
-		seen[k] = true
+		lines[k] = line
 		if err := m.set(k, v); err != nil {
 			return m, fmt.Errorf("%s:%d: %s: %v", name, line, k, err)
 		}
 	}
 	for _, k := range metaKeys {
-		if !seen[k] && !optionalMeta[k] {
+		if lines[k] == 0 && !optionalMeta[k] {
 			return m, fmt.Errorf("%s: key %q is missing", name, k)
 		}
+	}
+	switch {
+	case m.Model == "open" && m.Rate == 0:
+		return m, fmt.Errorf("%s:%d: rate: 0 in the open model: want a positive rate", name, lines["rate"])
+	case m.Model == "closed" && m.Users == 0:
+		return m, fmt.Errorf("%s:%d: users: 0 in the closed model: want at least one user", name, lines["users"])
 	}
 	return m, nil
 }
 
-func csvError(name string, cr *csv.Reader, err error) error {
-	if pe, ok := err.(*csv.ParseError); ok {
-		return fmt.Errorf("%s:%d: %v", name, pe.Line, pe.Err)
-	}
-	if err == io.EOF {
-		return fmt.Errorf("%s:1: empty file", name)
-	}
-	return fmt.Errorf("%s: %v", name, err)
-}
-
 func (m *Meta) set(k, v string) (err error) {
-	i := func(dst *int) { *dst, err = strconv.Atoi(v) }
-	i64 := func(dst *int64) { *dst, err = strconv.ParseInt(v, 10, 64) }
-	fl := func(dst *float64) { *dst, err = strconv.ParseFloat(v, 64) }
-	dur := func(dst *time.Duration) { *dst, err = time.ParseDuration(v) }
+	i64 := func(dst *int64) { *dst, err = strictcsv.Int(v, 0, strictcsv.MaxCount) }
+	i := func(dst *int) {
+		var n int64
+		i64(&n)
+		*dst = int(n)
+	}
+	fl := func(dst *float64) { *dst, err = strictcsv.Float(v, 0, strictcsv.MaxRate) }
+	dur := func(dst *time.Duration) { *dst, err = strictcsv.Duration(v) }
 	switch k {
 	case "test":
 		m.Test = v
@@ -187,7 +186,7 @@ func (m *Meta) set(k, v string) (err error) {
 		return fmt.Errorf("unknown key")
 	}
 	if err != nil {
-		return fmt.Errorf("bad value %q", v)
+		return fmt.Errorf("bad value %q: %v", v, err)
 	}
 	return nil
 }

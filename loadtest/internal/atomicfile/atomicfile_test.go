@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -206,4 +210,128 @@ func TestLockSameProcess(t *testing.T) {
 		t.Fatalf("Lock after unlock = %v", err)
 	}
 	unlock2()
+}
+
+// TestLockWait: a lock another holder lets go of within the wait is
+// taken; one held longer is given up on once the wait is over, with an
+// error that says so.
+func TestLockWait(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		release time.Duration // 0: never
+		wait    time.Duration
+		took    time.Duration
+		ok      bool
+	}{
+		{"free", 0, 0, 0, true},
+		{"released in time", 2 * time.Second, 30 * time.Second, 2 * time.Second, true},
+		{"held", 0, 30 * time.Second, 30 * time.Second, false},
+		{"no wait", 0, 0, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), ".x.lock")
+			synctest.Test(t, func(t *testing.T) {
+				if tt.name != "free" {
+					unlock, err := Lock(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer unlock()
+					if tt.release > 0 {
+						go func() {
+							time.Sleep(tt.release)
+							unlock()
+						}()
+					}
+				}
+				start := time.Now()
+				unlock, err := LockWait(path, tt.wait)
+				took := time.Since(start)
+				if tt.ok != (err == nil) || err != nil && !errors.Is(err, ErrLocked) {
+					t.Fatalf("LockWait(%s) = %v; want ok %v", tt.wait, err, tt.ok)
+				}
+				if err == nil {
+					unlock()
+				} else if !strings.Contains(err.Error(), "waited "+tt.wait.String()) {
+					t.Errorf("LockWait error %q does not say how long it waited", err)
+				}
+				if took < tt.took || took > tt.took+lockPoll {
+					t.Errorf("LockWait(%s) returned after %s; want %s", tt.wait, took, tt.took)
+				}
+			})
+		})
+	}
+}
+
+// TestRemoveTemps: the temporaries of the named files go, nothing else.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"history.csv", ".history.csv.lock", "otava-a.csv", ".signals.csv.tmp-1", ".tmp-run-1"}
+	gone := []string{".history.csv.tmp-123", ".otava-a.csv.tmp-9", ".otava-GET__b.csv.tmp-77"}
+	for _, n := range append(slices.Clone(keep), gone...) {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"history.csv", "otava-*.csv"} {
+		if err := RemoveTemps(filepath.Join(dir, p)); err != nil {
+			t.Fatalf("RemoveTemps(%s) = %v", p, err)
+		}
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	slices.Sort(keep)
+	if !slices.Equal(left, keep) {
+		t.Errorf("after RemoveTemps, the directory holds %q; want %q", left, keep)
+	}
+	if err := RemoveTemps(filepath.Join(dir, "absent", "x.csv")); err != nil {
+		t.Errorf("RemoveTemps in a missing directory = %v; want nothing to do", err)
+	}
+}
+
+// TestProbe: a directory files can be created in passes, and leaves
+// nothing; one that is a file, or lies under a file, or refuses the
+// creation, fails naming the directory. As root, permissions do not stop
+// a write, so a refusal is also injected.
+func TestProbe(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	refuse := func(string, string) (*os.File, error) {
+		return nil, &fs.PathError{Op: "open", Path: "x", Err: syscall.EROFS}
+	}
+	tests := []struct {
+		name   string
+		dir    string
+		create func(string, string) (*os.File, error)
+		want   string // "" for no error
+	}{
+		{"existing", root, os.CreateTemp, ""},
+		{"to be created", filepath.Join(root, "a", "b"), os.CreateTemp, ""},
+		{"a file", file, os.CreateTemp, file + " is a file, not a directory"},
+		{"under a file", filepath.Join(file, "baseline", "local"), os.CreateTemp, filepath.Join(file, "baseline", "local") + " cannot be created: " + file + " is a file"},
+		{"read-only", root, refuse, "cannot write in " + root + ": read-only file system"},
+		{"read-only parent", filepath.Join(root, "new"), refuse, "cannot create " + filepath.Join(root, "new") + ": cannot write in " + root},
+	}
+	for _, tt := range tests {
+		err := probe(tt.dir, tt.create)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: probe(%s) = %v; want %q", tt.name, tt.dir, err, tt.want)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 1 {
+		t.Errorf("the probes left %d entries; want only the file", len(entries))
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(root, "ro")
+		os.Mkdir(ro, 0o555)
+		if err := Probe(ro); err == nil || !strings.Contains(err.Error(), ro) {
+			t.Errorf("Probe(read-only %s) = %v; want an error naming it", ro, err)
+		}
+	}
 }

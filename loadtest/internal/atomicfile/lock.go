@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ErrLocked is wrapped by Lock's error when another holder has the lock.
@@ -77,3 +78,24 @@ func holder(path string) string {
 	}
 	return pid
 }
+
+// LockWait is Lock, waiting up to wait while another holder has the lock:
+// it tries again every 50 ms (flock(2) cannot wait with a deadline), and
+// its error, once wait has passed, wraps ErrLocked.
+func LockWait(path string, wait time.Duration) (unlock func(), err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		unlock, err := Lock(path)
+		if !errors.Is(err, ErrLocked) {
+			return unlock, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w; waited %s", err, wait)
+		}
+		time.Sleep(min(lockPoll, left))
+	}
+}
+
+// lockPoll is how often LockWait tries again.
+const lockPoll = 50 * time.Millisecond
