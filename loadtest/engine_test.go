@@ -181,12 +181,12 @@ func TestOpenModelCoalesce(t *testing.T) {
 		wakes    int // distinct instants the target saw requests at: t0, every Coalesce, the end
 		lagP99   time.Duration
 	}{
-		{"default at 1000/s", 1000, 0, 1000/5 + 1, 4 * time.Millisecond},
-		{"10ms at 1000/s", 1000, 10 * time.Millisecond, 1000/10 + 1, 9 * time.Millisecond},
+		{"default at 1000/s", 1000, 0, 1000/10 + 1, 9 * time.Millisecond},
+		{"5ms at 1000/s", 1000, 5 * time.Millisecond, 1000/5 + 1, 4 * time.Millisecond},
 		{"20ms, beyond the late tolerance", 1000, 20 * time.Millisecond, 1000/20 + 1, 19 * time.Millisecond},
 		{"off at 1000/s", 1000, -1, 1000, 0},
 		{"default at 100/s", 100, 0, 100, 0},
-		{"default at 300/s", 300, 0, 1000/5 + 1, 3 * time.Millisecond},
+		{"default at 300/s", 300, 0, 1000/10 + 1, 6 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		grace:       fs.Duration("loadtest.grace", 0, "how long in-flight tasks may finish after the duration (default 5s)"),
 		timeout:     fs.Duration("loadtest.timeout", 0, "per-task timeout (default 10s)"),
 		maxInFlight: fs.Int("loadtest.max-in-flight", 0, "cap on tasks in flight in the open model (default 100)"),
-		coalesce:    fs.Duration("loadtest.coalesce", 0, "open model: starts due within this are made in one wake-up of the scheduler (default 5ms; 0 makes each at its own time)"),
+		coalesce:    fs.Duration("loadtest.coalesce", 0, "open model: starts due within this are made in one wake-up of the scheduler (default 10ms; 0 makes each at its own time)"),
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
 		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),

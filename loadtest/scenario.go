@@ -19,7 +19,7 @@ const (
 	DefaultMaxInFlight     = 100
 	DefaultMaxFailureRatio = 0.01
 	DefaultLateTolerance   = 10 * time.Millisecond
-	DefaultCoalesce        = 5 * time.Millisecond
+	DefaultCoalesce        = 10 * time.Millisecond
 	DefaultMaxLateRatio    = 0.01
 )
 
@@ -44,7 +44,7 @@ type Scenario struct {
 	Rate        float64 // task starts per second; fractions allowed (0.5 = one every 2 s)
 	MaxInFlight int     // cap on tasks in flight (default 100); starts beyond it are late
 	// Coalesce is the shortest time between two wake-ups of the open
-	// model's scheduler (default 5 ms): starts that fall due within it
+	// model's scheduler (default 10 ms): starts that fall due within it
 	// are made together at the next wake-up, each at most Coalesce after
 	// its schedule. Below 1/Coalesce starts per second it changes
 	// nothing; above, it saves the generator a context switch per start,
