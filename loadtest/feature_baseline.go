@@ -223,9 +223,7 @@ func probeDir(probe func(string) error, what, dir string) error {
 // planMeta is the load shape of the plan, as the run's metadata will say.
 func planMeta(p *plan) result.Meta {
 	m := result.Meta{Model: "closed", Users: p.Users, SpawnRate: p.SpawnRate, MaxInFlight: p.MaxInFlight, Duration: p.Duration}
-	if p.Wait != nil {
-		m.Wait = p.Wait.String()
-	}
+	m.Wait = waitName(p.Wait)
 	if p.open {
 		m.Model, m.Rate, m.Users, m.SpawnRate = "open", p.Rate, 0, 0
 	}

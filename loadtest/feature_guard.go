@@ -397,7 +397,9 @@ func newGuardHistogram() *hdrhistogram.Histogram {
 // the run's own end (class stopped) say nothing about the target.
 func (r *runner) guardOutcome(end time.Time, latency time.Duration, class string) {
 	s := safetyOf(r)
-	if s == nil || s.guard == nil || class == ClassStopped {
+	// A panic is the scenario's own fault, not the target's: the failure
+	// ratio check counts it, the guard does not.
+	if s == nil || s.guard == nil || class == ClassStopped || class == ClassPanic {
 		return
 	}
 	s.guard.record(end, latency, class != "")

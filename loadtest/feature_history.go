@@ -155,9 +155,7 @@ func tauFromHistory(r *runner, task, metric string) (float64, int, bool) {
 // planShape is history.Shape of the run a plan describes.
 func planShape(p *plan) string {
 	m := result.Meta{Model: "closed", Users: p.Users, Duration: p.Duration}
-	if p.Wait != nil {
-		m.Wait = p.Wait.String()
-	}
+	m.Wait = waitName(p.Wait)
 	if p.open {
 		m.Model, m.Rate, m.Users = "open", p.Rate, 0
 	}

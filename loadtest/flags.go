@@ -67,17 +67,6 @@ func (f *flags) set(name string) bool {
 	return set
 }
 
-// isSet reports whether the named flag was given on the command line.
-func isSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
-}
-
 // plan is a scenario with flags applied and defaults filled in, validated.
 type plan struct {
 	Scenario

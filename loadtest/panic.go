@@ -30,8 +30,8 @@ func (r *runner) call(f func() error) (err error) {
 		}
 		pe := &PanicError{Value: v, Site: panicSite(), Stack: debug.Stack()}
 		if _, seen := r.panicSites.LoadOrStore(pe.Site, true); !seen {
-			r.tb.Logf("loadtest: the scenario's code panicked at %s (recorded as a failure of class %q; further panics there are counted, not logged): %v\n%s",
-				pe.Site, ClassPanic, v, r.scrub(string(pe.Stack)))
+			r.tb.Log(r.scrub(fmt.Sprintf("loadtest: the scenario's code panicked at %s (recorded as a failure of class %q; further panics there are counted, not logged): %v\n%s",
+				pe.Site, ClassPanic, v, pe.Stack)))
 		}
 		err = pe
 	}()

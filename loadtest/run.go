@@ -314,9 +314,9 @@ func (r *runner) shape() string {
 	if p.open {
 		return fmt.Sprintf("open model, %s, at most %d in flight", Rate{Freq: p.Rate}, p.MaxInFlight)
 	}
-	wait := "no think time"
-	if p.Wait != nil {
-		wait = p.Wait.String()
+	wait := waitName(p.Wait)
+	if wait == "" {
+		wait = "no think time"
 	}
 	return fmt.Sprintf("closed model, %d users (spawn %g/s), %s", p.Users, p.SpawnRate, wait)
 }
@@ -577,9 +577,7 @@ func (r *runner) result() *result.Run {
 		LagP50: time.Duration(r.lag.ValueAtPercentile(50)) * time.Microsecond,
 		LagP99: time.Duration(r.lag.ValueAtPercentile(99)) * time.Microsecond,
 	}
-	if p.Wait != nil {
-		meta.Wait = p.Wait.String()
-	}
+	meta.Wait = waitName(p.Wait)
 	if p.open {
 		meta.Model, meta.Rate, meta.Users, meta.SpawnRate = "open", p.Rate, 0, 0
 		meta.Coalesce = p.Coalesce

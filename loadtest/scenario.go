@@ -38,7 +38,7 @@ type Scenario struct {
 	// Closed model.
 	Users     int     // concurrent users
 	SpawnRate float64 // users started per second (default 1), so a target never sees a step
-	Wait      Wait    // think time after each task (default none)
+	Wait      Wait    // think time after each task; required (Constant(0) for none, on purpose)
 
 	// Open model.
 	Rate        float64 // task starts per second; fractions allowed (0.5 = one every 2 s)

@@ -108,7 +108,20 @@ func ParseWait(s string) (Wait, error) {
 	default:
 		return nil, fmt.Errorf("unknown think time %q: want between:MIN:MAX, constant:D, pacing:D or none", kind)
 	}
-	return w, validWait(w)
+	if err := validWait(w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// waitName is w as the results and baselines name it: empty for no think
+// time, whether asked for (Constant(0)) or, in a baseline recorded before
+// it had to be asked for, left out.
+func waitName(w Wait) string {
+	if w == nil || w == Constant(0) {
+		return ""
+	}
+	return w.String()
 }
 
 // validWait reports what is wrong with w, if anything.

@@ -148,14 +148,13 @@ func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, 
 // *StatusError, a *CheckError, or the transport's error.
 func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	var body []byte
-	var ctype string
 	switch {
 	case req.JSON != nil:
 		b, err := json.Marshal(req.JSON)
 		if err != nil {
 			return nil, fmt.Errorf("encode json body: %w", err)
 		}
-		body, ctype = b, "application/json"
+		body = b
 	case req.Body != nil:
 		body = req.Body
 	}
@@ -166,7 +165,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			method = http.MethodPost
 		}
 	}
-	hr, err := u.newRequest(ctx, method, &req, body, ctype, u.traceparent())
+	hr, err := u.newRequest(ctx, method, &req, body, u.traceparent())
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +177,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 }
 
 // newRequest is the http.Request of a Do.
-func (u *User) newRequest(ctx context.Context, method string, req *Request, body []byte, ctype, tp string) (*http.Request, error) {
+func (u *User) newRequest(ctx context.Context, method string, req *Request, body []byte, tp string) (*http.Request, error) {
 	var br io.Reader
 	if req.hasBody() {
 		br = bytes.NewReader(body)
@@ -194,7 +193,7 @@ func (u *User) newRequest(ctx context.Context, method string, req *Request, body
 	h["User-Agent"] = own.userAgent
 	h[RunHeader] = own.runID
 	h["Traceparent"] = []string{tp}
-	if ctype != "" {
+	if req.JSON != nil {
 		h["Content-Type"] = own.json
 	}
 	for _, src := range []http.Header{u.r.plan.Header, u.Header, req.Header} {

@@ -188,9 +188,9 @@ type Recorded struct {
 // into a hidden temporary directory; the runs to drop are first renamed,
 // whole, to hidden names, then the new run is renamed into place, then
 // the dropped runs are deleted. A process killed at any moment leaves
-// whole runs, never more than keep (one fewer when killed between the two
-// renames), and hidden leftovers that Load ignores and the next Record
-// removes.
+// whole runs of one shape, never more than keep+1 (when killed between
+// placing the new run and retiring the oldest), and hidden leftovers that
+// Load ignores and the next Record removes.
 func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
 	var rec Recorded
 	if res.Meta.Status != result.Complete {
@@ -216,23 +216,23 @@ func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
 	if _, err := os.Lstat(final); err == nil {
 		return rec, fmt.Errorf("record baseline: %s already exists: not overwritten", final)
 	}
-	var removed, same []string
+	var otherShape, same []string
 	for _, r := range old {
 		if len(ShapeDiff(r.Meta, res.Meta)) > 0 {
-			removed = append(removed, r.Name)
+			otherShape = append(otherShape, r.Name)
 		} else {
 			same = append(same, r.Name)
 		}
 	}
 	same = append(same, name)
 	sort.Strings(same)
+	var oldest []string
 	if n := len(same) - keep; n > 0 {
 		if slices.Contains(same[:n], name) {
 			return rec, fmt.Errorf("record baseline: run %s is older than the newest %d runs kept in %s: not recorded", name, keep, dir)
 		}
-		removed = append(removed, same[:n]...)
+		oldest = same[:n]
 	}
-	sort.Strings(removed)
 
 	tmp, err := os.MkdirTemp(dir, tmpPrefix+name+"-")
 	if err != nil {
@@ -246,27 +246,43 @@ func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
 	if _, err := readRun(tmp); err != nil {
 		return rec, fmt.Errorf("record baseline: the run would not read back, not recorded: %w", err)
 	}
+	// The order keeps a usable baseline at every moment: runs of another
+	// shape go first (a baseline of mixed shapes compares with nothing),
+	// then the new run comes in, then the oldest beyond keep go. Killed
+	// between the last two steps, the baseline holds keep+1 runs of one
+	// shape, which the gate reads as they are and the next Record prunes.
 	var retired []string
+	retire := func(runs []string) error {
+		for _, r := range runs {
+			if err := os.Rename(filepath.Join(dir, r), filepath.Join(dir, retirePrefix+r)); err != nil {
+				return fmt.Errorf("record baseline: remove old run: %w", err)
+			}
+			retired = append(retired, r)
+		}
+		return nil
+	}
 	undo := func() {
 		for _, r := range retired {
 			os.Rename(filepath.Join(dir, retirePrefix+r), filepath.Join(dir, r))
 		}
 	}
-	for _, r := range removed {
-		if err := os.Rename(filepath.Join(dir, r), filepath.Join(dir, retirePrefix+r)); err != nil {
-			undo()
-			return rec, fmt.Errorf("record baseline: remove old run: %w", err)
-		}
-		retired = append(retired, r)
+	if err := retire(otherShape); err != nil {
+		undo()
+		return rec, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		undo()
 		return rec, fmt.Errorf("record baseline: %w", err)
 	}
+	if err := retire(oldest); err != nil {
+		return rec, err // the new run is in; what could not be retired is pruned next time
+	}
 	atomicfile.SyncDir(dir)
 	for _, r := range retired {
 		os.RemoveAll(filepath.Join(dir, retirePrefix+r)) // what stays is removed by the next Record
 	}
+	removed := append(otherShape, oldest...)
+	sort.Strings(removed)
 	return Recorded{Name: name, Removed: removed, Kept: len(old) + 1 - len(removed)}, nil
 }
 

@@ -130,8 +130,15 @@ func checkReadable(dir string) (runs []*Run, err error) {
 	if runs, err = Load(dir); err != nil {
 		return nil, err
 	}
-	if len(runs) > crashK {
-		return runs, fmt.Errorf("%d runs kept; want at most %d", len(runs), crashK)
+	// keep+1 when killed between placing the new run and retiring the
+	// oldest; the next recording prunes it.
+	if len(runs) > crashK+1 {
+		return runs, fmt.Errorf("%d runs kept; want at most %d", len(runs), crashK+1)
+	}
+	for _, r := range runs {
+		if d := ShapeDiff(r.Meta, runs[0].Meta); len(d) > 0 {
+			return runs, fmt.Errorf("runs of two shapes kept: %s and %s (%v)", runs[0].Name, r.Name, d)
+		}
 	}
 	if _, err := history.ReadFile(filepath.Join(dir, history.FileName)); err != nil {
 		return runs, err
