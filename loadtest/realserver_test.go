@@ -31,7 +31,8 @@ type realCase struct {
 	// restartEvery restarts the server gracefully this often during the
 	// run; zero never.
 	restartEvery time.Duration
-	// freshConns: each request must come on a connection of its own.
+	// freshConns: each request must come on a connection of its own
+	// (Connection: close, or a connection the server closed while idle).
 	freshConns bool
 	// postsMayFail: the server may close a connection after a POST went
 	// out on it, before answering. net/http fails such a POST rather
@@ -61,9 +62,11 @@ func realCases(name string) []realCase {
 	}
 	cases := []realCase{{
 		// One request after each idle spell past the keep-alive timeout.
+		// Each on a new connection: the server closed the last one, or
+		// the case tested nothing.
 		name: "idle-past-keepalive-1-user", config: short,
 		sc:     Scenario{Users: 1, Wait: Constant(think), Duration: 4*think + think/2},
-		method: http.MethodGet, path: realserver.StaticPath,
+		method: http.MethodGet, path: realserver.StaticPath, freshConns: true,
 	}, {
 		name: "idle-past-keepalive-5-users", config: short,
 		sc:     Scenario{Users: 5, SpawnRate: 100, Wait: Constant(think), Duration: 4*think + think/2},
@@ -72,6 +75,7 @@ func realCases(name string) []realCase {
 		name:   "stock-idle-" + stockThink.String(),
 		sc:     Scenario{Users: 1, Wait: Constant(stockThink), Duration: stockThink + stockThink/2},
 		method: http.MethodGet, path: realserver.StaticPath,
+		freshConns: stockThink > realserver.IdleClose(name, realserver.Config{}),
 	}, {
 		name:   "graceful-restart-every-1.2s",
 		sc:     Scenario{Rate: 10, Duration: 5 * time.Second, LateTolerance: 250 * time.Millisecond},

@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,6 +136,16 @@ type Server struct {
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
 	stopOnce sync.Once
+	upstream *atomic.Int64 // requests nginx's upstream has received; nil without one
+}
+
+// UpstreamRequests returns how many requests have reached the server's
+// upstream in the test process (nginx's SlowPath), 0 without one.
+func (s *Server) UpstreamRequests() int64 {
+	if s.upstream == nil {
+		return 0
+	}
+	return s.upstream.Load()
 }
 
 // Start starts the named server with cfg and returns it once it answers.
@@ -173,8 +184,13 @@ func Start(tb testing.TB, name string, cfg Config) *Server {
 		return nil
 	}
 	var upstream string
+	var hits *atomic.Int64
 	if f.upstream {
-		up := httptest.NewServer(http.HandlerFunc(slow))
+		hits = new(atomic.Int64)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			slow(w, r)
+		}))
 		tb.Cleanup(up.Close)
 		upstream = up.Listener.Addr().String()
 	}
@@ -182,6 +198,7 @@ func Start(tb testing.TB, name string, cfg Config) *Server {
 	for attempt := 0; attempt < 3; attempt++ {
 		s, err := start(tb, bin, f, cfg, upstream)
 		if err == nil {
+			s.upstream = hits
 			return s
 		}
 		errs = append(errs, err.Error())
@@ -422,13 +439,17 @@ func (e Entry) TraceID() string {
 	return parts[1]
 }
 
-// logLag is how long Entries waits for requests answered just before to
-// be logged: a server logs a request after it has sent the answer.
-const logLag = 300 * time.Millisecond
+// logLag is how long Entries waits at least for requests answered just
+// before to be logged (a server logs a request after it has sent the
+// answer), and logSettle how long the log must then stay the same size.
+const (
+	logLag    = 300 * time.Millisecond
+	logSettle = 300 * time.Millisecond
+)
 
 // Entries reads the requests in the server's access log, in the order
 // they were logged. Call it once the requests of interest are answered:
-// it waits a moment for their log lines.
+// it waits for their log lines, until the log has not grown for a while.
 func (s *Server) Entries() ([]Entry, error) {
 	time.Sleep(logLag)
 	path := filepath.Join(s.dir, "access.log")
@@ -437,6 +458,7 @@ func (s *Server) Entries() ([]Entry, error) {
 			return nil, err
 		}
 	}
+	waitSettled(path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read access log: %w", err)
@@ -467,19 +489,28 @@ func (s *Server) flush(path string) error {
 	if err := s.cmd.Process.Signal(s.f.flushLog); err != nil {
 		return fmt.Errorf("flush access log: %w", err)
 	}
-	last := int64(-1)
-	for range 20 {
-		time.Sleep(50 * time.Millisecond)
+	return nil
+}
+
+// waitSettled waits until the file at path has kept its size for
+// logSettle, or 5 s have passed.
+func waitSettled(path string) {
+	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
-			continue
+			return -1
 		}
-		if fi.Size() == last {
-			return nil
-		}
-		last = fi.Size()
+		return fi.Size()
 	}
-	return nil
+	last, since := size(), time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		if n := size(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= logSettle {
+			return
+		}
+	}
 }
 
 // logFields is the number of space-separated fields before the request
