@@ -318,21 +318,24 @@ func TestSpawnRate(t *testing.T) {
 func TestWeightMix(t *testing.T) {
 	tests := []struct {
 		weights []int
+		want    []float64 // each task's share of the picks
 		n       int
 	}{
-		{[]int{3, 1}, 2000},
-		{[]int{1, 1, 2}, 4000},
-		{[]int{0, 1}, 2000}, // a zero weight counts as 1
+		{[]int{3, 1}, []float64{0.75, 0.25}, 2000},
+		{[]int{1, 1, 2}, []float64{0.25, 0.25, 0.5}, 4000},
+		{[]int{0, 1}, []float64{0.5, 0.5}, 2000},   // a zero weight counts as 1
+		{[]int{0, 3}, []float64{0.25, 0.75}, 4000}, // … not as 0, nor as the default of another
+		{[]int{5}, []float64{1}, 100},              // one task: always it
+		{[]int{1, 0, 0, 2}, []float64{0.2, 0.2, 0.2, 0.4}, 5000},
 	}
 	for _, tt := range tests {
-		p := &plan{}
-		total := 0
-		for _, w := range tt.weights {
-			if w == 0 {
-				w = 1
-			}
-			total += w
-			p.weights = append(p.weights, total)
+		sc := Scenario{Host: "http://127.0.0.1:1", Rate: 1}
+		for i, w := range tt.weights {
+			sc.Tasks = append(sc.Tasks, getTask(fmt.Sprintf("T%d", i), "/", w))
+		}
+		p, err := resolve(sc, newFlags(newFlagSet()))
+		if err != nil {
+			t.Fatalf("weights %v: %v", tt.weights, err)
 		}
 		r := &runner{plan: p}
 		u := &User{Rand: rand.New(rand.NewPCG(7, 7))}
@@ -340,12 +343,9 @@ func TestWeightMix(t *testing.T) {
 		for range tt.n {
 			counts[r.pick(u)]++
 		}
-		prev := 0
 		for i, c := range counts {
-			want := float64(p.weights[i]-prev) / float64(total)
-			prev = p.weights[i]
 			got := float64(c) / float64(tt.n)
-			if got < want-0.03 || got > want+0.03 {
+			if want := tt.want[i]; got < want-0.03 || got > want+0.03 {
 				t.Errorf("weights %v: task %d picked %.1f%% of %d; want %.1f%% ± 3 points", tt.weights, i, 100*got, tt.n, 100*want)
 			}
 		}

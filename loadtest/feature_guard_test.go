@@ -512,9 +512,21 @@ func TestBackoffRealServer(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	for _, c := range []string{ClassHTTP, ClassTimeout, ClassRefused, ClassReset, ClassTLS, ClassDNS, ClassCheck, ClassStopped, ClassOther} {
-		if e := explain(c, "the message", "h:1"); e == "" || (c != ClassRefused && c != ClassStopped && !strings.Contains(e, "the message")) {
-			t.Errorf("explain(%q) = %q", c, e)
+	tests := []struct{ class, want string }{
+		{ClassRefused, "connection refused: nothing listens at h:1"},
+		{ClassReset, "connections reset or answers cut short (the message)"},
+		{ClassTimeout, "requests timed out (the message): the target accepted them but did not answer in time"},
+		{ClassTLS, "TLS handshake with h:1 failed (the message)"},
+		{ClassDNS, "the host name of h:1 does not resolve (the message)"},
+		{ClassHTTP, "the target answered the message"},
+		{ClassCheck, "responses failed their checks (the message)"},
+		{ClassStopped, "still waiting for an answer when the run's grace ended"},
+		{ClassPanic, "requests failed: the message"},
+		{ClassOther, "requests failed: the message"},
+	}
+	for _, tt := range tests {
+		if got := explain(tt.class, "the message", "h:1"); !strings.Contains(got, tt.want) {
+			t.Errorf("explain(%q, %q, %q) = %q; want it to contain %q", tt.class, "the message", "h:1", got, tt.want)
 		}
 	}
 }
