@@ -1,0 +1,142 @@
+package loadtest
+
+import (
+	"flag"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// updateFlagsDoc rewrites ../docs/flags.md from the flag set instead of
+// comparing with it.
+var updateFlagsDoc = flag.Bool("update", false, "rewrite ../docs/flags.md from the -loadtest.* flags")
+
+// flagsDocPath is the flags page, relative to this package.
+const flagsDocPath = "../docs/flags.md"
+
+// flagsDocHeader opens the generated flags page.
+const flagsDocHeader = `# Flags
+
+<!-- Generated from the flag set by TestFlagsDoc (loadtest/flagsdoc_test.go); do not edit.
+     Refresh with: go test ./loadtest -run TestFlagsDoc -update -->
+
+Every flag is registered by package ` + "`loadtest`" + `, prefixed ` + "`loadtest.`" + `, on the test binary's
+command line, as package ` + "`testing`" + ` registers ` + "`test.*`" + `. Pass them after ` + "`-args`" + `, and name only the
+package(s) holding scenarios: other test binaries do not know these flags and fail on them.
+
+` + "```sh" + `
+go test -tags loadtest -count=1 -v -timeout 20m . -args -loadtest.rate=10
+` + "```" + `
+
+A flag that is set overrides the scenario's field (` + "`-loadtest.rate`" + ` overrides ` + "`Scenario.Rate`" + `); one
+left unset leaves the field alone. A default of zero or blank means "not set": the scenario's field
+applies, else the default its meaning names. What the flags do is told in the pages about
+[scenarios](scenarios.md), [results](results.md), [the gate](gate.md),
+[production](production.md) and [history and signals](history.md).
+
+| flag | default | meaning |
+|---|---|---|
+`
+
+// TestFlagsDoc checks that docs/flags.md is the table of every -loadtest.*
+// flag registered on the command line; -update rewrites it.
+func TestFlagsDoc(t *testing.T) {
+	got := renderFlagsDoc(flag.CommandLine)
+	if !strings.Contains(got, "`-loadtest.host URL`") {
+		t.Fatalf("renderFlagsDoc: no -loadtest.host row; are the harness's flags still registered by package loadtest?\n%s", got)
+	}
+	if *updateFlagsDoc {
+		if err := os.WriteFile(flagsDocPath, []byte(got), 0o644); err != nil {
+			t.Fatalf("write flags page: %v", err)
+		}
+		t.Logf("wrote %s", flagsDocPath)
+		return
+	}
+	want, err := os.ReadFile(flagsDocPath)
+	if err != nil {
+		t.Fatalf("read flags page: %v (create it with: go test ./loadtest -run TestFlagsDoc -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s is not the table of the registered -loadtest.* flags; refresh it with: go test ./loadtest -run TestFlagsDoc -update\n%s",
+			flagsDocPath, lineDiff(string(want), got))
+	}
+}
+
+// renderFlagsDoc renders the -loadtest.* flags of fs as the flags page:
+// the fixed header, then one table row per flag, sorted by name.
+func renderFlagsDoc(fs *flag.FlagSet) string {
+	var fls []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "loadtest.") {
+			fls = append(fls, f)
+		}
+	})
+	sort.Slice(fls, func(i, j int) bool { return fls[i].Name < fls[j].Name })
+
+	var b strings.Builder
+	b.WriteString(flagsDocHeader)
+	for _, f := range fls {
+		arg, usage := flag.UnquoteUsage(f)
+		name := "-" + f.Name
+		if arg != "" {
+			name += " " + arg
+		}
+		def := ""
+		if f.DefValue != "" {
+			def = codeCell(f.DefValue)
+		}
+		b.WriteString("| " + codeCell(name) + " | " + def + " | " + textCell(usage) + " |\n")
+	}
+	return b.String()
+}
+
+// codeCell renders s as a code span in a table cell.
+func codeCell(s string) string {
+	return "`" + strings.ReplaceAll(s, "|", `\|`) + "`"
+}
+
+// textCell escapes the characters of s that Markdown or a table cell
+// would otherwise take as syntax.
+func textCell(s string) string {
+	return strings.NewReplacer(
+		`\`, `\\`,
+		"|", `\|`,
+		"<", `\<`,
+		">", `\>`,
+		"*", `\*`,
+		"`", "\\`",
+		"[", `\[`,
+		"]", `\]`,
+		"\n", " ",
+	).Replace(s)
+}
+
+// lineDiff lists the lines only the file has (-) and those only the flag
+// set renders (+), in their order.
+func lineDiff(file, flagSet string) string {
+	count := func(s string) map[string]int {
+		n := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			n[l]++
+		}
+		return n
+	}
+	inFile, inSet := count(file), count(flagSet)
+	var b strings.Builder
+	for _, l := range strings.Split(file, "\n") {
+		if inSet[l] > 0 {
+			inSet[l]--
+			continue
+		}
+		b.WriteString("- " + l + "\n")
+	}
+	for _, l := range strings.Split(flagSet, "\n") {
+		if inFile[l] > 0 {
+			inFile[l]--
+			continue
+		}
+		b.WriteString("+ " + l + "\n")
+	}
+	return b.String()
+}
