@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/montanaflynn/stats"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -488,17 +489,10 @@ func quantile(xs []float64, p float64) float64 {
 	return xs[max(0, min(i, len(xs)-1))]
 }
 
+// stddev is the sample standard deviation of xs (at least two values).
 func stddev(xs []float64) float64 {
-	var m float64
-	for _, x := range xs {
-		m += x
-	}
-	m /= float64(len(xs))
-	var v float64
-	for _, x := range xs {
-		v += (x - m) * (x - m)
-	}
-	return math.Sqrt(v / float64(len(xs)-1))
+	sd, _ := stats.StandardDeviationSample(xs)
+	return sd
 }
 
 // zq is the standard normal quantile.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/montanaflynn/stats"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -328,12 +329,10 @@ func tTest(a, b []float64) float64 {
 	return 2 * distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Survival(t)
 }
 
+// mean returns the mean of s (not empty).
 func mean(s []float64) float64 {
-	var m float64
-	for _, x := range s {
-		m += x
-	}
-	return m / float64(len(s))
+	m, _ := stats.Mean(s)
+	return m
 }
 
 func sumSq(s []float64, m float64) float64 {

@@ -2,7 +2,8 @@ package trend
 
 import (
 	"math"
-	"sort"
+
+	"github.com/montanaflynn/stats"
 )
 
 // Line is a straight line through a series observed at steps 0, 1, 2, ...
@@ -50,12 +51,8 @@ func TheilSen(xs []float64) Line {
 // SenSlope returns the Theil-Sen slope of xs per step: TheilSen(xs).Slope.
 func SenSlope(xs []float64) float64 { return TheilSen(xs).Slope }
 
-// median returns the median of s, reordering s.
+// median returns the median of s (not empty).
 func median(s []float64) float64 {
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	m, _ := stats.Median(s)
+	return m
 }
