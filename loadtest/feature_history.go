@@ -67,7 +67,7 @@ func historyInstaller(f *historyFlags) func(r *runner) error {
 // historyCheck is the history feature's settings for one run.
 type historyCheck struct {
 	path   string
-	mode   string
+	mode   Mode
 	drift  trend.DriftOptions
 	old    []history.Row       // the file's rows before this run
 	sigs   []history.SignalRow // the signals history's rows before this run
@@ -101,7 +101,7 @@ func installHistory(r *runner, f *historyFlags) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if !h.append && mode == modeOff {
+	if !h.append && mode == ModeOff {
 		return nil
 	}
 	h.path = history.Path(*f.dir, r.env, r.tb.Name())
@@ -190,11 +190,11 @@ func (h *historyCheck) finish(r *runner, res *result.Run) []string {
 	} else if h.append {
 		r.tb.Logf("loadtest: history: run %s, not appended to %s", res.Meta.Status, h.path)
 	}
-	if h.mode == modeOff {
+	if h.mode == ModeOff {
 		return problems
 	}
-	found := driftFindings(history.SameShape(rows, h.shape), h.drift, h.mode == modeFail)
-	found = append(found, signalDriftFindings(sigs, h.shape, h.drift, h.mode == modeFail)...)
+	found := driftFindings(history.SameShape(rows, h.shape), h.drift, h.mode == ModeFail)
+	found = append(found, signalDriftFindings(sigs, h.shape, h.drift, h.mode == ModeFail)...)
 	res.Findings = append(res.Findings, found...)
 	for _, f := range found {
 		if f.Fail {

@@ -50,30 +50,24 @@ func isSetIn(fs *flag.FlagSet, name string) bool {
 
 var commandLineLeak = newLeakFlags(flag.CommandLine)
 
-// Check modes of the trend checks.
-const (
-	modeWarn = "warn"
-	modeFail = "fail"
-	modeOff  = "off"
-)
-
 // leakMaxPoints caps the windows tested: longer series are thinned into
 // blocks (median of each), which keeps the trend and the cost bounded.
 const leakMaxPoints = 300
 
 func init() { features = append(features, leakInstaller(commandLineLeak)) }
 
-// checkMode resolves a warn/fail/off setting from its flag and field.
-func checkMode(fs *flag.FlagSet, flagName, flagVal, field, fieldName string) (string, error) {
+// checkMode resolves a check's mode from its flag, when set, else its
+// field; empty is ModeWarn.
+func checkMode(fs *flag.FlagSet, flagName, flagVal string, field Mode, fieldName string) (Mode, error) {
 	v := field
 	src := "Scenario." + fieldName
 	if isSetIn(fs, flagName) {
-		v, src = flagVal, "-"+flagName
+		v, src = Mode(flagVal), "-"+flagName
 	}
 	switch v {
 	case "":
-		return modeWarn, nil
-	case modeWarn, modeFail, modeOff:
+		return ModeWarn, nil
+	case ModeWarn, ModeFail, ModeOff:
 		return v, nil
 	}
 	return "", fmt.Errorf("%s=%q: want warn, fail or off", src, v)
@@ -101,13 +95,13 @@ func installLeak(r *runner, f *leakFlags) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if mode == modeOff {
+	if mode == ModeOff {
 		return nil
 	}
 	opts := trend.LeakOptions{Log: true, MinGrowth: growth}
 	window := r.plan.Window
 	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
-		found, skipped := leakFindings(res, window, opts, mode == modeFail)
+		found, skipped := leakFindings(res, window, opts, mode == ModeFail)
 		if skipped != "" {
 			r.tb.Logf("loadtest: leak check skipped: %s", skipped)
 		}

@@ -112,7 +112,7 @@ func reportInput(r *runner, res *result.Run, sf *signalFlags, hf *historyFlags) 
 	}
 	if res.Signals != nil {
 		sev := report.Warn
-		if p, err := planSignals(r.plan.Scenario, sf, r.base, r.standIn != ""); err == nil && p.rise == "fail" {
+		if p, err := planSignals(r.plan.Scenario, sf, r.base, r.standIn != ""); err == nil && p.rise == ModeFail {
 			sev = report.Fail
 		}
 		for _, t := range res.Signals.Rising() {

@@ -53,15 +53,20 @@ type signalPlan struct {
 	signals  []string
 	probes   []Probe
 	interval time.Duration
-	rise     string // warn, fail or off
+	rise     Mode
 }
 
 // planSignals applies the flags to the scenario's fields. base is the
 // target's URL; standIn tells whether it is a stand-in, whose /metrics is
 // scraped by default.
 func planSignals(sc Scenario, f *signalFlags, base string, standIn bool) (*signalPlan, error) {
-	p := &signalPlan{probes: sc.Probes, rise: sc.SignalRise, interval: signals.DefaultInterval}
+	p := &signalPlan{probes: sc.Probes, interval: signals.DefaultInterval}
 	var errs []string
+	rise, err := checkMode(f.fs, "loadtest.signal-rise", *f.rise, sc.SignalRise, "SignalRise")
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	p.rise = rise
 	metrics := sc.Metrics
 	if f.set("loadtest.metrics") {
 		metrics = *f.metrics
@@ -86,16 +91,6 @@ func planSignals(sc Scenario, f *signalFlags, base string, standIn bool) (*signa
 		if p.interval <= 0 {
 			errs = append(errs, fmt.Sprintf("-loadtest.metrics-interval=%s: must be positive", *f.interval))
 		}
-	}
-	if f.set("loadtest.signal-rise") {
-		p.rise = *f.rise
-	}
-	switch p.rise {
-	case "":
-		p.rise = "warn"
-	case "warn", "fail", "off":
-	default:
-		errs = append(errs, fmt.Sprintf("signal rise check %q: want warn, fail or off", p.rise))
 	}
 	c := p.collector()
 	if err := c.Check(); err != nil {
@@ -198,7 +193,7 @@ func installSignals(r *runner, f *signalFlags) error {
 			return
 		}
 		res.Signals = rep
-		if p.rise != "off" {
+		if p.rise != ModeOff {
 			rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: r.plan.Window})
 		}
 	})
@@ -216,7 +211,7 @@ func installSignals(r *runner, f *signalFlags) error {
 			r.tb.Logf("loadtest: %d samples of %d server signals written to %s", len(rep.Samples), len(rep.Names()), path)
 		}
 		for _, t := range rep.Rising() {
-			if p.rise == "fail" {
+			if p.rise == ModeFail {
 				problems = append(problems, "server signal "+t.String())
 			} else {
 				r.tb.Logf("loadtest: warning: server signal %s", t)

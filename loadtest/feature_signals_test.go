@@ -224,7 +224,7 @@ func TestSignalsInvalidSettingsSendNothing(t *testing.T) {
 	_, tb, _ := runSignals(t, sc, "-loadtest.metrics-interval=-1s")
 	msg := tb.messages()
 	for _, want := range []string{"no request sent", `metrics endpoint "localhost:9090/metrics"`, `signal "queue{name=orders}"`,
-		`signal rise check "loud"`, `probe "q": no Sample function`, "-loadtest.metrics-interval=-1s: must be positive"} {
+		`Scenario.SignalRise="loud": want warn, fail or off`, `probe "q": no Sample function`, "-loadtest.metrics-interval=-1s: must be positive"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("errors lack %q:\n%s", want, msg)
 		}

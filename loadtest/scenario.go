@@ -129,19 +129,32 @@ type Scenario struct {
 	// SignalRise is the check of each signal for a steady rise over the
 	// run: "warn" (default), "fail" or "off". -loadtest.signal-rise
 	// overrides it.
-	SignalRise string
+	SignalRise Mode
 
 	// Leak is the within-run latency trend check of each task's window
 	// medians: "warn" (default), "fail" or "off". -loadtest.leak overrides it.
-	Leak string
+	Leak Mode
 	// LeakGrowth is the smallest growth of a task's latency over the run
 	// that counts as a leak (default 0.20, i.e. +20 %).
 	LeakGrowth float64
 	// Drift is the check of the run history for a creep or a step of each
 	// task's p95: "warn" (default), "fail" or "off". -loadtest.drift
 	// overrides it.
-	Drift string
+	Drift Mode
 }
+
+// A Mode says what a check does with what it finds: ModeWarn (the zero
+// value's meaning) logs it, ModeFail fails the test, ModeOff skips the
+// check.
+type Mode string
+
+// The modes of the trend checks (Scenario.Leak, Drift, SignalRise and
+// their flags).
+const (
+	ModeWarn Mode = "warn"
+	ModeFail Mode = "fail"
+	ModeOff  Mode = "off"
+)
 
 // A Task is one kind of operation in the mix, timed as a whole. Name
 // groups requests: "GET /users/{id}" for every user id. A leading HTTP
