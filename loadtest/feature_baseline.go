@@ -87,11 +87,7 @@ func newBaselineFlags(fs *flag.FlagSet) *baselineFlags {
 	}
 }
 
-func (f *baselineFlags) set(name string) bool {
-	set := false
-	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
-	return set
-}
+func (f *baselineFlags) set(name string) bool { return isSetIn(f.fs, name) }
 
 var commandLineBaseline = newBaselineFlags(flag.CommandLine)
 

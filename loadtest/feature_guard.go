@@ -99,11 +99,7 @@ func newSafetyFlags(fs *flag.FlagSet) *safetyFlags {
 	}
 }
 
-func (f *safetyFlags) set(name string) bool {
-	set := false
-	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
-	return set
-}
+func (f *safetyFlags) set(name string) bool { return isSetIn(f.fs, name) }
 
 // commandLineSafety are the guard rails' flags on the default command line.
 var commandLineSafety = newSafetyFlags(flag.CommandLine)

@@ -37,17 +37,6 @@ func newLeakFlags(fs *flag.FlagSet) *leakFlags {
 	}
 }
 
-// isSetIn reports whether the named flag was given in fs.
-func isSetIn(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
-}
-
 var commandLineLeak = newLeakFlags(flag.CommandLine)
 
 // leakMaxPoints caps the windows tested: longer series are thinned into

@@ -41,11 +41,7 @@ func newSignalFlags(fs *flag.FlagSet) *signalFlags {
 	}
 }
 
-func (f *signalFlags) set(name string) bool {
-	set := false
-	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
-	return set
-}
+func (f *signalFlags) set(name string) bool { return isSetIn(f.fs, name) }
 
 // signalPlan is what the signals feature does in one run.
 type signalPlan struct {

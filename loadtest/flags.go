@@ -57,13 +57,12 @@ func newFlags(fs *flag.FlagSet) *flags {
 }
 
 // set reports whether the named flag was given.
-func (f *flags) set(name string) bool {
+func (f *flags) set(name string) bool { return isSetIn(f.fs, name) }
+
+// isSetIn reports whether the named flag was given in fs.
+func isSetIn(fs *flag.FlagSet, name string) bool {
 	set := false
-	f.fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == name {
-			set = true
-		}
-	})
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
 
