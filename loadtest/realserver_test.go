@@ -219,12 +219,8 @@ func runRealCase(t *testing.T, name string, c realCase) {
 	// The server's view: every request the harness counted received,
 	// once.
 	received := map[string][]realserver.Entry{}
-	var ours []realserver.Entry
-	for _, e := range entries {
-		if e.RunID != res.Meta.RunID {
-			continue // the readiness probe, another run
-		}
-		ours = append(ours, e)
+	ours := realserver.OfRun(entries, res.Meta.RunID) // not the readiness probe
+	for _, e := range ours {
 		received[e.TraceID()] = append(received[e.TraceID()], e)
 	}
 	var twice, missing, unknown []string

@@ -447,6 +447,17 @@ const (
 	logSettle = 300 * time.Millisecond
 )
 
+// OfRun returns the entries whose X-Loadtest-Run is runID, in order.
+func OfRun(entries []Entry, runID string) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if e.RunID == runID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Entries reads the requests in the server's access log, in the order
 // they were logged. Call it once the requests of interest are answered:
 // it waits for their log lines, until the log has not grown for a while.

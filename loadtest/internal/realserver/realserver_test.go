@@ -78,12 +78,7 @@ func TestServers(t *testing.T) {
 
 			entries, err := srv.Entries()
 			require.NoError(t, err)
-			var got []Entry
-			for _, e := range entries {
-				if e.RunID == "run1" {
-					got = append(got, e)
-				}
-			}
+			got := OfRun(entries, "run1")
 			require.Len(t, got, 5, "entries of run1 in %+v", entries)
 			for i, e := range got {
 				assert.Equal(t, strings.Repeat(string(rune('a'+i)), 32), e.TraceID(), "entry %d: %+v", i, e)
@@ -207,12 +202,7 @@ func TestShutdownTimeout(t *testing.T) {
 	assert.Error(t, <-errc, "POST in progress at a restart")
 	entries, err := srv.Entries()
 	require.NoError(t, err)
-	var dropped []Entry
-	for _, e := range entries {
-		if e.RunID == "drop" {
-			dropped = append(dropped, e)
-		}
-	}
+	dropped := OfRun(entries, "drop")
 	assert.Len(t, dropped, 1, "the dropped POST in %+v", entries)
 
 	for _, name := range []string{Apache, Lighttpd} {
