@@ -89,8 +89,8 @@ func throttles(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
 }
 
-// note takes in one response's status and its Retry-After, at now.
-func (b *backoff) note(code int, ra string, now time.Time) {
+// throttle takes in one response's status and its Retry-After, at now.
+func (b *backoff) throttle(code int, ra string, now time.Time) {
 	if !throttles(code) {
 		b.pass()
 		return
@@ -132,49 +132,44 @@ func (b *backoff) pause(now time.Time) time.Duration {
 	return max(b.until.Sub(now), 0)
 }
 
-// noteStatus tells the back-off of a response's status and, when it asks
-// to slow down, its Retry-After.
-func (r *runner) noteStatus(code int, h http.Header) {
-	s := safetyOf(r)
-	switch {
-	case s == nil || s.bo == nil:
-	case throttles(code):
-		s.bo.note(code, h.Get("Retry-After"), time.Now())
-	default:
-		s.bo.pass()
+// note tells the back-off of a response's status and, when it asks to
+// slow down, its Retry-After.
+func (b *backoff) note(code int, h http.Header) {
+	if throttles(code) {
+		b.throttle(code, h.Get("Retry-After"), time.Now())
+	} else {
+		b.pass()
 	}
 }
 
-// backoffWait holds a closed-model user while the target asked the run to
-// back off, no later than the end of starts; true means it waited (the
-// caller then checks the time again).
-func (r *runner) backoffWait(ctx context.Context, tm *time.Timer) bool {
-	s := safetyOf(r)
-	if s == nil || s.bo == nil || !s.bo.asked.Load() {
+// wait holds a closed-model user while the target asked the run to back
+// off, no later than end; true means it waited (the caller then checks
+// the time again).
+func (b *backoff) wait(ctx context.Context, tm *time.Timer, end time.Time) bool {
+	if !b.asked.Load() {
 		return false
 	}
 	now := time.Now()
-	d := min(s.bo.pause(now), r.stopAt.Sub(now))
+	d := min(b.pause(now), end.Sub(now))
 	if d <= 0 {
 		return false
 	}
 	sleep(ctx, tm, d)
-	s.bo.mu.Lock()
-	s.bo.paused += time.Since(now)
-	s.bo.mu.Unlock()
+	b.mu.Lock()
+	b.paused += time.Since(now)
+	b.mu.Unlock()
 	return true
 }
 
-// backoffSkip reports whether an open-model start scheduled at at falls in
-// a back-off, and counts it if so.
-func (r *runner) backoffSkip(at time.Time) bool {
-	s := safetyOf(r)
-	if s == nil || s.bo == nil || s.bo.pause(at) <= 0 {
+// skip reports whether an open-model start scheduled at at falls in a
+// back-off, and counts it if so.
+func (b *backoff) skip(at time.Time) bool {
+	if b.pause(at) <= 0 {
 		return false
 	}
-	s.bo.mu.Lock()
-	s.bo.skipped++
-	s.bo.mu.Unlock()
+	b.mu.Lock()
+	b.skipped++
+	b.mu.Unlock()
 	return true
 }
 

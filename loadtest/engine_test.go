@@ -115,7 +115,7 @@ func runFake(t *testing.T, sc Scenario) (*result.Run, *captureTB, time.Duration)
 		fl.fs.Parse([]string{"-loadtest.out=" + out})
 		tb = newCaptureTB(t)
 		start := time.Now()
-		res = runWith(tb, sc, runOptions{flags: fl}) // the core alone: features test themselves
+		res = resultOf(runWith(tb, sc, runOptions{flags: fl})) // the core alone: features test themselves
 		took = time.Since(start)
 	})
 	return res, tb, took

@@ -17,6 +17,7 @@ import (
 	"github.com/steadyload/steadyload/loadtest/baseline"
 	"github.com/steadyload/steadyload/loadtest/gate"
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -56,10 +57,10 @@ type Gate struct {
 	update bool // record this run, as -loadtest.update (tests of the package)
 }
 
-// historyTau, when set, returns the run-to-run noise τ of a task's metric
-// calibrated from the run history, and from how many runs; ok false means
-// "not calibrated", and the gate uses Gate.Tau or its 5 % default.
-var historyTau func(r *runner, task, metric string) (tau float64, runs int, ok bool)
+// tauSource returns the run-to-run noise τ of a task's metric calibrated
+// from the run history, and from how many runs; ok false means "not
+// calibrated", and the gate uses Gate.Tau or its 5 % default.
+type tauSource func(task, metric string) (tau float64, runs int, ok bool)
 
 // baselineFlags are the gate's flags, on one flag set.
 type baselineFlags struct {
@@ -89,13 +90,13 @@ func newBaselineFlags(fs *flag.FlagSet) *baselineFlags {
 
 func (f *baselineFlags) set(name string) bool { return isSetIn(f.fs, name) }
 
-var commandLineBaseline = newBaselineFlags(flag.CommandLine)
-
-func init() { features = append(features, baselineInstaller(commandLineBaseline)) }
-
-// gateRun is the gate's state for one run.
-type gateRun struct {
+// gatePart is the gate's state for one run: it compares the segment with
+// the baseline (an evaluator), then writes the comparison and, when asked
+// to, records the run into the baseline (a sink).
+type gatePart struct {
 	r        *runner
+	history  tauSource
+	report   *gate.Report
 	cfg      gate.Config
 	metrics  []gate.Metric
 	k        int
@@ -107,39 +108,38 @@ type gateRun struct {
 	shapeOff []string // how this run's shape differs from the baseline's
 }
 
-// baselineInstaller returns the installer of the baseline gate reading the
-// given flags. A malformed baseline fails the test before any request, and
-// so does a results folder, or (when recording) a baseline directory, in
-// which no file can be created: a run's outcome is never lost after the
-// load was sent.
-func baselineInstaller(f *baselineFlags) func(r *runner) error {
-	return func(r *runner) error {
-		g, err := newGateRun(r, f)
-		if err != nil {
-			return err
-		}
-		if err := probeDir(f.probe, "results folder (-loadtest.out)", r.plan.out); err != nil {
-			return err
-		}
-		if g.update {
-			if err := probeDir(f.probe, "baseline directory (-loadtest.baseline)", g.dir); err != nil {
-				return err
-			}
-		}
-		if g.runs, err = baseline.Load(g.dir); err != nil {
-			return fmt.Errorf("baseline: %w", err)
-		}
-		if len(g.runs) > 0 {
-			g.shapeOff = baseline.ShapeDiff(g.runs[0].Meta, planMeta(r.plan))
-		}
-		r.finishHooks = append(r.finishHooks, g.finish)
-		return nil
+// newGatePart makes the baseline gate of r from flags f, with τ from
+// history. A malformed baseline is an error before any request, and so is
+// a results folder, or (when recording) a baseline directory, in which no
+// file can be created: a run's outcome is never lost after the load was
+// sent.
+func newGatePart(r *runner, f *baselineFlags, history tauSource) (*gatePart, error) {
+	g, err := gateSettings(r, f)
+	if err != nil {
+		return nil, err
 	}
+	g.history = history
+	if err := probeDir(f.probe, "results folder (-loadtest.out)", r.plan.out); err != nil {
+		return nil, err
+	}
+	if g.update {
+		if err := probeDir(f.probe, "baseline directory (-loadtest.baseline)", g.dir); err != nil {
+			return nil, err
+		}
+	}
+	if g.runs, err = baseline.Load(g.dir); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	if len(g.runs) > 0 {
+		g.shapeOff = baseline.ShapeDiff(g.runs[0].Meta, planMeta(r.plan))
+	}
+	return g, nil
 }
 
-func newGateRun(r *runner, f *baselineFlags) (*gateRun, error) {
+// gateSettings reads the gate's flags and scenario fields.
+func gateSettings(r *runner, f *baselineFlags) (*gatePart, error) {
 	sc := r.plan.Gate
-	g := &gateRun{r: r, update: sc.update || *f.update, require: *f.require, k: sc.K, tauSrc: "default (not calibrated)"}
+	g := &gatePart{r: r, update: sc.update || *f.update, require: *f.require, k: sc.K, tauSrc: "default (not calibrated)"}
 	g.cfg = gate.Config{Tolerance: sc.Tolerance, FailureTolerance: sc.FailureTolerance, Alpha: sc.Alpha, Tau: sc.Tau}
 	if sc.Tau != 0 {
 		g.tauSrc = "scenario"
@@ -226,11 +226,10 @@ func planMeta(p *plan) result.Meta {
 	return m
 }
 
-// finish compares the run with the baseline, reports, and records the run
-// when asked to.
-func (g *gateRun) finish(res *result.Run) []string {
-	r := g.r
-	var problems []string
+// Evaluate compares the segment with the baseline and gives a verdict
+// for each regression.
+func (g *gatePart) Evaluate(seg *pipeline.Segment) {
+	r, res := g.r, seg.Run
 	rep := &gate.Report{Test: res.Meta.Test, Env: res.Meta.Env, Baseline: g.dir}
 	for _, b := range g.runs {
 		rep.Runs = append(rep.Runs, b.Name)
@@ -240,13 +239,13 @@ func (g *gateRun) finish(res *result.Run) []string {
 	case len(g.runs) == 0:
 		rep.Note = fmt.Sprintf("NO BASELINE for env %q in %s: nothing compared. Record %d runs with: %s (plus this run's -loadtest.* flags)", res.Meta.Env, g.dir, g.k, record)
 		if g.require && !g.update {
-			problems = append(problems, "baseline gate: no baseline and -loadtest.require-baseline is set: "+rep.Note)
+			seg.Failf("baseline gate: no baseline and -loadtest.require-baseline is set: %s", rep.Note)
 		}
 	case len(g.shapeOff) > 0:
 		rep.Note = fmt.Sprintf("NOT COMPARED: the baseline in %s was recorded with another load shape (%s; this run: %s): %s. Refresh it on purpose with: %s",
 			g.dir, baseline.Shape(g.runs[0].Meta), baseline.Shape(res.Meta), strings.Join(g.shapeOff, ", "), record)
 		if g.require && !g.update {
-			problems = append(problems, "baseline gate: no comparable baseline and -loadtest.require-baseline is set: "+rep.Note)
+			seg.Failf("baseline gate: no comparable baseline and -loadtest.require-baseline is set: %s", rep.Note)
 		}
 	default:
 		g.compare(res, rep)
@@ -258,24 +257,31 @@ func (g *gateRun) finish(res *result.Run) []string {
 			case row.Verdict == gate.Regressed && g.update:
 				r.tb.Logf("loadtest: baseline gate: %s (not failed: -loadtest.update records this run as the new baseline)", row.Message())
 			case row.Verdict == gate.Regressed:
-				problems = append(problems, "baseline gate: "+row.Message())
+				seg.Failf("baseline gate: %s", row.Message())
 			case row.Verdict == gate.NoVerdict && g.require:
-				problems = append(problems, fmt.Sprintf("baseline gate: %s %s: no verdict (%s) and -loadtest.require-baseline is set", row.Task, row.Metric, strings.Join(row.Warnings, "; ")))
+				seg.Failf("baseline gate: %s %s: no verdict (%s) and -loadtest.require-baseline is set", row.Task, row.Metric, strings.Join(row.Warnings, "; "))
 			}
 		}
 	}
-	res.Gate = rep
-	r.tb.Log("\n" + rep.Text())
-	problems = append(problems, g.writeOutputs(res, rep)...)
-	if g.update {
-		problems = append(problems, g.record(res)...)
+	seg.Gate = rep
+}
+
+// Write logs the comparison, writes it to the results folder and, when
+// asked to, records the segment into the baseline.
+func (g *gatePart) Write(seg *pipeline.Segment) {
+	if seg.Gate == nil {
+		return
 	}
-	return problems
+	g.r.tb.Log("\n" + seg.Gate.Text())
+	g.writeOutputs(seg)
+	if g.update {
+		g.record(seg)
+	}
 }
 
 // compare fills rep with a row per task (the per-user OnStart step
 // excluded) and metric, then the aggregate's.
-func (g *gateRun) compare(res *result.Run, rep *gate.Report) {
+func (g *gatePart) compare(res *result.Run, rep *gate.Report) {
 	tasks := make([]*result.Task, 0, len(res.Tasks)+1)
 	for _, t := range res.Tasks {
 		if !t.Setup {
@@ -332,7 +338,7 @@ func (g *gateRun) compare(res *result.Run, rep *gate.Report) {
 
 // runHistogram is a baseline run's histogram of task t: the task's own,
 // or the merge of all tasks' for the aggregate.
-func (g *gateRun) runHistogram(b *baseline.Run, t *result.Task) *hdrhistogram.Histogram {
+func (g *gatePart) runHistogram(b *baseline.Run, t *result.Task) *hdrhistogram.Histogram {
 	if t.Name == result.AggregateName && t.Type == "" {
 		h := result.NewHistogram()
 		for _, x := range b.Histograms {
@@ -347,11 +353,8 @@ func (g *gateRun) runHistogram(b *baseline.Run, t *result.Task) *hdrhistogram.Hi
 }
 
 // tau returns the calibrated τ of a task's metric, when the history has one.
-func (g *gateRun) tau(task, metric string) (float64, int, bool) {
-	if historyTau == nil {
-		return 0, 0, false
-	}
-	tau, n, ok := historyTau(g.r, task, metric)
+func (g *gatePart) tau(task, metric string) (float64, int, bool) {
+	tau, n, ok := g.history(task, metric)
 	if !ok || !(tau > 0) || math.IsInf(tau, 0) {
 		return 0, 0, false
 	}
@@ -359,7 +362,7 @@ func (g *gateRun) tau(task, metric string) (float64, int, bool) {
 }
 
 // params are the gate parameters in force, recorded with a baseline run.
-func (g *gateRun) params(res *result.Run) baseline.Params {
+func (g *gatePart) params(res *result.Run) baseline.Params {
 	p := baseline.Params{Tolerance: g.cfg.Tolerance, FailureTolerance: g.cfg.FailureTolerance, Alpha: g.cfg.Alpha, K: g.k,
 		MinRequests: g.cfg.MinRequests, Tau: g.cfg.Tau, TauSource: g.tauSrc}
 	for _, m := range g.metrics {
@@ -385,46 +388,50 @@ const minRecord = 20
 
 // record adds the run to the baseline: only a complete run with enough
 // requests.
-func (g *gateRun) record(res *result.Run) []string {
-	r := g.r
+func (g *gatePart) record(seg *pipeline.Segment) {
+	r, res := g.r, seg.Run
 	n := int64(0)
 	if res.Total != nil {
 		n = res.Total.Requests - res.Total.Failures
 	}
 	switch {
 	case res.Meta.Status != result.Complete:
-		return []string{fmt.Sprintf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)}
+		seg.Failf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
+		return
 	case n < minRecord:
-		return []string{fmt.Sprintf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, g.cfg.MinRequests)}
+		seg.Failf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, g.cfg.MinRequests)
+		return
 	case r.plan.open && res.Meta.Scheduled+res.Meta.Dropped > 0 &&
 		float64(res.Meta.Late+res.Meta.Dropped)/float64(res.Meta.Scheduled+res.Meta.Dropped) > r.plan.MaxLateRatio:
-		return []string{"baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine"}
+		seg.Failf("baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine")
+		return
 	case r.plan.MaxFailureRatio >= 0 && res.Total != nil && res.Total.FailureRatio() > r.plan.MaxFailureRatio:
-		return []string{fmt.Sprintf("baseline not updated: %.1f%% of requests failed, above the limit of %s", 100*res.Total.FailureRatio(), percent(r.plan.MaxFailureRatio))}
+		seg.Failf("baseline not updated: %.1f%% of requests failed, above the limit of %s", 100*res.Total.FailureRatio(), percent(r.plan.MaxFailureRatio))
+		return
 	case n < int64(g.cfg.MinRequests):
 		r.tb.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, g.cfg.MinRequests)
 	}
 	rec, err := baseline.Record(g.dir, res, g.params(res), g.k)
 	if err != nil {
-		return []string{fmt.Sprintf("baseline not updated: %v", err)}
+		seg.Failf("baseline not updated: %v", err)
+		return
 	}
 	r.tb.Logf("loadtest: baseline: recorded run %s in %s (%d of %d runs kept)", rec.Name, g.dir, rec.Kept, g.k)
 	if len(rec.Removed) > 0 {
 		r.tb.Logf("loadtest: baseline: removed older run(s) %s", strings.Join(rec.Removed, ", "))
 	}
-	return nil
 }
 
 // writeOutputs writes the comparison CSV and benchmark lines to the
 // results folder and appends the Markdown table to $GITHUB_STEP_SUMMARY.
-func (g *gateRun) writeOutputs(res *result.Run, rep *gate.Report) []string {
-	var problems []string
+func (g *gatePart) writeOutputs(seg *pipeline.Segment) {
+	res, rep := seg.Run, seg.Gate
 	base := filepath.Join(g.r.plan.out, result.FileBase(res.Meta.Test))
 	if err := atomicfile.Write(base+"_gate.csv", rep.WriteCSV); err != nil {
-		problems = append(problems, fmt.Sprintf("comparison not written: %v", err))
+		seg.Failf("comparison not written: %v", err)
 	}
 	if err := atomicfile.Write(base+"_bench.txt", func(w io.Writer) error { return writeBench(w, res) }); err != nil {
-		problems = append(problems, fmt.Sprintf("benchmark lines not written: %v", err))
+		seg.Failf("benchmark lines not written: %v", err)
 	}
 	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -435,10 +442,9 @@ func (g *gateRun) writeOutputs(res *result.Run, rep *gate.Report) []string {
 			}
 		}
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("step summary not written: %v", err))
+			seg.Failf("step summary not written: %v", err)
 		}
 	}
-	return problems
 }
 
 // writeBench writes the run as Go benchmark lines that benchstat compares

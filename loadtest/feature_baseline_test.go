@@ -17,6 +17,7 @@ import (
 
 	"github.com/steadyload/steadyload/loadtest/baseline"
 	"github.com/steadyload/steadyload/loadtest/gate"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -84,7 +85,7 @@ func gateScenario(srv *httptest.Server, dir string, rate float64) Scenario {
 // runGate runs sc with the core and the baseline gate only, on their own
 // flags, and returns the result, the captured messages and the results
 // folder.
-func runGate(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB, string) {
+func runGate(t *testing.T, sc Scenario, args ...string) (*pipeline.Segment, *captureTB, string) {
 	t.Helper()
 	out := t.TempDir()
 	fs := newFlagSet()
@@ -94,7 +95,7 @@ func runGate(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB
 		t.Fatal(err)
 	}
 	tb := newCaptureTB(t)
-	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{baselineInstaller(bf)}})
+	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf}})
 	return res, tb, out
 }
 
@@ -158,7 +159,7 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		// Latency counts from the scheduled start, so a machine busy with
 		// other work slows the generator and, with it, the measured p95:
 		// up to three attempts are made and one must pass.
-		var res *result.Run
+		var res *pipeline.Segment
 		var out string
 		var failed []string
 		for range 3 {

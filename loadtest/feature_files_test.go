@@ -25,7 +25,7 @@ func runFiles(t *testing.T, sc Scenario, probe func(string) error, args ...strin
 		t.Fatal(err)
 	}
 	tb := newCaptureTB(t)
-	runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{baselineInstaller(bf), historyInstaller(hf)}})
+	runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf, history: hf}})
 	return tb
 }
 

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -101,40 +103,38 @@ func newSafetyFlags(fs *flag.FlagSet) *safetyFlags {
 
 func (f *safetyFlags) set(name string) bool { return isSetIn(f.fs, name) }
 
-// commandLineSafety are the guard rails' flags on the default command line.
-var commandLineSafety = newSafetyFlags(flag.CommandLine)
-
-func init() {
-	features = append(features, safetyInstaller(commandLineSafety))
-}
-
-// safetyInstaller returns the feature installer of the guard rails: the
-// load ceiling, the output folder's lock, the abort guard, back-off and
-// the secret header, reading the given flags.
-func safetyInstaller(f *safetyFlags) func(r *runner) error {
-	return func(r *runner) error {
-		s := &safety{r: r}
-		errs := []error{
-			s.checkCeiling(f),
-			s.installGuard(f),
-			s.installBackoff(f),
-			s.installSecret(f),
-		}
-		if err := errors.Join(errs...); err != nil {
-			s.close()
-			return err
-		}
-		// The lock last: nothing to undo after it.
-		if err := s.lockOutput(); err != nil {
-			s.close()
-			return err
-		}
-		r.safety = s
-		r.tb.Cleanup(s.close)
-		r.endHooks = append(r.endHooks, s.stopWatching)
-		r.finishHooks = append(r.finishHooks, s.finish)
-		return nil
+// newSafety makes the guard rails of r from flags f: it refuses a load
+// above the ceiling, starts the abort guard's watcher, sets up back-off
+// and the secret header on the run's transport, and takes the output
+// folder's lock, in that order. A setting that is wrong is an error and
+// nothing is left running.
+func newSafety(r *runner, f *safetyFlags) (*safety, error) {
+	s := &safety{r: r}
+	errs := []error{
+		s.checkCeiling(f),
+		s.installGuard(f),
+		s.installBackoff(f),
+		s.installSecret(f),
 	}
+	if err := errors.Join(errs...); err != nil {
+		s.close()
+		return nil, err
+	}
+	// The lock last: nothing to undo after it.
+	if err := s.lockOutput(); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.guard != nil {
+		r.guard = s.guard
+	}
+	if s.bo != nil {
+		r.backoff = s.bo
+	}
+	if s.secret != nil {
+		r.scrub = s.secret.scrub
+	}
+	return s, nil
 }
 
 // safety is the guard rails' state for one run.
@@ -143,12 +143,14 @@ type safety struct {
 	guard  *guard
 	bo     *backoff
 	secret *secret
-	lock   *outLock
+	unlock func() // the output folder's lock
 }
 
-// safetyOf returns r's guard rails, nil when none are installed (tests of
-// the core alone).
-func safetyOf(r *runner) *safety { return r.safety }
+// Start, Window and Stop make the guard rails an observer of the load:
+// the guard's watcher runs from the start on, and stops with the load.
+func (s *safety) Start(context.Context, time.Time) {}
+func (s *safety) Window([]result.Window)          {}
+func (s *safety) Stop(*pipeline.Segment)          { s.close() }
 
 // checkCeiling refuses a load above the ceiling unless it is allowed.
 func (s *safety) checkCeiling(f *safetyFlags) error {
@@ -175,55 +177,22 @@ func (s *safety) checkCeiling(f *safetyFlags) error {
 	return errors.Join(errs...)
 }
 
-// outLock is a held lock on a test's files in an output folder. One
-// process may run the same test again once its previous run is over.
-type outLock struct {
-	path    string
-	unlock  func()
-	running bool
-}
-
-var outLocks = struct {
-	sync.Mutex
-	m map[string]*outLock
-}{m: map[string]*outLock{}}
-
 // lockOutput takes the lock of the test's files in the output folder, so
 // two runs of one test writing the same folder (two CI jobs on one
 // workspace, say) cannot interleave their files or baselines: the second
-// refuses to start. The lock is held until the test ends; a crash frees it.
+// refuses to start. The lock is held until the run's results are written
+// (release); a crash frees it.
 func (s *safety) lockOutput() error {
 	r := s.r
 	dir := r.plan.out
-	path := filepath.Join(dir, "."+result.FileBase(r.tb.Name())+".lock")
-	outLocks.Lock()
-	defer outLocks.Unlock()
-	if l := outLocks.m[path]; l != nil {
-		if l.running {
-			return fmt.Errorf("another run of %s in this process is writing to %s", r.tb.Name(), dir)
-		}
-		l.running = true
-		s.lock = l
-		return nil
-	}
-	unlock, err := atomicfile.Lock(path)
+	unlock, err := atomicfile.Lock(filepath.Join(dir, "."+result.FileBase(r.tb.Name())+".lock"))
 	if err != nil {
 		if errors.Is(err, atomicfile.ErrLocked) {
 			return fmt.Errorf("another run of %s is writing to %s (%v): wait for it to end, or give this run its own -loadtest.out", r.tb.Name(), dir, err)
 		}
 		return fmt.Errorf("output folder: %w", err)
 	}
-	l := &outLock{path: path, unlock: unlock, running: true}
-	outLocks.m[path] = l
-	s.lock = l
-	r.tb.Cleanup(func() {
-		outLocks.Lock()
-		defer outLocks.Unlock()
-		if outLocks.m[path] == l {
-			delete(outLocks.m, path)
-			l.unlock()
-		}
-	})
+	s.unlock = unlock
 	return nil
 }
 
@@ -234,26 +203,28 @@ func (s *safety) close() {
 	}
 }
 
-func (s *safety) stopWatching() { s.close() }
-
-// finish reports what the guard rails saw, once the results are written.
-func (s *safety) finish(res *result.Run) []string {
-	var problems []string
-	if s.guard != nil {
-		problems = append(problems, s.guard.finish(res)...)
+// release stops the watcher and lets the next run of the test in this
+// process write to the output folder.
+func (s *safety) release() {
+	s.close()
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
-	if d := diagnose(s.r, res); d != "" {
-		problems = append(problems, "what happened: "+d)
+}
+
+// Evaluate reports what the guard rails saw: a target that turned bad as
+// the load ended, what the target did to a failed run, the back-off.
+func (s *safety) Evaluate(seg *pipeline.Segment) {
+	if s.guard != nil {
+		s.guard.finish(seg)
+	}
+	if d := diagnose(s.r, seg.Run); d != "" {
+		seg.Failf("what happened: %s", d)
 	}
 	if s.bo != nil {
 		s.bo.report(s.r)
 	}
-	if s.lock != nil {
-		outLocks.Lock()
-		s.lock.running = false
-		outLocks.Unlock()
-	}
-	return problems
 }
 
 // guardSlots is how many slots a span has: the watcher judges once a slot.
@@ -389,19 +360,19 @@ func newGuardHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(result.MinLatency, result.MaxLatency, 2)
 }
 
-// guardOutcome feeds the abort guard one finished task. Tasks cut off by
-// the run's own end (class stopped) say nothing about the target.
-func (r *runner) guardOutcome(end time.Time, latency time.Duration, class string) {
-	s := safetyOf(r)
-	// A panic is the scenario's own fault, not the target's: the failure
-	// ratio check counts it, the guard does not.
-	if s == nil || s.guard == nil || class == ClassStopped || class == ClassPanic {
+// record feeds the abort guard one finished task. Tasks cut off by the
+// run's own end (class stopped) say nothing about the target; a panic is
+// the scenario's own fault, not the target's: the failure ratio check
+// counts it, the guard does not.
+func (g *guard) record(end time.Time, latency time.Duration, class string) {
+	if class == ClassStopped || class == ClassPanic {
 		return
 	}
-	s.guard.record(end, latency, class != "")
+	g.add(end, latency, class != "")
 }
 
-func (g *guard) record(end time.Time, latency time.Duration, failed bool) {
+// add counts one outcome in its slot.
+func (g *guard) add(end time.Time, latency time.Duration, failed bool) {
 	idx := int64(end.Sub(g.t0) / g.slot)
 	if idx < 0 {
 		idx = 0
@@ -586,7 +557,7 @@ func fmtLatency(d time.Duration) string {
 // finish reports a target that turned bad as the load ended, and notes a
 // run the guard could never judge. Too little data for the guard is not a
 // failure: the run's failure ratio check still judges the requests made.
-func (g *guard) finish(res *result.Run) []string {
+func (g *guard) finish(seg *pipeline.Segment) {
 	g.mu.Lock()
 	judged, seen := g.judged, g.seen
 	g.mu.Unlock()
@@ -594,10 +565,9 @@ func (g *guard) finish(res *result.Run) []string {
 		g.r.tb.Logf("loadtest: abort guard: could not judge the target: %d requests finished in the whole run and a verdict needs %d (-loadtest.abort-min-requests); the failure ratio check still applies",
 			seen, g.cfg.MinRequests)
 	}
-	if res.Meta.Status != result.Complete || g.last == "" {
-		return nil
+	if seg.Meta.Status == result.Complete && g.last != "" {
+		seg.Failf("abort guard: the target turned bad as the load ended, too late to stop it: %s", g.last)
 	}
-	return []string{"abort guard: the target turned bad as the load ended, too late to stop it: " + g.last}
 }
 
 // topFailure returns the most common failure of the run so far across

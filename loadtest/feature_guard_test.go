@@ -27,7 +27,7 @@ func runSafeIn(t *testing.T, tb testing.TB, out string, sc Scenario, args ...str
 	if err := fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
 		t.Fatal(err)
 	}
-	return runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{safetyInstaller(sf)}})
+	return resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf}}))
 }
 
 // runGuarded is runSafeIn with a capturing TB and a temporary folder.
@@ -53,7 +53,7 @@ func runGuardedFake(t *testing.T, sc Scenario, args ...string) (*result.Run, *ca
 			t.Fatal(err)
 		}
 		tb = newCaptureTB(t)
-		res = runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{safetyInstaller(sf)}})
+		res = resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf}}))
 	})
 	return res, tb
 }
@@ -450,7 +450,7 @@ func TestBackoffNote(t *testing.T) {
 		{503, "", 5 * time.Second},     // …but restarts the doubling (0.5 s < the pause already set)
 	}
 	for i, s := range steps {
-		b.note(s.code, s.ra, t0)
+		b.throttle(s.code, s.ra, t0)
 		if got := b.pause(t0); got != s.want {
 			t.Errorf("step %d: note(%d, %q); pause = %s; want %s", i, s.code, s.ra, got, s.want)
 		}
@@ -671,7 +671,7 @@ func TestGuardLookBack(t *testing.T) {
 				if tt.feed.latency != nil {
 					lat = tt.feed.latency(i)
 				}
-				g.record(t0.Add(time.Duration(i)*tt.feed.every), lat, tt.feed.fail(i))
+				g.add(t0.Add(time.Duration(i)*tt.feed.every), lat, tt.feed.fail(i))
 			}
 			now := t0.Add(tt.now)
 			g.mu.Lock()

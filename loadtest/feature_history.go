@@ -7,11 +7,11 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/gate"
 	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/loadtest/signals"
 	"github.com/steadyload/steadyload/loadtest/trend"
@@ -48,8 +48,6 @@ func newHistoryFlags(fs *flag.FlagSet) *historyFlags {
 	}
 }
 
-var commandLineHistory = newHistoryFlags(flag.CommandLine)
-
 // historyQuantile is the quantile the history tracks for drift and τ.
 const historyQuantile = 0.95
 
@@ -57,15 +55,11 @@ const historyQuantile = 0.95
 // run is the gate's business, a level held for three runs is a step.
 const minStepRuns = 3
 
-func init() { features = append(features, historyInstaller(commandLineHistory)) }
-
-// historyInstaller returns the history feature's installer, reading flags f.
-func historyInstaller(f *historyFlags) func(r *runner) error {
-	return func(r *runner) error { return installHistory(r, f) }
-}
-
-// historyCheck is the history feature's settings for one run.
-type historyCheck struct {
+// historyPart is the history's part in one run: it tests the history,
+// this segment included, for drift and steps (an evaluator), appends the
+// segment's rows (a sink), and gives the gate τ calibrated from it.
+type historyPart struct {
+	r      *runner
 	path   string
 	mode   Mode
 	drift  trend.DriftOptions
@@ -73,15 +67,25 @@ type historyCheck struct {
 	sigs   []history.SignalRow // the signals history's rows before this run
 	shape  string
 	append bool
+	cur    []history.Row       // this segment's rows, once evaluated
+	curSig []history.SignalRow // and its signals' rows
 }
 
-func installHistory(r *runner, f *historyFlags) error {
+// historyFile is the path of r's history file under f's directory.
+func historyFile(r *runner, f *historyFlags) string {
+	return history.Path(*f.dir, r.env, r.tb.Name())
+}
+
+// newHistoryPart reads the history flags and the history of r's test. A
+// history that could not be appended to, or a malformed one, is an error
+// before any request.
+func newHistoryPart(r *runner, f *historyFlags) (*historyPart, error) {
 	var errs []error
 	mode, err := checkMode(f.fs, "loadtest.drift", *f.drift, r.plan.Drift, "Drift")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	h := &historyCheck{mode: mode, append: *f.append}
+	h := &historyPart{r: r, mode: mode, append: *f.append}
 	if isSetIn(f.fs, "loadtest.drift-runs") {
 		h.drift.Runs = *f.driftRuns
 		if h.drift.Runs < 3 {
@@ -99,54 +103,37 @@ func installHistory(r *runner, f *historyFlags) error {
 		errs = append(errs, fmt.Errorf("-loadtest.history-dir is empty: name the directory of the history files"))
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 	if !h.append && mode == ModeOff {
-		return nil
+		return nil, nil
 	}
-	h.path = history.Path(*f.dir, r.env, r.tb.Name())
-	// A history that could not be appended to, or a malformed one, stops
-	// the test before any request.
+	h.path = historyFile(r, f)
 	if h.append {
 		if err := probeDir(f.probe, "history directory (-loadtest.history-dir)", filepath.Dir(h.path)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if h.old, err = history.ReadFile(h.path); err != nil {
-		return fmt.Errorf("history: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	if h.sigs, err = history.ReadSignalsFile(h.signalsPath()); err != nil {
-		return fmt.Errorf("history: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	h.shape = planShape(r.plan)
 	if taus, runs := calibrateTaus(h.old, h.shape); len(taus) > 0 {
 		r.tb.Logf("loadtest: history: τ of p95 calibrated from %d runs of %q: %s", runs, h.shape, formatTaus(taus))
 	}
-	histories.Store(r, h)
-	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
-		defer histories.Delete(r)
-		return h.finish(r, res)
-	})
-	return nil
+	return h, nil
 }
 
-// histories holds each run's history settings and rows, for the gate's τ.
-var histories sync.Map // *runner → *historyCheck
-
-func init() { historyTau = tauFromHistory }
-
-// tauFromHistory is the gate's historyTau: τ of a task's p95 from the
-// history rows of the run's load shape, once 20 runs are recorded. Only
-// p95 is calibrated: the history keeps the standard error of ln(p95) alone.
-func tauFromHistory(r *runner, task, metric string) (float64, int, bool) {
+// tau is the gate's τ source: τ of a task's p95 from the history rows of
+// the run's load shape, once 20 runs are recorded. Only p95 is
+// calibrated: the history keeps the standard error of ln(p95) alone.
+func (h *historyPart) tau(task, metric string) (float64, int, bool) {
 	if metric != history.P95.Name {
 		return 0, 0, false
 	}
-	v, ok := histories.Load(r)
-	if !ok {
-		return 0, 0, false
-	}
-	h := v.(*historyCheck)
 	taus, runs := calibrateTaus(h.old, h.shape)
 	tau, ok := taus[task]
 	return tau, runs, ok
@@ -163,47 +150,47 @@ func planShape(p *plan) string {
 }
 
 // signalsPath is the server signals' history beside the history file.
-func (h *historyCheck) signalsPath() string {
+func (h *historyPart) signalsPath() string {
 	return filepath.Join(filepath.Dir(h.path), history.SignalsFileName)
 }
 
-func (h *historyCheck) finish(r *runner, res *result.Run) []string {
-	var problems []string
+// Evaluate tests the history, this segment's rows added when it is
+// complete, for drift and steps of each task's p95 and each server
+// signal's mean.
+func (h *historyPart) Evaluate(seg *pipeline.Segment) {
 	rows, sigs := h.old, h.sigs
-	if res.Meta.Status == result.Complete {
-		cur := history.FromRun(res, seLnP95)
-		curSigs := history.SignalsFromRun(res)
-		if h.append {
-			if err := history.Append(h.path, cur); err != nil {
-				problems = append(problems, fmt.Sprintf("history not appended: %v", err))
-			} else {
-				r.tb.Logf("loadtest: history: %d rows appended to %s", len(cur), h.path)
-			}
-			if err := history.AppendSignals(h.signalsPath(), curSigs); err != nil {
-				problems = append(problems, fmt.Sprintf("signals history not appended: %v", err))
-			} else if len(curSigs) > 0 {
-				r.tb.Logf("loadtest: history: %d server signal rows appended to %s", len(curSigs), h.signalsPath())
-			}
-		}
-		rows = append(slices.Clone(rows), cur...)
-		sigs = append(slices.Clone(sigs), curSigs...)
-	} else if h.append {
-		r.tb.Logf("loadtest: history: run %s, not appended to %s", res.Meta.Status, h.path)
+	if seg.Meta.Status == result.Complete {
+		h.cur = history.FromRun(seg.Run, seLnP95)
+		h.curSig = history.SignalsFromRun(seg.Run, seg.Signals)
+		rows = append(slices.Clone(rows), h.cur...)
+		sigs = append(slices.Clone(sigs), h.curSig...)
 	}
 	if h.mode == ModeOff {
-		return problems
+		return
 	}
-	found := driftFindings(history.SameShape(rows, h.shape), h.drift, h.mode == ModeFail)
-	found = append(found, signalDriftFindings(sigs, h.shape, h.drift, h.mode == ModeFail)...)
-	res.Findings = append(res.Findings, found...)
-	for _, f := range found {
-		if f.Fail {
-			problems = append(problems, f.Text)
+	seg.Find(driftFindings(history.SameShape(rows, h.shape), h.drift, h.mode == ModeFail)...)
+	seg.Find(signalDriftFindings(sigs, h.shape, h.drift, h.mode == ModeFail)...)
+}
+
+// Write appends a complete segment's rows to the history, when asked to.
+func (h *historyPart) Write(seg *pipeline.Segment) {
+	r := h.r
+	switch {
+	case !h.append:
+	case seg.Meta.Status != result.Complete:
+		r.tb.Logf("loadtest: history: run %s, not appended to %s", seg.Meta.Status, h.path)
+	default:
+		if err := history.Append(h.path, h.cur); err != nil {
+			seg.Failf("history not appended: %v", err)
 		} else {
-			r.tb.Logf("loadtest: warning: %s", f.Text)
+			r.tb.Logf("loadtest: history: %d rows appended to %s", len(h.cur), h.path)
+		}
+		if err := history.AppendSignals(h.signalsPath(), h.curSig); err != nil {
+			seg.Failf("signals history not appended: %v", err)
+		} else if len(h.curSig) > 0 {
+			r.tb.Logf("loadtest: history: %d server signal rows appended to %s", len(h.curSig), h.signalsPath())
 		}
 	}
-	return problems
 }
 
 // signalDriftFindings checks each server signal's per-run mean, over the

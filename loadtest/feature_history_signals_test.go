@@ -58,7 +58,7 @@ func TestSignalsHistoryAppended(t *testing.T) {
 	tb := newCaptureTB(t)
 	sc := signalScenario(srv)
 	sc.Env = "local"
-	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{historyInstaller(hf), signalsInstaller(sf)}})
+	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{history: hf, signals: sf}})
 	if res == nil || res.Signals == nil {
 		t.Fatalf("no signals; log:\n%s", tb.logText())
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/loadtest/trend"
 )
@@ -37,13 +38,9 @@ func newLeakFlags(fs *flag.FlagSet) *leakFlags {
 	}
 }
 
-var commandLineLeak = newLeakFlags(flag.CommandLine)
-
 // leakMaxPoints caps the windows tested: longer series are thinned into
 // blocks (median of each), which keeps the trend and the cost bounded.
 const leakMaxPoints = 300
-
-func init() { features = append(features, leakInstaller(commandLineLeak)) }
 
 // checkMode resolves a check's mode from its flag, when set, else its
 // field; empty is ModeWarn.
@@ -62,12 +59,18 @@ func checkMode(fs *flag.FlagSet, flagName, flagVal string, field Mode, fieldName
 	return "", fmt.Errorf("%s=%q: want warn, fail or off", src, v)
 }
 
-// leakInstaller returns the leak check's installer, reading flags f.
-func leakInstaller(f *leakFlags) func(r *runner) error {
-	return func(r *runner) error { return installLeak(r, f) }
+// leakPart is the leak test of one run: it tests each task's window
+// medians of the segment for a rise.
+type leakPart struct {
+	r      *runner
+	mode   Mode
+	opts   trend.LeakOptions
+	window time.Duration
 }
 
-func installLeak(r *runner, f *leakFlags) error {
+// newLeakPart reads the leak test's flags and scenario fields; nil when
+// the test is off.
+func newLeakPart(r *runner, f *leakFlags) (*leakPart, error) {
 	var errs []error
 	mode, err := checkMode(f.fs, "loadtest.leak", *f.mode, r.plan.Leak, "Leak")
 	if err != nil {
@@ -81,31 +84,19 @@ func installLeak(r *runner, f *leakFlags) error {
 	if growth < 0 || math.IsNaN(growth) || math.IsInf(growth, 0) {
 		errs = append(errs, fmt.Errorf("%s=%g: want a positive fraction, e.g. 0.2 for +20%%", src, growth))
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if len(errs) > 0 || mode == ModeOff {
+		return nil, errors.Join(errs...)
 	}
-	if mode == ModeOff {
-		return nil
+	return &leakPart{r: r, mode: mode, opts: trend.LeakOptions{Log: true, MinGrowth: growth}, window: r.plan.Window}, nil
+}
+
+// Evaluate tests the segment for leaks.
+func (l *leakPart) Evaluate(seg *pipeline.Segment) {
+	found, skipped := leakFindings(seg.Run, l.window, l.opts, l.mode == ModeFail)
+	if skipped != "" {
+		l.r.tb.Logf("loadtest: leak check skipped: %s", skipped)
 	}
-	opts := trend.LeakOptions{Log: true, MinGrowth: growth}
-	window := r.plan.Window
-	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
-		found, skipped := leakFindings(res, window, opts, mode == ModeFail)
-		if skipped != "" {
-			r.tb.Logf("loadtest: leak check skipped: %s", skipped)
-		}
-		res.Findings = append(res.Findings, found...)
-		var problems []string
-		for _, f := range found {
-			if f.Fail {
-				problems = append(problems, f.Text)
-			} else {
-				r.tb.Logf("loadtest: warning: %s", f.Text)
-			}
-		}
-		return problems
-	})
-	return nil
+	seg.Find(found...)
 }
 
 // leakFindings tests each task's window medians of res for a rise. It

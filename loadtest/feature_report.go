@@ -18,6 +18,7 @@ import (
 	"github.com/steadyload/steadyload/loadtest/gate"
 	"github.com/steadyload/steadyload/loadtest/history"
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/report"
 	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/loadtest/trend"
@@ -38,39 +39,33 @@ func newReportFlags(fs *flag.FlagSet) *reportFlags {
 // shows.
 const historyRuns = 60
 
-func init() {
-	features = append(features, reportInstaller(newReportFlags(flag.CommandLine), sigFlags, commandLineHistory))
+// reportPart writes the segment's exemplars CSV and HTML report, and
+// appends the Markdown summary to $GITHUB_STEP_SUMMARY when it is set. It
+// is the last sink, so the report shows what every other part found.
+type reportPart struct {
+	r           *runner
+	html        bool
+	historyPath string // the history file drawn in the report; none when empty
 }
 
-// reportInstaller returns the installer that writes the run's exemplars CSV and HTML report, and appends
-// the Markdown summary to $GITHUB_STEP_SUMMARY when it is set. It runs
-// after every other feature's finish hook, so the report shows what they
-// attached to the result (the gate's table, leaks, server signals).
-//
-// The signal and history flags say how a rising signal counts and where
-// the history file is.
-func reportInstaller(f *reportFlags, sf *signalFlags, hf *historyFlags) func(r *runner) error {
-	return func(r *runner) error {
-		r.endHooks = append(r.endHooks, func() {
-			r.finishHooks = append(r.finishHooks, func(res *result.Run) []string { return writeReport(r, res, f, sf, hf) })
-		})
-		return nil
-	}
+func newReportPart(r *runner, f *reportFlags, historyPath string) *reportPart {
+	return &reportPart{r: r, html: *f.html, historyPath: historyPath}
 }
 
-func writeReport(r *runner, res *result.Run, f *reportFlags, sf *signalFlags, hf *historyFlags) []string {
-	var problems []string
-	base := filepath.Join(r.plan.out, result.FileBase(res.Meta.Test))
+// Write writes the report's files.
+func (p *reportPart) Write(seg *pipeline.Segment) {
+	r := p.r
+	base := filepath.Join(r.plan.out, result.FileBase(seg.Meta.Test))
 	if err := atomicfile.Write(base+"_exemplars.csv", func(w io.Writer) error {
-		return report.WriteExemplarsCSV(w, res)
+		return report.WriteExemplarsCSV(w, seg.Run)
 	}); err != nil {
-		problems = append(problems, fmt.Sprintf("exemplars not written: %v", err))
+		seg.Failf("exemplars not written: %v", err)
 	}
-	in := reportInput(r, res, sf, hf)
-	if *f.html {
+	in := reportInput(seg, p.historyPath)
+	if p.html {
 		path := base + "_report.html"
 		if err := atomicfile.Write(path, func(w io.Writer) error { return report.HTML(w, in) }); err != nil {
-			problems = append(problems, fmt.Sprintf("report not written: %v", err))
+			seg.Failf("report not written: %v", err)
 		} else {
 			abs, _ := filepath.Abs(path)
 			r.tb.Logf("loadtest: report: file://%s", abs)
@@ -81,7 +76,6 @@ func writeReport(r *runner, res *result.Run, f *reportFlags, sf *signalFlags, hf
 			r.tb.Logf("loadtest: warning: step summary not written: %v", err)
 		}
 	}
-	return problems
 }
 
 // appendSummary appends the Markdown summary to the step summary file, in
@@ -101,25 +95,16 @@ func appendSummary(path string, in report.Input) error {
 
 // reportInput gathers what the report shows from the result and the
 // files next to it.
-func reportInput(r *runner, res *result.Run, sf *signalFlags, hf *historyFlags) report.Input {
-	in := report.Input{Run: res, Signals: res.Signals}
-	for _, f := range res.Findings {
+func reportInput(seg *pipeline.Segment, historyPath string) report.Input {
+	in := report.Input{Run: seg.Run, Signals: seg.Signals}
+	for _, f := range seg.Findings {
 		sev := report.Warn
 		if f.Fail {
 			sev = report.Fail
 		}
 		in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: f.Kind, Text: f.Text})
 	}
-	if res.Signals != nil {
-		sev := report.Warn
-		if p, err := planSignals(r.plan.Scenario, sf, r.base, r.standIn != ""); err == nil && p.rise == ModeFail {
-			sev = report.Fail
-		}
-		for _, t := range res.Signals.Rising() {
-			in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: "signal", Text: t.String()})
-		}
-	}
-	if g := res.Gate; g != nil {
+	if g := seg.Gate; g != nil {
 		title := "Regression gate"
 		if len(g.Runs) > 0 {
 			title = fmt.Sprintf("Regression gate (against %d baseline runs)", len(g.Runs))
@@ -132,7 +117,9 @@ func reportInput(r *runner, res *result.Run, sf *signalFlags, hf *historyFlags) 
 		in.Findings = append(regressions, in.Findings...)
 		in.Baseline = baselineWindows(g)
 	}
-	in.History = historySeries(history.Path(*hf.dir, r.env, res.Meta.Test), res)
+	if historyPath != "" {
+		in.History = historySeries(historyPath, seg.Run)
+	}
 	return in
 }
 

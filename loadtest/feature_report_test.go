@@ -52,7 +52,7 @@ func TestReportEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	tb := newCaptureTB(t)
-	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{signalsInstaller(sf), reportInstaller(rf, sf, hf)}})
+	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{signals: sf, history: hf, report: rf}})
 	if res == nil || tb.Failed() {
 		t.Fatalf("run failed: %s\nlog:\n%s", tb.messages(), tb.logText())
 	}

@@ -193,15 +193,6 @@ func (t *secretTransport) CloseIdleConnections() {
 	}
 }
 
-// scrub blanks the run's secret out of text that is about to be recorded.
-func (r *runner) scrub(msg string) string {
-	s := safetyOf(r)
-	if s == nil || s.secret == nil {
-		return msg
-	}
-	return s.secret.scrub(msg)
-}
-
 // scrub replaces with [REDACTED] each run of msg's bytes that belong to a
 // whole word of the secret or to a piece of its credential of minFragment
 // bytes or more, in any ASCII case. It looks up every minFragment bytes of

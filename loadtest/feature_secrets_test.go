@@ -241,8 +241,7 @@ func TestScrub(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &runner{safety: &safety{secret: sec}}
-		if got := r.scrub(tt.msg); got != tt.want {
+		if got := sec.scrub(tt.msg); got != tt.want {
 			t.Errorf("secret %q: scrub(%q) = %q; want %q", tt.value, tt.msg, got, tt.want)
 		}
 	}

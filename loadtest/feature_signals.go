@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/loadtest/signals"
 )
@@ -28,8 +30,6 @@ type signalFlags struct {
 	interval *time.Duration
 	rise     *string
 }
-
-var sigFlags = newSignalFlags(flag.CommandLine)
 
 func newSignalFlags(fs *flag.FlagSet) *signalFlags {
 	return &signalFlags{
@@ -130,90 +130,100 @@ func splitSelectors(s string) []string {
 	return out
 }
 
-func init() { features = append(features, signalsInstaller(sigFlags)) }
+// signalsPart is the server signals' part in one run: it scrapes the
+// target's metrics endpoint and samples the scenario's probes while the
+// load runs (an observer), tests each signal for a rise (an evaluator) and
+// writes <Test>_signals.csv (a sink). Collection starts with the load,
+// after every part has validated its settings, so an invalid scenario
+// sends nothing; the first window is the warm-up excluded from the test.
+type signalsPart struct {
+	r    *runner
+	plan *signalPlan
+	c    *signals.Collector
 
-// signalsInstaller returns the installer of the server signals reading
-// the flags of f.
-func signalsInstaller(f *signalFlags) func(r *runner) error {
-	return func(r *runner) error { return installSignals(r, f) }
+	mu      sync.Mutex
+	started bool
+	rep     *signals.Report
 }
 
-// installSignals scrapes the target's metrics endpoint and samples the
-// scenario's probes while the load runs, writes <Test>_signals.csv, tests
-// each signal for a rise and attaches it all to the result. Collection
-// starts with the load (after every feature has validated its settings, so
-// an invalid scenario sends nothing); the first window is the warm-up
-// excluded from the test.
-func installSignals(r *runner, f *signalFlags) error {
+// newSignalsPart reads the signals' flags and scenario fields; nil when
+// there is nothing to collect.
+func newSignalsPart(r *runner, f *signalFlags) (*signalsPart, error) {
 	p, err := planSignals(r.plan.Scenario, f, r.base, r.standIn != "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.url == "" && len(p.probes) == 0 {
-		return nil
+		return nil, nil
 	}
 	c := p.collector()
 	c.Warn = func(msg string) { r.tb.Logf("loadtest: warning: %s", msg) }
-	var (
-		mu      sync.Mutex
-		started bool
-		rep     *signals.Report
-	)
-	r.startHooks = append(r.startHooks, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := c.Start(r.tb.Context(), r.t0); err != nil {
-			r.tb.Logf("loadtest: warning: server signals not recorded: %v", err)
-			return
-		}
-		started = true
-	})
-	r.windowHooks = append(r.windowHooks, func([]result.Window) {
-		mu.Lock()
-		defer mu.Unlock()
-		if started {
-			c.Tick()
-		}
-	})
-	r.endHooks = append(r.endHooks, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if started {
-			rep = c.Stop()
-		}
-	})
-	// The samples and their trends go on the result before any feature's
-	// finish hook, so the history records them and the report draws them.
-	r.resultHooks = append(r.resultHooks, func(res *result.Run) {
-		if rep == nil {
-			return
-		}
-		res.Signals = rep
-		if p.rise != ModeOff {
-			rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: r.plan.Window})
-		}
-	})
-	r.finishHooks = append(r.finishHooks, func(res *result.Run) []string {
-		if rep == nil {
-			return nil
-		}
-		var problems []string
-		path := filepath.Join(r.plan.out, result.FileBase(res.Meta.Test)+"_signals.csv")
-		if err := atomicfile.Write(path, func(w io.Writer) error {
-			return signals.WriteCSV(w, rep.Samples, r.plan.Window)
-		}); err != nil {
-			problems = append(problems, fmt.Sprintf("server signals not written: %v", err))
-		} else {
-			r.tb.Logf("loadtest: %d samples of %d server signals written to %s", len(rep.Samples), len(rep.Names()), path)
-		}
-		for _, t := range rep.Rising() {
-			if p.rise == ModeFail {
-				problems = append(problems, "server signal "+t.String())
-			} else {
-				r.tb.Logf("loadtest: warning: server signal %s", t)
-			}
-		}
-		return problems
-	})
-	return nil
+	return &signalsPart{r: r, plan: p, c: c}, nil
+}
+
+// Start starts the collection.
+func (s *signalsPart) Start(ctx context.Context, t0 time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.c.Start(ctx, t0); err != nil {
+		s.r.tb.Logf("loadtest: warning: server signals not recorded: %v", err)
+		return
+	}
+	s.started = true
+}
+
+// Window samples the probes at the close of each window.
+func (s *signalsPart) Window([]result.Window) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		s.c.Tick()
+	}
+}
+
+// Stop ends the collection, fits each signal's trend over the segment
+// (unless the rise test is off) and puts both on the segment, where the
+// history and the report read them.
+func (s *signalsPart) Stop(seg *pipeline.Segment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return
+	}
+	s.rep = s.c.Stop()
+	if s.plan.rise != ModeOff {
+		s.rep.Trends = signals.Analyze(s.rep.Samples, signals.Options{Warmup: s.r.plan.Window})
+	}
+	seg.Signals = s.rep
+}
+
+// Evaluate gives a finding for each signal that rose over the segment.
+func (s *signalsPart) Evaluate(seg *pipeline.Segment) {
+	if s.rep == nil || s.plan.rise == ModeOff {
+		return
+	}
+	fail := s.plan.rise == ModeFail
+	for _, t := range s.rep.Rising() {
+		seg.Findings = append(seg.Findings, result.Finding{
+			Kind: "signal", Metric: t.Signal, Text: t.String(), Fail: fail,
+			P: t.P, From: t.From, To: t.To, Change: t.Growth, N: t.N,
+		})
+		seg.Verdicts = append(seg.Verdicts, pipeline.Verdict{Fail: fail, Text: "server signal " + t.String()})
+	}
+}
+
+// Write writes the samples to <Test>_signals.csv.
+func (s *signalsPart) Write(seg *pipeline.Segment) {
+	if s.rep == nil {
+		return
+	}
+	r := s.r
+	path := filepath.Join(r.plan.out, result.FileBase(seg.Meta.Test)+"_signals.csv")
+	if err := atomicfile.Write(path, func(w io.Writer) error {
+		return signals.WriteCSV(w, s.rep.Samples, r.plan.Window)
+	}); err != nil {
+		seg.Failf("server signals not written: %v", err)
+		return
+	}
+	r.tb.Logf("loadtest: %d samples of %d server signals written to %s", len(s.rep.Samples), len(s.rep.Names()), path)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -57,7 +58,7 @@ func signalServer(t *testing.T, growth float64, metrics http.HandlerFunc) (*http
 
 // runSignals runs sc against real loopback servers with the server
 // signals and the report installed, on a flag set of its own holding args.
-func runSignals(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB, string) {
+func runSignals(t *testing.T, sc Scenario, args ...string) (*pipeline.Segment, *captureTB, string) {
 	t.Helper()
 	out := t.TempDir()
 	fs := newFlagSet()
@@ -66,7 +67,7 @@ func runSignals(t *testing.T, sc Scenario, args ...string) (*result.Run, *captur
 		t.Fatal(err)
 	}
 	tb := newCaptureTB(t)
-	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{signalsInstaller(sf), reportInstaller(rf, sf, hf)}})
+	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{signals: sf, history: hf, report: rf}})
 	return res, tb, out
 }
 

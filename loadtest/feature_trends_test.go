@@ -37,7 +37,7 @@ func runTrends(t *testing.T, sc Scenario, args ...string) (*result.Run, *capture
 		sc.LateTolerance, sc.MaxLateRatio = 100*time.Millisecond, 0.5
 	}
 	tb := newCaptureTB(t)
-	res := runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{historyInstaller(hf), leakInstaller(lf)}})
+	res := resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{history: hf, leak: lf}}))
 	return res, tb
 }
 
@@ -334,26 +334,21 @@ func TestTauFromHistory(t *testing.T) {
 	for i := range rows {
 		rows[i].Time = rows[0].Time.Add(time.Duration(i) * time.Hour)
 	}
-	histories.Store(r, &historyCheck{old: rows, shape: shape})
-	defer histories.Delete(r)
-	tau, n, ok := tauFromHistory(r, "POST /orders", "p95")
+	h := &historyPart{old: rows, shape: shape}
+	tau, n, ok := h.tau("POST /orders", "p95")
 	if !ok || n != 25 || tau < 0.01 || tau > 0.06 {
-		t.Errorf("tauFromHistory(p95) = %.4f, %d, %v; want ≈ sqrt(0.04² − 0.03²) ≈ 0.026 from 25 runs", tau, n, ok)
+		t.Errorf("tau(p95) = %.4f, %d, %v; want ≈ sqrt(0.04² − 0.03²) ≈ 0.026 from 25 runs", tau, n, ok)
 	}
-	if _, _, ok := tauFromHistory(r, "POST /orders", "p50"); ok {
-		t.Error("tauFromHistory(p50) calibrated; want only p95")
+	if _, _, ok := h.tau("POST /orders", "p50"); ok {
+		t.Error("tau(p50) calibrated; want only p95")
 	}
 	// After a step, only the runs at the new level count.
-	stepped := &runner{plan: r.plan}
-	histories.Store(stepped, &historyCheck{old: nights(13, 40, 0, 0.3, 25, shape), shape: shape})
-	defer histories.Delete(stepped)
-	if _, _, ok := tauFromHistory(stepped, "POST /orders", "p95"); ok {
-		t.Error("tauFromHistory calibrated from 15 runs since a step; want at least 20")
+	stepped := &historyPart{old: nights(13, 40, 0, 0.3, 25, shape), shape: shape}
+	if _, _, ok := stepped.tau("POST /orders", "p95"); ok {
+		t.Error("tau calibrated from 15 runs since a step; want at least 20")
 	}
-	short := &runner{plan: r.plan}
-	histories.Store(short, &historyCheck{old: rows[:19], shape: shape})
-	defer histories.Delete(short)
-	if _, _, ok := tauFromHistory(short, "POST /orders", "p95"); ok {
-		t.Error("tauFromHistory calibrated from 19 runs; want at least 20")
+	short := &historyPart{old: rows[:19], shape: shape}
+	if _, _, ok := short.tau("POST /orders", "p95"); ok {
+		t.Error("tau calibrated from 19 runs; want at least 20")
 	}
 }

@@ -10,11 +10,6 @@ import (
 	"time"
 )
 
-// coreFlags are the harness's flags, registered on the default command
-// line once, as the testing package registers -test.*. A flag that is set
-// overrides the scenario's field; one left unset leaves the field alone.
-var coreFlags = newFlags(flag.CommandLine)
-
 // flags holds the core -loadtest.* flags of one flag set.
 type flags struct {
 	fs          *flag.FlagSet

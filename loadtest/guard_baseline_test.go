@@ -48,7 +48,7 @@ func TestPartialRunsNeverUpdateBaseline(t *testing.T) {
 			Host: srv.URL(), Rate: 50, Duration: 5 * time.Second, Window: 500 * time.Millisecond, MaxLateRatio: 0.5,
 			Tasks: []Task{getTask("GET /x", "/x", 1)}, Gate: Gate{Dir: root},
 		}
-		return runWith(tb, sc, runOptions{flags: fl, features: []func(*runner) error{baselineInstaller(bf), safetyInstaller(sf)}})
+		return resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf, safety: sf}}))
 	}
 	// Each subtest records under its own name: record one complete run
 	// under each name first.

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -50,16 +51,16 @@ type runner struct {
 	rec     *recorder
 	signals bool // stop on SIGINT and SIGTERM
 
-	// Hooks registered by features (see features).
-	startHooks  []func()                                    // at the start of the load, once r.t0 is set
-	windowHooks []func(rows []result.Window)                // each closed window: per task, then the aggregate; may call stop
-	resultHooks []func(res *result.Run)                     // on the assembled result, before any file is written
-	endHooks    []func()                                    // when the load has ended, before the result is assembled
-	finishHooks []func(res *result.Run) (problems []string) // after the CSV files and the summary, in order
+	pipe *pipeline.Pipeline // the parts beyond the load, in their order (parts.go)
+
+	// What the engine consults on the hot path. Each is set to a part
+	// that does nothing when its part of the run is switched off.
+	guard   outcomeWatcher // the abort guard
+	backoff pacer          // the answer to 429 and 503
+	scrub   func(string) string
 
 	setupIndex int     // recorder index of OnStart, when there is one
 	openUsers  []*User // every user the open model made
-	safety     *safety // the guard rails (feature_guard.go); nil when not installed
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
@@ -87,20 +88,24 @@ type runner struct {
 // partial. Run returns the result for further checks.
 func Run(tb testing.TB, sc Scenario) *result.Run {
 	tb.Helper()
-	return runWith(tb, sc, runOptions{flags: coreFlags, features: features, signals: true})
+	seg := runWith(tb, sc, runOptions{flags: commandLine.core, parts: commandLine.parts, signals: true})
+	if seg == nil {
+		return nil
+	}
+	return seg.Run
 }
 
 // runOptions are what Run takes from the process: tests of the core run
-// without features, on their own flag set, and without signal handling
-// (which cannot live in a synctest bubble).
+// without the other parts, on their own flag set, and without signal
+// handling (which cannot live in a synctest bubble).
 type runOptions struct {
-	flags    *flags
-	features []func(*runner) error
-	signals  bool // stop on SIGINT and SIGTERM
+	flags   *flags
+	parts   parts
+	signals bool // stop on SIGINT and SIGTERM
 }
 
-// runWith is Run with the given options.
-func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
+// runWith is Run with the given options; it returns the judged segment.
+func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	tb.Helper()
 	p, err := resolve(sc, opt.flags)
 	if err != nil {
@@ -144,46 +149,39 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *result.Run {
 	}
 	r.rec = newRecorder(names)
 	r.lag = result.NewWindowHistogram()
-	var errs []string
-	for _, install := range opt.features {
-		if err := install(r); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(strings.Join(errs, "\n")))
+	r.guard, r.backoff, r.scrub = noWatcher{}, noPacer{}, noScrub
+	pipe, release, err := r.buildPipeline(opt.parts)
+	defer release()
+	if err != nil {
+		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
 		return nil
 	}
+	r.pipe = pipe
 
 	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
 		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
 	r.execute()
-	for _, h := range r.endHooks {
-		h()
-	}
-	res := r.result()
-	for _, h := range r.resultHooks {
-		h(res)
-	}
+	seg := &pipeline.Segment{Run: r.result()}
+	pipe.Stop(seg)
+	pipe.Finish(seg)
+	decide(tb, seg)
+	return seg
+}
 
-	var problems []string
-	if paths, err := res.WriteCSV(p.out); err != nil {
-		problems = append(problems, fmt.Sprintf("results not written: %v", err))
-	} else {
-		tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))
+// decide fails tb once for each failed verdict of seg, in order, after
+// logging its warnings.
+func decide(tb testing.TB, seg *pipeline.Segment) {
+	tb.Helper()
+	for _, v := range seg.Verdicts {
+		if !v.Fail {
+			tb.Logf("loadtest: warning: %s", v.Text)
+		}
 	}
-	if err := defeatTestCache(p.out); err != nil {
-		problems = append(problems, err.Error())
+	for _, v := range seg.Verdicts {
+		if v.Fail {
+			tb.Errorf("loadtest: %s", v.Text)
+		}
 	}
-	tb.Log("\n" + summary(res))
-	problems = append(problems, r.verdict(res)...)
-	for _, h := range r.finishHooks {
-		problems = append(problems, h(res)...)
-	}
-	for _, msg := range problems {
-		tb.Errorf("loadtest: %s", msg)
-	}
-	return res
 }
 
 // noCacheFile is made in the results folder at the end of every run so
@@ -210,15 +208,6 @@ func defeatTestCache(dir string) error {
 	}
 	return f.Close()
 }
-
-// features are the parts of a run beyond load and measurement — the
-// baseline gate, the abort guard, server signals, history — each in a file
-// of its own that appends its installer here from an init function.
-// An installer runs once the target is known and before any request: it
-// reads its flags and scenario fields, returns an error for invalid
-// settings (the test then fails with no request sent), and registers its
-// hooks on the runner. Installers run in file-name order.
-var features []func(r *runner) error
 
 // deadline returns the test's deadline, when tb has one.
 func deadline(tb testing.TB) (time.Time, bool) {
@@ -422,9 +411,7 @@ func (r *runner) execute() {
 
 	r.t0 = time.Now()
 	r.stopAt = r.t0.Add(p.Duration)
-	for _, h := range r.startHooks {
-		h()
-	}
+	r.pipe.Start(r.tb.Context(), r.t0)
 	var wg sync.WaitGroup
 	if p.open {
 		wg.Add(1)
@@ -545,9 +532,7 @@ func (r *runner) closeWindow(start time.Time, length time.Duration) {
 	if testing.Verbose() {
 		r.tb.Log(progressLine(r, rows))
 	}
-	for _, w := range r.windowHooks {
-		w(rows)
-	}
+	r.pipe.Window(rows)
 }
 
 // result assembles the run's outcome.

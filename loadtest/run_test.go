@@ -28,7 +28,7 @@ func runReal(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB
 		t.Fatal(err)
 	}
 	tb := newCaptureTB(t)
-	res := runWith(tb, sc, runOptions{flags: fl})
+	res := resultOf(runWith(tb, sc, runOptions{flags: fl}))
 	return res, tb, out
 }
 

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // captureTB is a testing.TB that records what Run reports instead of
@@ -64,4 +67,13 @@ func (c *captureTB) logText() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return strings.Join(c.logs, "\n")
+}
+
+// resultOf is the data of a judged segment; nil when the run never
+// started.
+func resultOf(seg *pipeline.Segment) *result.Run {
+	if seg == nil {
+		return nil
+	}
+	return seg.Run
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/loadtest/signals"
 )
 
 // SignalsFileName is the server signals' history, beside the history
@@ -47,14 +48,14 @@ func SignalsPath(root, env, test string) string {
 	return filepath.Join(filepath.Dir(Path(root, env, test)), SignalsFileName)
 }
 
-// SignalsFromRun summarises the run's server signals, one row per signal,
+// SignalsFromRun summarises sig, the run's server signals, one row per signal,
 // sorted by signal. A run without signals has no rows.
-func SignalsFromRun(res *result.Run) []SignalRow {
-	if res.Signals == nil {
+func SignalsFromRun(res *result.Run, sig *signals.Report) []SignalRow {
+	if sig == nil {
 		return nil
 	}
 	byName := map[string][]float64{}
-	for _, s := range res.Signals.Samples {
+	for _, s := range sig.Samples {
 		if !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
 			byName[s.Signal] = append(byName[s.Signal], s.Value)
 		}
@@ -70,7 +71,7 @@ func SignalsFromRun(res *result.Run) []SignalRow {
 		for _, v := range vs {
 			row.Mean += v / float64(len(vs))
 		}
-		for _, tr := range res.Signals.Trends {
+		for _, tr := range sig.Trends {
 			if tr.Signal == name && !math.IsInf(tr.Growth, 0) && tr.P >= 0 && tr.P <= 1 {
 				row.Growth, row.P = tr.Growth, tr.P // else not tested: ReadSignals refuses them
 			}

@@ -78,15 +78,15 @@ func TestSignalsFromRun(t *testing.T) {
 	start := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
 	res := &result.Run{
 		Meta: result.Meta{Start: start, Model: "open", Rate: 10, Duration: time.Minute, GitCommit: "abc", RunID: "r"},
-		Signals: &signals.Report{
-			Samples: []signals.Sample{
-				{Signal: "go_goroutines", Value: 10}, {Signal: "go_goroutines", Value: 20}, {Signal: "go_goroutines", Value: 30},
-				{Signal: "a_first", Value: 1},
-			},
-			Trends: []signals.Trend{{Signal: "go_goroutines", Growth: 2, P: 0.001}},
-		},
 	}
-	rows := SignalsFromRun(res)
+	sig := &signals.Report{
+		Samples: []signals.Sample{
+			{Signal: "go_goroutines", Value: 10}, {Signal: "go_goroutines", Value: 20}, {Signal: "go_goroutines", Value: 30},
+			{Signal: "a_first", Value: 1},
+		},
+		Trends: []signals.Trend{{Signal: "go_goroutines", Growth: 2, P: 0.001}},
+	}
+	rows := SignalsFromRun(res, sig)
 	if len(rows) != 2 || rows[0].Signal != "a_first" || rows[1].Signal != "go_goroutines" {
 		t.Fatalf("rows = %+v; want a_first then go_goroutines", rows)
 	}
@@ -97,7 +97,7 @@ func TestSignalsFromRun(t *testing.T) {
 	if !math.IsNaN(rows[0].Growth) || rows[0].Shape != "open 10/s 1m0s" {
 		t.Errorf("a_first row = %+v; want no trend, shape open 10/s 1m0s", rows[0])
 	}
-	if SignalsFromRun(&result.Run{}) != nil {
+	if SignalsFromRun(&result.Run{}, nil) != nil {
 		t.Errorf("a run without signals has rows")
 	}
 }

@@ -1,0 +1,218 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+)
+
+// commandLine holds every -loadtest.* flag, registered on the default
+// command line once, as the testing package registers -test.*. A flag
+// that is set overrides the scenario's field; one left unset leaves the
+// field alone.
+var commandLine = newCommandLine(flag.CommandLine)
+
+// flagSet is the harness's flags on one flag set: the core's and each
+// part's.
+type flagSet struct {
+	core  *flags
+	parts parts
+}
+
+func newCommandLine(fs *flag.FlagSet) *flagSet {
+	return &flagSet{
+		core: newFlags(fs),
+		parts: parts{
+			safety:   newSafetyFlags(fs),
+			signals:  newSignalFlags(fs),
+			history:  newHistoryFlags(fs),
+			baseline: newBaselineFlags(fs),
+			leak:     newLeakFlags(fs),
+			report:   newReportFlags(fs),
+		},
+	}
+}
+
+// parts are the flags of the parts of a run beyond the load and its
+// measurement. A nil member leaves its part out of the run: tests of one
+// part run it alone.
+type parts struct {
+	safety   *safetyFlags   // the load ceiling, the output lock, the abort guard, back-off, the secret
+	signals  *signalFlags   // server signals: scraped while the load runs, tested for a rise
+	history  *historyFlags  // the run history: drift and steps across runs, τ for the gate
+	baseline *baselineFlags // the gate against the baseline, and recording into it
+	leak     *leakFlags     // the leak test within the run
+	report   *reportFlags   // the HTML report, the exemplars and the job summary
+}
+
+// buildPipeline makes the run's pipeline from its parts, in the one order
+// they always take. Every part reads its flags and scenario fields here,
+// before any request: an invalid setting, a malformed baseline or history,
+// or a folder that cannot be written is an error, and no load is sent.
+// release undoes what the parts took (the output lock, the guard's
+// watcher); it is safe to call whatever the error.
+func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(), err error) {
+	var errs []error
+	var undo []func()
+	release = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	var (
+		safe *safety
+		sig  *signalsPart
+		hist *historyPart
+		gate *gatePart
+		leak *leakPart
+		rep  *reportPart
+	)
+	// The guard rails first: they put the secret on the transport and
+	// take the output lock.
+	if ps.safety != nil {
+		safe, err = newSafety(r, ps.safety)
+		errs = append(errs, err)
+		if safe != nil {
+			undo = append(undo, safe.release)
+		}
+	}
+	if ps.signals != nil {
+		sig, err = newSignalsPart(r, ps.signals)
+		errs = append(errs, err)
+	}
+	// The history before the gate, which takes τ from it.
+	tau := noTau
+	if ps.history != nil {
+		hist, err = newHistoryPart(r, ps.history)
+		errs = append(errs, err)
+		if hist != nil {
+			tau = hist.tau
+		}
+	}
+	if ps.baseline != nil {
+		gate, err = newGatePart(r, ps.baseline, tau)
+		errs = append(errs, err)
+	}
+	if ps.leak != nil {
+		leak, err = newLeakPart(r, ps.leak)
+		errs = append(errs, err)
+	}
+	if ps.report != nil {
+		historyPath := ""
+		if ps.history != nil {
+			historyPath = historyFile(r, ps.history)
+		}
+		rep = newReportPart(r, ps.report, historyPath)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, release, err
+	}
+
+	pipe = &pipeline.Pipeline{
+		Evaluators: []pipeline.Evaluator{runChecks{r}},
+		Sinks:      []pipeline.Sink{resultFiles{r}},
+	}
+	// While the load runs.
+	if safe != nil {
+		pipe.Observers = append(pipe.Observers, safe)
+	}
+	if sig != nil {
+		pipe.Observers = append(pipe.Observers, sig)
+	}
+	// At the end of the segment: against the baseline, what the guard
+	// saw, across runs, within the run.
+	if gate != nil {
+		pipe.Evaluators = append(pipe.Evaluators, gate)
+	}
+	if safe != nil {
+		pipe.Evaluators = append(pipe.Evaluators, safe)
+	}
+	if hist != nil {
+		pipe.Evaluators = append(pipe.Evaluators, hist)
+	}
+	if leak != nil {
+		pipe.Evaluators = append(pipe.Evaluators, leak)
+	}
+	if sig != nil {
+		pipe.Evaluators = append(pipe.Evaluators, sig)
+	}
+	// Then written, the report last: it shows what all the others found.
+	if gate != nil {
+		pipe.Sinks = append(pipe.Sinks, gate)
+	}
+	if hist != nil {
+		pipe.Sinks = append(pipe.Sinks, hist)
+	}
+	if sig != nil {
+		pipe.Sinks = append(pipe.Sinks, sig)
+	}
+	if rep != nil {
+		pipe.Sinks = append(pipe.Sinks, rep)
+	}
+	return pipe, release, nil
+}
+
+// runChecks is the harness's own judgement of a segment: a run cut short,
+// no data, a task failing too often, a generator that could not keep its
+// schedule.
+type runChecks struct{ r *runner }
+
+func (c runChecks) Evaluate(seg *pipeline.Segment) {
+	for _, msg := range c.r.verdict(seg.Run) {
+		seg.Failf("%s", msg)
+	}
+}
+
+// resultFiles writes the segment's CSV files to the results folder and
+// logs its summary table.
+type resultFiles struct{ r *runner }
+
+func (f resultFiles) Write(seg *pipeline.Segment) {
+	r := f.r
+	if paths, err := seg.Run.WriteCSV(r.plan.out); err != nil {
+		seg.Failf("results not written: %v", err)
+	} else {
+		r.tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))
+	}
+	if err := defeatTestCache(r.plan.out); err != nil {
+		seg.Failf("%v", err)
+	}
+	r.tb.Log("\n" + summary(seg.Run))
+}
+
+// outcomeWatcher is told of every finished task: the abort guard.
+type outcomeWatcher interface {
+	record(end time.Time, latency time.Duration, class string)
+}
+
+// pacer holds or skips starts while the target asks the run to slow
+// down: the back-off.
+type pacer interface {
+	// note takes in a response's status and headers.
+	note(code int, h http.Header)
+	// wait holds a closed-model user while the target asked the run to
+	// back off, no later than end; true means it waited.
+	wait(ctx context.Context, tm *time.Timer, end time.Time) bool
+	// skip reports whether an open-model start due at at is skipped.
+	skip(at time.Time) bool
+}
+
+type noWatcher struct{}
+
+func (noWatcher) record(time.Time, time.Duration, string) {}
+
+type noPacer struct{}
+
+func (noPacer) note(int, http.Header)                                    {}
+func (noPacer) wait(context.Context, *time.Timer, time.Time) bool { return false }
+func (noPacer) skip(time.Time) bool                                      { return false }
+
+func noScrub(s string) string { return s }
+
+// noTau is the τ source of a run without history: never calibrated.
+func noTau(task, metric string) (float64, int, bool) { return 0, 0, false }
