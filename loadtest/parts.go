@@ -216,3 +216,12 @@ func noScrub(s string) string { return s }
 
 // noTau is the τ source of a run without history: never calibrated.
 func noTau(task, metric string) (float64, int, bool) { return 0, 0, false }
+
+// info is what the parts know of r.
+func (r *runner) info() pipeline.Info {
+	return pipeline.Info{
+		Test: r.tb.Name(), Env: r.env, Target: r.base, StandIn: r.standIn != "",
+		Out: r.plan.out, Window: r.plan.Window, Shape: planMeta(r.plan),
+		Logf: r.tb.Logf,
+	}
+}
