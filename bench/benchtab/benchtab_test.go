@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"flag"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -18,17 +20,11 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, got, 0o644), "update %s", path)
 	}
 	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	require.NoError(t, err, "read the golden file (run with -update to create it)")
+	assert.Equal(t, string(want), string(got), "%s differs from the golden file (run with -update to accept)", path)
 }
 
 func TestParseLatency(t *testing.T) {
@@ -47,8 +43,9 @@ func TestParseLatency(t *testing.T) {
 		{"steadyload", 1.341, 26.271},
 	} {
 		p50, p99, err := latencyFile(tc.tool, filepath.Join("testdata", "latency", tc.tool))
-		if err != nil || math.Abs(p50-tc.p50) > 1e-9 || math.Abs(p99-tc.p99) > 1e-9 {
-			t.Errorf("latencyFile(%q) = (%g, %g, %v); want (%g, %g, nil)", tc.tool, p50, p99, err, tc.p50, tc.p99)
+		if assert.NoError(t, err, "latencyFile(%q)", tc.tool) {
+			assert.InDelta(t, tc.p50, p50, 1e-9, "latencyFile(%q) p50", tc.tool)
+			assert.InDelta(t, tc.p99, p99, 1e-9, "latencyFile(%q) p99", tc.tool)
 		}
 	}
 }
@@ -68,26 +65,18 @@ func TestParseLatencyErrors(t *testing.T) {
 		{"ab", "", "unknown tool"},
 	} {
 		_, _, err := parseLatency(tc.tool, []byte(tc.report))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("parseLatency(%q, %q) error = %v; want one containing %q", tc.tool, tc.report, err, tc.want)
-		}
+		assert.ErrorContains(t, err, tc.want, "parseLatency(%q, %q)", tc.tool, tc.report)
 	}
 }
 
 func TestTable(t *testing.T) {
 	f, err := os.Open(filepath.Join("testdata", "results.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	recs, err := readResults(f, "results.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "readResults")
 	var b bytes.Buffer
-	if err := writeTable(&b, recs); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, writeTable(&b, recs), "writeTable")
 	golden(t, "table.md", b.Bytes())
 }
 
@@ -103,9 +92,7 @@ func TestReadResultsErrors(t *testing.T) {
 		{hdr + "fixed\tx\twrk\t1\t0\t0\t1\tabc\t1\t-\t-\t-\n", `r.tsv:2: cpu_s "abc"`},
 	} {
 		_, err := readResults(strings.NewReader(tc.in), "r.tsv")
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("readResults(%q) error = %v; want one containing %q", tc.in, err, tc.want)
-		}
+		assert.ErrorContains(t, err, tc.want, "readResults(%q)", tc.in)
 	}
 }
 
@@ -119,46 +106,36 @@ func TestRSS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := writeRSS(&b, tc.series); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, writeRSS(&b, tc.series), "writeRSS")
 			golden(t, "rss_"+tc.name+".txt", b.Bytes())
 			// Round trip through the series file format.
 			back, err := readSeries(bytes.NewReader(formatSeries(tc.series)), "s")
-			if err != nil || len(back) != len(tc.series) {
-				t.Fatalf("readSeries(formatSeries) = %d samples, %v; want %d", len(back), err, len(tc.series))
-			}
+			require.NoError(t, err, "readSeries(formatSeries)")
+			require.Len(t, back, len(tc.series), "readSeries(formatSeries) samples")
 		})
 	}
-	if err := writeRSS(&bytes.Buffer{}, nil); err == nil {
-		t.Errorf("writeRSS(no samples) = nil; want an error")
-	}
+	assert.Error(t, writeRSS(&bytes.Buffer{}, nil), "writeRSS(no samples)")
 }
 
 func TestParseVmRSS(t *testing.T) {
 	status := "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    2048 kB\nThreads:\t3\n"
-	if mb, ok := parseVmRSS([]byte(status)); !ok || mb != 2 {
-		t.Errorf("parseVmRSS = (%g, %v); want (2, true)", mb, ok)
-	}
-	if _, ok := parseVmRSS([]byte("Name:\tx\n")); ok {
-		t.Errorf("parseVmRSS(no VmRSS line) ok = true; want false")
-	}
+	mb, ok := parseVmRSS([]byte(status))
+	assert.True(t, ok, "parseVmRSS ok")
+	assert.Equal(t, 2.0, mb, "parseVmRSS MB")
+	_, ok = parseVmRSS([]byte("Name:\tx\n"))
+	assert.False(t, ok, "parseVmRSS(no VmRSS line) ok")
 }
 
 // TestMeasure measures a real child process: a shell that allocates and
 // burns a little CPU.
 func TestMeasure(t *testing.T) {
 	m, err := measure([]string{"sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}, 5*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.cpu <= 0 || m.peakMB <= 0 {
-		t.Errorf("measure(sh loop) = cpu %s, peak %.1f MB; want both positive", m.cpu, m.peakMB)
-	}
-	if _, err := measure([]string{"sh", "-c", "exit 3"}, time.Millisecond); err == nil {
-		t.Errorf("measure(exit 3) error = nil; want the exit status")
-	}
-	if m, err := measure([]string{"/nonexistent/cmd"}, time.Millisecond); m != nil || err == nil {
-		t.Errorf("measure(/nonexistent/cmd) = %v, %v; want nil and an error", m, err)
-	}
+	require.NoError(t, err, "measure(sh loop)")
+	assert.Positive(t, m.cpu, "measure(sh loop) cpu")
+	assert.Positive(t, m.peakMB, "measure(sh loop) peak MB")
+	_, err = measure([]string{"sh", "-c", "exit 3"}, time.Millisecond)
+	assert.Error(t, err, "measure(exit 3): want the exit status")
+	m, err = measure([]string{"/nonexistent/cmd"}, time.Millisecond)
+	assert.Nil(t, m, "measure(/nonexistent/cmd)")
+	assert.Error(t, err, "measure(/nonexistent/cmd)")
 }

@@ -484,6 +484,8 @@ func hashWords(ws ...uint64) uint64 {
 }
 
 // quantile is the type-1 (inverse ECDF) quantile of sorted xs.
+// stats.PercentileNearestRank has the rule but scales p to a percent, which
+// picks another rank at some exact ranks (n = 40, p = 0.275), so it stays here.
 func quantile(xs []float64, p float64) float64 {
 	i := int(math.Ceil(p*float64(len(xs)))) - 1
 	return xs[max(0, min(i, len(xs)-1))]

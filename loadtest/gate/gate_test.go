@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -40,9 +42,7 @@ func TestRanksMatchHdrPercentiles(t *testing.T) {
 	h := sims(1, 1, 1000, none)[0]
 	r := newRanks(h)
 	for _, p := range []float64{0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1} {
-		if got, want := r.at(percentileRank(p, r.n)), h.ValueAtQuantile(100*p); got != want {
-			t.Errorf("ranks.at(rank(%g)) = %d; want ValueAtQuantile = %d", p, got, want)
-		}
+		assert.Equal(t, h.ValueAtQuantile(100*p), r.at(percentileRank(p, r.n)), "ranks.at(rank(%g)); want ValueAtQuantile(%g)", p, 100*p)
 	}
 }
 
@@ -68,9 +68,7 @@ func TestBetaBootstrapMatchesBruteForce(t *testing.T) {
 		brute[i] = math.Log(buf[k-1])
 	}
 	_, se := LogQuantile(h, 0.95, Config{Replicates: reps})
-	if b := stddev(brute); math.Abs(se/b-1) > 0.15 {
-		t.Errorf("LogQuantile SE = %.4f; brute-force bootstrap SE = %.4f (want within 15%%)", se, b)
-	}
+	assert.InEpsilon(t, stddev(brute), se, 0.15, "LogQuantile SE; want within 15% of the brute-force bootstrap SE")
 }
 
 func TestCompare(t *testing.T) {
@@ -100,15 +98,12 @@ func TestCompare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Compare(tt.base, tt.cur, tt.m, tt.c)
-			if c.Verdict != tt.want {
-				t.Errorf("Compare(%s).Verdict = %s (Δ %+.3f, CI %+.3f..%+.3f); want %s", tt.m, c.Verdict, c.Delta, c.Lo, c.Hi, tt.want)
+			assert.Equal(t, tt.want, c.Verdict, "Compare(%s).Verdict (Δ %+.3f, CI %+.3f..%+.3f)", tt.m, c.Delta, c.Lo, c.Hi)
+			if tt.warn != "" {
+				assert.Contains(t, strings.Join(c.Warnings, "\n"), tt.warn, "Compare(%s).Warnings", tt.m)
 			}
-			if tt.warn != "" && !strings.Contains(strings.Join(c.Warnings, "\n"), tt.warn) {
-				t.Errorf("Compare(%s).Warnings = %q; want one containing %q", tt.m, c.Warnings, tt.warn)
-			}
-			if again := Compare(tt.base, tt.cur, tt.m, tt.c); !sameComparison(c, again) {
-				t.Errorf("Compare is not deterministic: %+v, then %+v", c, again)
-			}
+			again := Compare(tt.base, tt.cur, tt.m, tt.c)
+			assert.True(t, sameComparison(c, again), "Compare is not deterministic: %+v, then %+v", c, again)
 		})
 	}
 }
@@ -123,9 +118,8 @@ func TestCompareIgnoresBaselineOrder(t *testing.T) {
 	cur := sims(12, 1, 800, p95Up(0.15))[0]
 	a := Compare(base, cur, P95, Config{})
 	slices.Reverse(base)
-	if b := Compare(base, cur, P95, Config{}); !sameComparison(a, b) {
-		t.Errorf("reordering the baseline runs changed the comparison: %+v vs %+v", a, b)
-	}
+	b := Compare(base, cur, P95, Config{})
+	assert.True(t, sameComparison(a, b), "reordering the baseline runs changed the comparison: %+v vs %+v", a, b)
 }
 
 func TestCompareFailures(t *testing.T) {
@@ -145,9 +139,7 @@ func TestCompareFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := CompareFailures(tt.bf, tt.bn, tt.cf, tt.cn, 5, Config{})
-		if c.Verdict != tt.want {
-			t.Errorf("CompareFailures(%d/%d, %d/%d) = %s (Δ %+.4f, CI %+.4f..%+.4f); want %s", tt.bf, tt.bn, tt.cf, tt.cn, c.Verdict, c.Delta, c.Lo, c.Hi, tt.want)
-		}
+		assert.Equal(t, tt.want, c.Verdict, "%s: CompareFailures(%d/%d, %d/%d) (Δ %+.4f, CI %+.4f..%+.4f)", tt.name, tt.bf, tt.bn, tt.cf, tt.cn, c.Delta, c.Lo, c.Hi)
 	}
 }
 
@@ -169,49 +161,35 @@ func TestCompareRate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := CompareRate(tt.bn, tt.bs, tt.cn, tt.cs, 5, Config{})
-		if c.Verdict != tt.want {
-			t.Errorf("CompareRate(%d in %gs, %d in %gs) = %s (Δ %+.3f, CI %+.3f..%+.3f); want %s", tt.bn, tt.bs, tt.cn, tt.cs, c.Verdict, c.Delta, c.Lo, c.Hi, tt.want)
-		}
+		assert.Equal(t, tt.want, c.Verdict, "%s: CompareRate(%d in %gs, %d in %gs) (Δ %+.3f, CI %+.3f..%+.3f)", tt.name, tt.bn, tt.bs, tt.cn, tt.cs, c.Delta, c.Lo, c.Hi)
 	}
 }
 
 func TestCalibrateTau(t *testing.T) {
-	if _, err := CalibrateTau(make([]float64, 5), make([]float64, 5)); err == nil || !strings.Contains(err.Error(), "need at least 20") {
-		t.Errorf("CalibrateTau(5 runs) error = %v; want one saying 20 runs are needed", err)
-	}
-	if _, err := CalibrateTau(make([]float64, 30), make([]float64, 29)); err == nil {
-		t.Errorf("CalibrateTau(30 quantiles, 29 errors) succeeded; want an error")
-	}
+	_, err := CalibrateTau(make([]float64, 5), make([]float64, 5))
+	assert.ErrorContains(t, err, "need at least 20", "CalibrateTau(5 runs)")
+	_, err = CalibrateTau(make([]float64, 30), make([]float64, 29))
+	assert.Error(t, err, "CalibrateTau(30 quantiles, 29 errors)")
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, want := range []float64{0.03, 0.08} {
 		tau := calibratedTau(t, rng, 2000, simNoise{offset: want}, 200)
-		if math.Abs(tau/want-1) > 0.3 {
-			t.Errorf("CalibrateTau on runs with a %.2f offset = %.4f; want within 30%%", want, tau)
-		}
+		assert.InEpsilon(t, want, tau, 0.3, "CalibrateTau on runs with a %.2f offset", want)
 	}
-	if tau := calibratedTau(t, rng, 2000, iid, 50); tau != MinTau {
-		t.Errorf("CalibrateTau on iid runs = %.4f; want the floor %.2f", tau, MinTau)
-	}
+	assert.Equal(t, MinTau, calibratedTau(t, rng, 2000, iid, 50), "CalibrateTau on iid runs; want the floor MinTau")
 }
 
 func TestConfig(t *testing.T) {
-	if got := (Config{}).Normalize(); got != DefaultConfig {
-		t.Errorf("Config{}.Normalize() = %+v; want %+v", got, DefaultConfig)
-	}
+	assert.Equal(t, DefaultConfig, (Config{}).Normalize(), "Config{}.Normalize()")
 	err := Config{Tolerance: -0.1, Alpha: 0.7, Tau: math.NaN()}.Validate()
 	for _, want := range []string{"tolerance -0.1", "alpha 0.7", "tau NaN"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Validate() = %v; want it to mention %q", err, want)
-		}
+		assert.ErrorContains(t, err, want, "Validate()")
 	}
 	for _, s := range []string{"p95", "P50", "failures", "rate"} {
-		if _, err := ParseMetric(s); err != nil {
-			t.Errorf("ParseMetric(%q) = %v", s, err)
-		}
+		_, err := ParseMetric(s)
+		assert.NoError(t, err, "ParseMetric(%q)", s)
 	}
-	if _, err := ParseMetric("p42"); err == nil {
-		t.Errorf("ParseMetric(p42) succeeded; want an error")
-	}
+	_, err = ParseMetric("p42")
+	assert.Error(t, err, "ParseMetric(p42)")
 }
 
 func TestReportGolden(t *testing.T) {
@@ -226,32 +204,22 @@ func TestReportGolden(t *testing.T) {
 		{"Aggregated", CompareRate(5000, 500, 900, 100, 5, Config{})},
 	}
 	var csvOut bytes.Buffer
-	if err := rep.WriteCSV(&csvOut); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, rep.WriteCSV(&csvOut), "WriteCSV")
 	got := rep.Text() + "\n" + rep.Markdown() + "\n" + csvOut.String() + "\n"
 	for _, r := range rep.Regressions() {
 		got += r.Message() + "\n"
 	}
 	golden(t, got)
-	if n := len(rep.Regressions()); n != 1 {
-		t.Errorf("Regressions() has %d rows; want 1", n)
-	}
+	assert.Len(t, rep.Regressions(), 1, "Regressions()")
 }
 
 func golden(t *testing.T, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", t.Name()+".golden")
 	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644), "update %s", path)
 	}
 	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	require.NoError(t, err, "read the golden file (run with -update to create it)")
+	assert.Equal(t, string(want), got, "output differs from %s (run with -update to accept)", path)
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // long runs the 10,000-trial version of the property tests.
@@ -103,9 +105,7 @@ func calibratedTau(t testing.TB, rng *rand.Rand, n int, nz simNoise, runs int) f
 		lnq[i], se[i] = LogQuantile(h, 0.95, Config{Replicates: 500})
 	}
 	tau, err := CalibrateTau(lnq, se)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "CalibrateTau(%d runs)", runs)
 	return tau
 }
 
@@ -191,11 +191,10 @@ func TestGateProperties(t *testing.T) {
 				lo, hi := wilson(fails[i], trials)
 				rate := float64(fails[i]) / float64(trials)
 				t.Logf("%s: %s fails %d/%d = %.2f%% (95%% CI %.2f-%.2f%%), τ = %.3f", tt.name, c.name, fails[i], trials, 100*rate, 100*lo, 100*hi, tau)
-				if c.minPower > 0 && hi < c.minPower {
-					t.Errorf("%s: power at %s = %.1f%% (95%% CI %.1f-%.1f%%); want ≥ %.0f%%", tt.name, c.name, 100*rate, 100*lo, 100*hi, 100*c.minPower)
-				}
-				if c.minPower == 0 && lo > c.maxRate {
-					t.Errorf("%s: %s fires %.1f%% of runs (95%% CI %.1f-%.1f%%); want ≤ %.0f%%", tt.name, c.name, 100*rate, 100*lo, 100*hi, 100*c.maxRate)
+				if c.minPower > 0 {
+					assert.GreaterOrEqual(t, hi, c.minPower, "%s: power at %s = %.1f%% (95%% CI %.1f-%.1f%%); want ≥ %.0f%%: top of the interval", tt.name, c.name, 100*rate, 100*lo, 100*hi, 100*c.minPower)
+				} else {
+					assert.LessOrEqual(t, lo, c.maxRate, "%s: %s fires %.1f%% of runs (95%% CI %.1f-%.1f%%); want ≤ %.0f%%: bottom of the interval", tt.name, c.name, 100*rate, 100*lo, 100*hi, 100*c.maxRate)
 				}
 			}
 		})
@@ -216,9 +215,8 @@ func TestNaiveRuleFailsTheCriterion(t *testing.T) {
 			fails++
 		}
 	}
-	if lo, _ := wilson(fails, trials); lo <= 0.01 {
-		t.Errorf("naive rule fails %d/%d A/A runs; the property test could not tell it from rule e5", fails, trials)
-	}
+	lo, _ := wilson(fails, trials)
+	assert.Greater(t, lo, 0.01, "naive rule fails %d/%d A/A runs; the property test could not tell it from rule e5: bottom of the interval", fails, trials)
 }
 
 func BenchmarkCompare(b *testing.B) {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/montanaflynn/stats"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -56,17 +57,7 @@ func CalibrateTau(lnq, se []float64) (float64, error) {
 	if len(xs) < MinTauRuns {
 		return 0, fmt.Errorf("calibrate tau: %d usable runs, need at least %d", len(xs), MinTauRuns)
 	}
-	var mean, boot float64
-	for i, x := range xs {
-		mean += x
-		boot += vs[i]
-	}
-	mean /= float64(len(xs))
-	boot /= float64(len(xs))
-	var v float64
-	for _, x := range xs {
-		v += (x - mean) * (x - mean)
-	}
-	v /= float64(len(xs) - 1)
+	v, _ := stats.SampleVariance(xs) // len(xs) ≥ MinTauRuns: no error
+	boot, _ := stats.Mean(vs)
 	return max(MinTau, math.Sqrt(max(0, v-boot))), nil
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // browser returns the path of a Chromium-family browser, or "".
@@ -37,12 +40,8 @@ func TestBrowserRendersCharts(t *testing.T) {
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	var b bytes.Buffer
-	if err := HTML(&b, fixture()); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, HTML(&b, fixture()), "HTML")
+	require.NoError(t, os.WriteFile(page, b.Bytes(), 0o644), "write the page")
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	run := func(args ...string) []byte {
@@ -53,9 +52,7 @@ func TestBrowserRendersCharts(t *testing.T) {
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
-		}
+		require.NoError(t, err, "%s %s\n%s", bin, strings.Join(args, " "), stderr.String())
 		return out
 	}
 
@@ -67,22 +64,16 @@ func TestBrowserRendersCharts(t *testing.T) {
 		`<circle class="exemplar"`: 60,
 		`<line class="marker"`:     1,
 	} {
-		if got := strings.Count(dom, what); got != want {
-			t.Errorf("the browser's DOM has %d %s…>; want %d", got, what, want)
-		}
+		assert.Equal(t, want, strings.Count(dom, what), "count of %s…> in the browser's DOM", what)
 	}
 
 	shot := filepath.Join(dir, "shot.png")
 	run("--window-size=1600,3400", "--screenshot="+shot)
 	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "open the screenshot")
 	defer f.Close()
 	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
+	require.NoError(t, err, "decode the screenshot")
 	// The series colours must cover a fair number of pixels: lines drawn,
 	// not an empty frame.
 	for _, c := range []struct {
@@ -95,9 +86,7 @@ func TestBrowserRendersCharts(t *testing.T) {
 		{"p95 green", 0x2c, 0xa0, 0x2c, 800},
 		{"p99 / rising red", 0xd6, 0x27, 0x28, 800},
 	} {
-		if n := countColor(img, c.r, c.g, c.b); n < c.min {
-			t.Errorf("screenshot has %d pixels of %s; want at least %d (charts not drawn?)", n, c.name, c.min)
-		}
+		assert.GreaterOrEqual(t, countColor(img, c.r, c.g, c.b), c.min, "pixels of %s in the screenshot (charts not drawn?)", c.name)
 	}
 	if t.Failed() {
 		keep := filepath.Join(os.TempDir(), "steadyload-report-shot.png")

@@ -10,27 +10,25 @@ import (
 	"testing"
 
 	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // golden compares got with testdata/<name>, or rewrites it with -update.
+// A mismatch names the first line that differs, each side cut to 300
+// bytes: the pages are single long lines that a full diff would bury.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, got, 0o644), "update %s", path)
 		return
 	}
 	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
+	require.NoError(t, err, "read the golden file (run with -update to create it)")
 	if !bytes.Equal(got, want) {
 		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
 		for i := 0; i < len(gl) || i < len(wl); i++ {
@@ -50,16 +48,12 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestHTML(t *testing.T) {
 	var b bytes.Buffer
-	if err := HTML(&b, fixture()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, HTML(&b, fixture()), "HTML")
 	golden(t, t.Name()+".html", b.Bytes())
 
 	page := b.String()
 	for _, bad := range []string{"<script", "<link", "src=\"http", "href=\"http", "@import", "url("} {
-		if strings.Contains(page, bad) {
-			t.Errorf("report contains %q: it must have no external assets", bad)
-		}
+		assert.NotContains(t, page, bad, "the report must have no external assets")
 	}
 	counts := []struct {
 		what string
@@ -75,13 +69,10 @@ func TestHTML(t *testing.T) {
 		{"findings", `<li class="(fail|warn)">`, 4},
 	}
 	for _, c := range counts {
-		if got := len(regexp.MustCompile(c.re).FindAllString(page, -1)); got != c.want {
-			t.Errorf("%s: %d matches of %q; want %d", c.what, got, c.re, c.want)
-		}
+		assert.Len(t, regexp.MustCompile(c.re).FindAllString(page, -1), c.want, "%s: matches of %q", c.what, c.re)
 	}
-	if !strings.Contains(page, `<text class="title" x="64" y="16">process_open_fds</text><text class="note" x="64" y="30">rose from`) {
-		t.Errorf("the leaking fd count's chart does not say it rose")
-	}
+	assert.Contains(t, page, `<text class="title" x="64" y="16">process_open_fds</text><text class="note" x="64" y="30">rose from`,
+		"the leaking fd count's chart does not say it rose")
 }
 
 func TestHTMLMinimal(t *testing.T) {
@@ -89,48 +80,30 @@ func TestHTMLMinimal(t *testing.T) {
 	in = Input{Run: in.Run}
 	in.Run.Windows = nil
 	var b bytes.Buffer
-	if err := HTML(&b, in); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, HTML(&b, in), "HTML")
 	golden(t, t.Name()+".html", b.Bytes())
-	if err := HTML(&b, Input{}); err == nil {
-		t.Errorf("HTML(Input{}) = nil error; want one")
-	}
+	assert.Error(t, HTML(&b, Input{}), "HTML(Input{})")
 }
 
 func TestMarkdown(t *testing.T) {
 	var b bytes.Buffer
-	if err := Markdown(&b, fixture()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, Markdown(&b, fixture()), "Markdown")
 	golden(t, t.Name()+".md", b.Bytes())
 	md := b.String()
-	if n := strings.Count(md, "```mermaid\nxychart-beta\n"); n != 2 {
-		t.Errorf("%d Mermaid charts; want 2 (p95 per window, history)", n)
-	}
-	if !strings.Contains(md, "step at 03-09") {
-		t.Errorf("history chart does not name the step's run")
-	}
+	assert.Equal(t, 2, strings.Count(md, "```mermaid\nxychart-beta\n"), "Mermaid charts (p95 per window, history)")
+	assert.Contains(t, md, "step at 03-09", "the history chart names the step's run")
 }
 
 func TestExemplarsCSV(t *testing.T) {
 	in := fixture()
 	var b bytes.Buffer
-	if err := WriteExemplarsCSV(&b, in.Run); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteExemplarsCSV(&b, in.Run), "WriteExemplarsCSV")
 	golden(t, t.Name()+".csv", b.Bytes())
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if want := 1 + 30*2*3; len(lines) != want {
-		t.Errorf("%d lines; want %d (header + 3 per task per window)", len(lines), want)
-	}
-	if lines[0] != strings.Join(ExemplarsHeader, ",") {
-		t.Errorf("header = %q", lines[0])
-	}
+	assert.Len(t, lines, 1+30*2*3, "lines: header + 3 per task per window")
+	assert.Equal(t, strings.Join(ExemplarsHeader, ","), lines[0], "header")
 	for i, l := range lines {
-		if n := strings.Count(l, ",") + 1; n != len(ExemplarsHeader) {
-			t.Errorf("line %d has %d fields; want %d", i+1, n, len(ExemplarsHeader))
-		}
+		assert.Equal(t, len(ExemplarsHeader), strings.Count(l, ",")+1, "fields on line %d", i+1)
 	}
 	_ = result.AggregateName
 }

@@ -14,6 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -38,15 +40,12 @@ func TestParseSelector(t *testing.T) {
 	}
 	for _, tt := range tests {
 		sel, err := ParseSelector(tt.in)
-		switch {
-		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ParseSelector(%q) = %v, %v; want error containing %q", tt.in, sel, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("ParseSelector(%q) error: %v", tt.in, err)
-		case sel.String() != tt.want:
-			t.Errorf("ParseSelector(%q).String() = %q; want %q", tt.in, sel.String(), tt.want)
+		if tt.err != "" {
+			assert.ErrorContains(t, err, tt.err, "ParseSelector(%q) = %v", tt.in, sel)
+			continue
+		}
+		if assert.NoError(t, err, "ParseSelector(%q)", tt.in) {
+			assert.Equal(t, tt.want, sel.String(), "ParseSelector(%q).String()", tt.in)
 		}
 	}
 }
@@ -96,21 +95,19 @@ func TestRead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		sel, err := ParseSelector(tt.sel)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "ParseSelector(%q)", tt.sel)
 		found, missing, err := Read(strings.NewReader(exposition), []Selector{sel})
-		if err != nil {
-			t.Fatalf("Read(%s): %v", tt.sel, err)
-		}
+		require.NoError(t, err, "Read(%s)", tt.sel)
 		if tt.missingNote != "" {
-			if len(found) != 0 || len(missing) != 1 || !strings.Contains(missing[0], tt.missingNote) {
-				t.Errorf("Read(%s) = %v, missing %q; want missing %q", tt.sel, found, missing, tt.missingNote)
+			assert.Empty(t, found, "Read(%s) found", tt.sel)
+			if assert.Len(t, missing, 1, "Read(%s) missing", tt.sel) {
+				assert.Contains(t, missing[0], tt.missingNote, "Read(%s) missing", tt.sel)
 			}
 			continue
 		}
-		if len(found) != 1 || found[0].Value != tt.want || found[0].Counter != tt.counter {
-			t.Errorf("Read(%s) = %+v, missing %q; want value %g counter %v", tt.sel, found, missing, tt.want, tt.counter)
+		if assert.Len(t, found, 1, "Read(%s) found (missing %q)", tt.sel, missing) {
+			assert.Equal(t, tt.want, found[0].Value, "Read(%s) value", tt.sel)
+			assert.Equal(t, tt.counter, found[0].Counter, "Read(%s) counter", tt.sel)
 		}
 	}
 }
@@ -118,9 +115,8 @@ func TestRead(t *testing.T) {
 func TestReadMalformed(t *testing.T) {
 	in := "# TYPE go_goroutines gauge\ngo_goroutines 42\ngo_goroutines{ 1\n"
 	_, _, err := Read(strings.NewReader(in), []Selector{{Name: "go_goroutines"}})
-	if err == nil || !strings.Contains(err.Error(), "malformed exposition") || !strings.Contains(err.Error(), "line 3") {
-		t.Fatalf("Read(malformed) error = %v; want a malformed exposition error naming line 3", err)
-	}
+	require.ErrorContains(t, err, "malformed exposition", "Read(malformed)")
+	assert.ErrorContains(t, err, "line 3", "Read(malformed): the error names the line")
 }
 
 // inProcess serves h without a network, so a test can run in a synctest
@@ -174,9 +170,7 @@ func collect(t *testing.T, h http.Handler, span time.Duration, extra ...string) 
 			Client:  &http.Client{Transport: inProcess{h}},
 			Warn:    func(m string) { warnings = append(warnings, m) },
 		}
-		if err := c.Start(t.Context(), t0); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.Start(t.Context(), t0), "Start")
 		time.Sleep(span)
 		rep = c.Stop()
 		rep.Trends = Analyze(rep.Samples, Options{Warmup: 10 * time.Second})
@@ -193,20 +187,18 @@ func TestCollectorFlagsGrowingGauge(t *testing.T) {
 				if tr.Signal == "go_memstats_heap_inuse_bytes" {
 					mem = &rep.Trends[i]
 				}
-				if tr.Rising && tr.Signal != "go_memstats_heap_inuse_bytes" {
-					t.Errorf("%s flagged as rising: %s", tr.Signal, tr)
+				if tr.Signal != "go_memstats_heap_inuse_bytes" {
+					assert.False(t, tr.Rising, "%s flagged as rising: %s", tr.Signal, tr)
 				}
 			}
-			if mem == nil || !mem.Rising {
-				t.Fatalf("heap gauge growing 30%% over the run not flagged: %+v", rep.Trends)
-			}
-			if mem.Growth < 0.15 || mem.Growth > 0.45 {
-				t.Errorf("growth = %+.0f%%; want about +30%%", 100*mem.Growth)
-			}
+			require.NotNil(t, mem, "no heap gauge trend in %+v", rep.Trends)
+			require.True(t, mem.Rising, "heap gauge growing 30%% over the run not flagged: %+v", rep.Trends)
+			assert.InDelta(t, 0.30, mem.Growth, 0.15, "growth; want about +30%")
 			msg := mem.String()
-			if !strings.HasPrefix(msg, "go_memstats_heap_inuse_bytes rose from ") || !strings.Contains(msg, "M to ") || !strings.Contains(msg, "%)") {
-				t.Errorf("finding = %q; want \"go_memstats_heap_inuse_bytes rose from …M to …M (+…%%) …\"", msg)
-			}
+			const want = "go_memstats_heap_inuse_bytes rose from …M to …M (+…%) …"
+			assert.True(t, strings.HasPrefix(msg, "go_memstats_heap_inuse_bytes rose from "), "finding = %q; want %q", msg, want)
+			assert.Contains(t, msg, "M to ", "finding; want %q", want)
+			assert.Contains(t, msg, "%)", "finding; want %q", want)
 		})
 	}
 }
@@ -215,12 +207,8 @@ func TestCollectorFlatGaugeNotFlagged(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rep, _ := collect(t, gaugeServer(40e6, 0, 5*time.Minute, seed), 5*time.Minute, "requests_total")
-			if len(rep.Trends) != 3 {
-				t.Fatalf("trends = %+v; want heap, goroutines and the request rate", rep.Trends)
-			}
-			if r := rep.Rising(); len(r) > 0 {
-				t.Errorf("flat server flagged: %v", r)
-			}
+			require.Len(t, rep.Trends, 3, "trends: want heap, goroutines and the request rate")
+			assert.Empty(t, rep.Rising(), "flat server flagged")
 		})
 	}
 }
@@ -228,28 +216,20 @@ func TestCollectorFlatGaugeNotFlagged(t *testing.T) {
 func TestCollectorSamplesAndRates(t *testing.T) {
 	rep, warnings := collect(t, gaugeServer(1000, 0, time.Minute, 1), time.Minute, "requests_total", "rpc_seconds_count")
 	// Scrapes at 0, 5, …, 60 s and one at Stop (also at 60 s).
-	if rep.Scrapes != 14 || rep.Failed != 0 {
-		t.Errorf("scrapes = %d (failed %d); want 14 (0)", rep.Scrapes, rep.Failed)
-	}
-	if got := len(rep.Series("go_goroutines")); got != 14 {
-		t.Errorf("go_goroutines samples = %d; want 14", got)
-	}
+	assert.Equal(t, 14, rep.Scrapes, "scrapes")
+	assert.Zero(t, rep.Failed, "failed scrapes")
+	assert.Len(t, rep.Series("go_goroutines"), 14, "go_goroutines samples")
 	rates := rep.Series("rate(requests_total)")
-	if len(rates) != 12 { // the first reading gives no rate, and the last pair is 0 s apart
-		t.Errorf("rate samples = %d; want 12", len(rates))
-	}
+	// The first reading gives no rate, and the last pair is 0 s apart.
+	assert.Len(t, rates, 12, "rate samples")
 	for _, s := range rates {
-		if math.Abs(s.Value-20) > 1e-9 {
-			t.Errorf("rate(requests_total) at %s = %g; want 20", s.Offset, s.Value)
-		}
+		assert.InDelta(t, 20, s.Value, 1e-9, "rate(requests_total) at %s", s.Offset)
 	}
 	want := "not recorded: process_resident_memory_bytes: not exposed; process_open_fds: not exposed; rpc_seconds_count: not exposed"
-	if len(warnings) != 1 || !strings.Contains(warnings[0], want) {
-		t.Errorf("warnings = %q; want one saying %q", warnings, want)
+	if assert.Len(t, warnings, 1, "warnings") {
+		assert.Contains(t, warnings[0], want, "warning")
 	}
-	if got := rep.Names(); strings.Join(got, ",") != "go_goroutines,go_memstats_heap_inuse_bytes,rate(requests_total)" {
-		t.Errorf("Names() = %q", got)
-	}
+	assert.Equal(t, []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "rate(requests_total)"}, rep.Names(), "Names()")
 }
 
 func TestCollectorBadEndpoint(t *testing.T) {
@@ -270,19 +250,15 @@ func TestCollectorBadEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep, warnings := collect(t, tt.handler, 30*time.Second)
-			if len(warnings) != 1 || !strings.Contains(warnings[0], tt.want) || !strings.Contains(warnings[0], "the load goes on") {
-				t.Errorf("warnings = %q; want one containing %q", warnings, tt.want)
+			if assert.Len(t, warnings, 1, "warnings") {
+				assert.Contains(t, warnings[0], tt.want, "warning")
+				assert.Contains(t, warnings[0], "the load goes on", "warning")
 			}
-			if rep.Failed != rep.Scrapes || rep.Scrapes < 7 {
-				t.Errorf("scrapes %d, failed %d; want every scrape tried and failed", rep.Scrapes, rep.Failed)
-			}
-			if len(rep.Samples) != 0 {
-				t.Errorf("samples = %v; want none", rep.Samples)
-			}
-			last := rep.Warnings[len(rep.Warnings)-1]
-			if !strings.Contains(last, "no server signals were recorded") {
-				t.Errorf("report warnings = %q; want a closing note", rep.Warnings)
-			}
+			assert.GreaterOrEqual(t, rep.Scrapes, 7, "scrapes: want every scrape tried")
+			assert.Equal(t, rep.Scrapes, rep.Failed, "failed scrapes: want every scrape failed")
+			assert.Empty(t, rep.Samples, "samples")
+			require.NotEmpty(t, rep.Warnings, "report warnings")
+			assert.Contains(t, rep.Warnings[len(rep.Warnings)-1], "no server signals were recorded", "report warnings: want a closing note")
 		})
 	}
 }
@@ -293,17 +269,14 @@ func TestCollectorUnreachable(t *testing.T) {
 	srv.Close() // nothing listens there now
 	var warnings []string
 	c := &Collector{URL: url, Signals: DefaultSignals, Interval: 20 * time.Millisecond, Warn: func(m string) { warnings = append(warnings, m) }}
-	if err := c.Start(t.Context(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Start(t.Context(), time.Now()), "Start")
 	time.Sleep(100 * time.Millisecond)
 	rep := c.Stop()
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "connection refused") {
-		t.Errorf("warnings = %q; want one saying connection refused", warnings)
+	if assert.Len(t, warnings, 1, "warnings") {
+		assert.Contains(t, warnings[0], "connection refused", "warning")
 	}
-	if rep.Scrapes < 2 || rep.Failed != rep.Scrapes {
-		t.Errorf("scrapes %d, failed %d; want several, all failed", rep.Scrapes, rep.Failed)
-	}
+	assert.GreaterOrEqual(t, rep.Scrapes, 2, "scrapes: want several")
+	assert.Equal(t, rep.Scrapes, rep.Failed, "failed scrapes: want all")
 }
 
 func TestProbes(t *testing.T) {
@@ -319,9 +292,7 @@ func TestProbes(t *testing.T) {
 			Warn: func(m string) { warnings = append(warnings, m) },
 		}
 		t0 := time.Now()
-		if err := c.Start(t.Context(), t0); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, c.Start(t.Context(), t0), "Start")
 		for range 12 {
 			time.Sleep(10 * time.Second)
 			c.Tick()
@@ -329,18 +300,17 @@ func TestProbes(t *testing.T) {
 		}
 		rep := c.Stop()
 		got := rep.Series("orders queue")
-		if len(got) != 12 || got[11].Value != 120 || got[0].Offset != 10*time.Second {
-			t.Errorf("orders queue samples = %v; want 12, one per window, 10 to 120", got)
+		if assert.Len(t, got, 12, "orders queue samples: one per window") {
+			assert.Equal(t, 10*time.Second, got[0].Offset, "orders queue: first sample's offset")
+			assert.Equal(t, 120.0, got[11].Value, "orders queue: last sample")
 		}
 		rep.Trends = Analyze(rep.Samples, Options{})
-		if len(rep.Trends) != 1 || !rep.Trends[0].Rising {
-			t.Fatalf("trends = %+v; want the growing queue flagged", rep.Trends)
-		}
-		if s := rep.Trends[0].String(); s != "orders queue rose from 10 to 120 (+1100%) over the run (p < 0.0001, 12 samples)" {
-			t.Errorf("finding = %q", s)
-		}
-		if len(warnings) != 2 || !strings.Contains(warnings[0], "admin API down") || !strings.Contains(warnings[1], "panic: boom") {
-			t.Errorf("warnings = %q; want the error and the panic, once each", warnings)
+		require.Len(t, rep.Trends, 1, "trends: want the growing queue")
+		require.True(t, rep.Trends[0].Rising, "trends = %+v; want the growing queue flagged", rep.Trends)
+		assert.Equal(t, "orders queue rose from 10 to 120 (+1100%) over the run (p < 0.0001, 12 samples)", rep.Trends[0].String(), "finding")
+		if assert.Len(t, warnings, 2, "warnings: the error and the panic, once each") {
+			assert.Contains(t, warnings[0], "admin API down", "warnings[0]")
+			assert.Contains(t, warnings[1], "panic: boom", "warnings[1]")
 		}
 	})
 }
@@ -353,8 +323,6 @@ func TestCheck(t *testing.T) {
 	}
 	err := c.Check()
 	for _, want := range []string{`metrics URL "localhost:9090/metrics"`, `signal "bad metric"`, "probe 0: no name", `probe "p": no Sample function`, `probe "ok_metric": the name is used twice`} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Check() = %v; want it to say %q", err, want)
-		}
+		assert.ErrorContains(t, err, want, "Check()")
 	}
 }

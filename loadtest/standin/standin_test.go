@@ -2,7 +2,6 @@ package standin
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/testcontainers/testcontainers-go"
 	"go.uber.org/goleak"
 
@@ -52,7 +53,7 @@ func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := connect(t.Context()); err != nil {
 		if os.Getenv("STEADYLOAD_REQUIRE_DOCKER") != "" {
-			t.Fatalf("STEADYLOAD_REQUIRE_DOCKER is set but %v", err)
+			require.NoError(t, err, "STEADYLOAD_REQUIRE_DOCKER is set")
 		}
 		t.Skipf("no container stand-in on this machine: %v", err)
 	}
@@ -66,25 +67,21 @@ func noLeftovers(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-		if err != nil {
-			t.Errorf("docker client: %v", err)
+		if !assert.NoError(t, err, "docker client") {
 			return
 		}
 		defer cli.Close()
 		f := client.Filters{}.Add("label", Label+".session="+session)
 		cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-		if err != nil {
-			t.Errorf("list containers: %v", err)
-		}
+		assert.NoError(t, err, "list containers")
+		// One failure per leftover, named, rather than a dump of the list.
 		for _, c := range cs.Items {
-			t.Errorf("container %s (%s) left behind", c.ID[:12], c.Image)
+			assert.Fail(t, "container left behind", "container %s (%s)", c.ID[:12], c.Image)
 		}
 		ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil {
-			t.Errorf("list networks: %v", err)
-		}
+		assert.NoError(t, err, "list networks")
 		for _, n := range ns.Items {
-			t.Errorf("network %s left behind", n.Name)
+			assert.Fail(t, "network left behind", "network %s", n.Name)
 		}
 	})
 }
@@ -112,18 +109,12 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := validate(tt.cs)
 			if len(tt.want) == 0 {
-				if err != nil {
-					t.Errorf("validate(%+v) = %v; want nil", tt.cs, err)
-				}
+				assert.NoError(t, err, "validate(%+v)", tt.cs)
 				return
 			}
-			if err == nil {
-				t.Fatalf("validate(%+v) = nil; want an error with %q", tt.cs, tt.want)
-			}
+			require.Error(t, err, "validate(%+v); want an error with %q", tt.cs, tt.want)
 			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("validate(%+v) = %q; want it to contain %q", tt.cs, err, w)
-				}
+				assert.ErrorContains(t, err, w, "validate(%+v)", tt.cs)
 			}
 		})
 	}
@@ -143,10 +134,9 @@ func TestDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := tt.c.withDefaults()
-		if got.Name != tt.name || got.Port != DefaultPort || got.StartTimeout != DefaultStartTimeout {
-			t.Errorf("%+v.withDefaults() = name %q, port %d, timeout %s; want %q, %d, %s",
-				tt.c, got.Name, got.Port, got.StartTimeout, tt.name, DefaultPort, DefaultStartTimeout)
-		}
+		assert.Equal(t, tt.name, got.Name, "%+v.withDefaults().Name", tt.c)
+		assert.Equal(t, DefaultPort, got.Port, "%+v.withDefaults().Port", tt.c)
+		assert.Equal(t, DefaultStartTimeout, got.StartTimeout, "%+v.withDefaults().StartTimeout", tt.c)
 	}
 }
 
@@ -156,23 +146,13 @@ func TestEnv(t *testing.T) {
 	t.Setenv("ORDERSX", "no")
 	t.Setenv("TOKEN", "secret")
 	c := Container{PassEnv: []string{"ORDERS_*", "TOKEN", "UNSET"}, Env: map[string]string{"ORDERS_SLOW": "", "MODE": "test"}}
-	got := c.env()
 	want := map[string]string{"ORDERS_LATENCY_SCALE": "1.6", "ORDERS_SLOW": "", "TOKEN": "secret", "MODE": "test"}
-	if len(got) != len(want) {
-		t.Errorf("env() = %v; want %v", got, want)
-	}
-	for k, v := range want {
-		if g, ok := got[k]; !ok || g != v {
-			t.Errorf("env()[%q] = %q, %v; want %q", k, g, ok, v)
-		}
-	}
+	assert.Equal(t, want, c.env(), "env()")
 }
 
 func TestGoarch(t *testing.T) {
 	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "s390x": "s390x"} {
-		if got := goarch(in); got != want {
-			t.Errorf("goarch(%q) = %q; want %q", in, got, want)
-		}
+		assert.Equal(t, want, goarch(in), "goarch(%q)", in)
 	}
 }
 
@@ -182,12 +162,8 @@ func TestGoarch(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
 	_, err := Start(t, orders8080())
-	if !errors.Is(err, loadtest.ErrUnavailable) {
-		t.Fatalf("Start with DOCKER_HOST=tcp://127.0.0.1:1 = %v; want an error wrapping loadtest.ErrUnavailable", err)
-	}
-	if !strings.Contains(err.Error(), "DOCKER_HOST=tcp://127.0.0.1:1") {
-		t.Errorf("Start error %q does not name the DOCKER_HOST tried", err)
-	}
+	require.ErrorIs(t, err, loadtest.ErrUnavailable, "Start with DOCKER_HOST=tcp://127.0.0.1:1")
+	assert.ErrorContains(t, err, "DOCKER_HOST=tcp://127.0.0.1:1", "Start: the error names the DOCKER_HOST tried")
 
 	local := loadtest.StandIn{Env: "local", Start: func(tb testing.TB) (string, error) {
 		srv := httptest.NewServer(orders.New(orders.Config{NoSleep: true}).Handler())
@@ -199,9 +175,9 @@ func TestUnavailable(t *testing.T) {
 		Tasks:    []loadtest.Task{{Name: "GET /users/{id}", Do: getUser}},
 		StandIns: []loadtest.StandIn{New("container", orders8080()), local},
 	})
-	if res == nil || res.Meta.StandIn != "local" || res.Meta.Env != "local" {
-		t.Fatalf("Run fell back to stand-in %q, env %q; want local", res.Meta.StandIn, res.Meta.Env)
-	}
+	require.NotNil(t, res, "Run returned no result")
+	assert.Equal(t, "local", res.Meta.StandIn, "the stand-in Run fell back to")
+	assert.Equal(t, "local", res.Meta.Env, "the env Run fell back to")
 }
 
 func getUser(ctx context.Context, u *loadtest.User) error {
@@ -221,15 +197,11 @@ func TestContainerStandIn(t *testing.T) {
 		Tasks:    []loadtest.Task{{Name: "GET /users/{id}", Do: getUser}},
 		StandIns: []loadtest.StandIn{New("container", orders8080())},
 	})
-	if res == nil {
-		t.Fatal("Run returned no result")
-	}
-	if res.Meta.StandIn != "container" || res.Meta.Env != "container" {
-		t.Errorf("Run used stand-in %q, env %q; want container", res.Meta.StandIn, res.Meta.Env)
-	}
-	if res.Total.Requests < 20 || res.Total.Failures != 0 {
-		t.Errorf("Run made %d requests, %d failed; want at least 20, none failed", res.Total.Requests, res.Total.Failures)
-	}
+	require.NotNil(t, res, "Run returned no result")
+	assert.Equal(t, "container", res.Meta.StandIn, "the stand-in Run used")
+	assert.Equal(t, "container", res.Meta.Env, "the env Run used")
+	assert.GreaterOrEqual(t, res.Total.Requests, int64(20), "requests Run made")
+	assert.Zero(t, res.Total.Failures, "requests that failed")
 }
 
 // TestStack starts two containers on a network of their own: a proxy
@@ -239,34 +211,23 @@ func TestStack(t *testing.T) {
 	requireDocker(t)
 	noLeftovers(t)
 	eng, err := connect(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "connect")
 	dir := t.TempDir()
-	if err := goBuild(t.Context(), "./testdata/proxy", filepath.Join(dir, "proxy"), eng.arch); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, goBuild(t.Context(), "./testdata/proxy", filepath.Join(dir, "proxy"), eng.arch), "build the proxy")
 	df := "FROM scratch\nCOPY proxy /proxy\nENTRYPOINT [\"/proxy\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644), "write the Dockerfile")
 	backend := orders8080()
 	backend.Name = "backend"
 	url, err := Start(t,
 		Container{Build: dir, Name: "front", Env: map[string]string{"UPSTREAM": "http://backend:8080"}, Health: "/healthz"},
 		backend)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "Start(front, backend)")
 	resp, err := http.Get(url + "/users/user1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "GET %s/users/user1", url)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("X-Proxied-By") != "proxy" {
-		t.Errorf("GET %s/users/user1 = %d (X-Proxied-By %q) %s; want 200 through the proxy", url, resp.StatusCode, resp.Header.Get("X-Proxied-By"), body)
-	}
+	assert.Equal(t, 200, resp.StatusCode, "GET %s/users/user1: %s", url, body)
+	assert.Equal(t, "proxy", resp.Header.Get("X-Proxied-By"), "GET %s/users/user1: want it through the proxy", url)
 
 	built.Lock()
 	var ref string
@@ -276,17 +237,13 @@ func TestStack(t *testing.T) {
 		}
 	}
 	built.Unlock()
-	if ref == "" {
-		t.Fatal("no image recorded for the backend")
-	}
+	require.NotEmpty(t, ref, "no image recorded for the backend")
 	url, err = Start(t, Container{Image: ref, Health: "/healthz"})
-	if err != nil {
-		t.Fatalf("Start(Image: %s) = %v", ref, err)
-	}
-	if resp, err := http.Get(url + "/healthz"); err != nil || resp.StatusCode != 200 {
-		t.Errorf("GET %s/healthz = %v, %v; want 200", url, resp, err)
-	} else {
+	require.NoError(t, err, "Start(Image: %s)", ref)
+	resp, err = http.Get(url + "/healthz")
+	if assert.NoError(t, err, "GET %s/healthz", url) {
 		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, "GET %s/healthz", url)
 	}
 }
 
@@ -322,20 +279,14 @@ func TestBadStandIns(t *testing.T) {
 			}
 			t0 := time.Now()
 			url, err := Start(t, tt.c)
-			if err == nil {
-				t.Fatalf("Start(%+v) = %s, nil; want an error", tt.c, url)
-			}
-			if errors.Is(err, loadtest.ErrUnavailable) {
-				t.Errorf("Start(%+v) error wraps ErrUnavailable; want a plain failure (the harness must not fall back): %v", tt.c, err)
-			}
+			require.Error(t, err, "Start(%+v) = %s", tt.c, url)
+			assert.NotErrorIs(t, err, loadtest.ErrUnavailable, "Start(%+v): want a plain failure (the harness must not fall back)", tt.c)
 			t.Logf("Start error:\n%v", err)
 			for _, w := range tt.wants {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Start(%+v) error does not contain %q:\n%v", tt.c, w, err)
-				}
+				assert.ErrorContains(t, err, w, "Start(%+v)", tt.c)
 			}
-			if tt.c.StartTimeout > 0 && time.Since(t0) > tt.c.StartTimeout+30*time.Second {
-				t.Errorf("Start took %s with StartTimeout %s: the wait is not bounded", time.Since(t0), tt.c.StartTimeout)
+			if tt.c.StartTimeout > 0 {
+				assert.LessOrEqual(t, time.Since(t0), tt.c.StartTimeout+30*time.Second, "Start with StartTimeout %s: the wait is not bounded", tt.c.StartTimeout)
 			}
 		})
 	}

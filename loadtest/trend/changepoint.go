@@ -335,6 +335,8 @@ func mean(s []float64) float64 {
 	return m
 }
 
+// sumSq is the sum of squared deviations of s from m: the pooled variance
+// needs the sums; stats.SampleVariance divides by n−1 and refuses one value.
 func sumSq(s []float64, m float64) float64 {
 	var v float64
 	for _, x := range s {

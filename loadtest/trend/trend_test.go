@@ -7,14 +7,14 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
 var long = flag.Bool("trend.long", false, "run the long statistical trials (thousands of series per cell)")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 func TestMannKendall(t *testing.T) {
 	nan := math.NaN()
@@ -36,9 +36,9 @@ func TestMannKendall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := MannKendall(tt.xs)
-		if r.S != tt.s || !near(r.P, tt.p, 1e-12) || r.Exact != tt.exact {
-			t.Errorf("MannKendall(%v) = {S: %d, P: %.6g, Exact: %v}; want {S: %d, P: %.6g, Exact: %v}", tt.xs, r.S, r.P, r.Exact, tt.s, tt.p, tt.exact)
-		}
+		assert.Equal(t, tt.s, r.S, "MannKendall(%v).S", tt.xs)
+		assert.InDelta(t, tt.p, r.P, 1e-12, "MannKendall(%v).P", tt.xs)
+		assert.Equal(t, tt.exact, r.Exact, "MannKendall(%v).Exact", tt.xs)
 	}
 }
 
@@ -66,9 +66,11 @@ func TestMannKendallNormal(t *testing.T) {
 	v := (61.0*60*127 - 30*(2*1*9)) / 18 // 30 tie groups of 2: t(t-1)(2t+5) = 18
 	z := (float64(s) - 1) / math.Sqrt(v)
 	p := 0.5 * math.Erfc(z/math.Sqrt2)
-	if r.Exact || r.S != s || !near(r.VarS, v, 1e-9) || !near(r.Z, z, 1e-12) || !near(r.P, p, 1e-15) {
-		t.Errorf("MannKendall = %+v; want S %d, VarS %g, Z %g, P %g, not exact", r, s, v, z, p)
-	}
+	assert.False(t, r.Exact, "MannKendall(61 values).Exact")
+	assert.Equal(t, s, r.S, "MannKendall(61 values).S")
+	assert.InDelta(t, v, r.VarS, 1e-9, "MannKendall(61 values).VarS")
+	assert.InDelta(t, z, r.Z, 1e-12, "MannKendall(61 values).Z")
+	assert.InDelta(t, p, r.P, 1e-15, "MannKendall(61 values).P")
 }
 
 // TestMannKendallExactMatchesEnumeration compares the exact p-value, ties
@@ -93,9 +95,7 @@ func TestMannKendallExactMatchesEnumeration(t *testing.T) {
 		if len(tieGroups(xs)) == 1 {
 			want = 1
 		}
-		if !near(got.P, want, 1e-12) {
-			t.Errorf("MannKendall(%v).P = %.6g; want %.6g (by enumeration)", xs, got.P, want)
-		}
+		assert.InDelta(t, want, got.P, 1e-12, "MannKendall(%v).P against the enumeration", xs)
 	}
 }
 
@@ -110,9 +110,8 @@ func TestMannKendallExactNearNormal(t *testing.T) {
 		}
 		r := MannKendall(xs)
 		approx := 0.5 * math.Erfc(r.Z/math.Sqrt2)
-		if !r.Exact || !near(r.P, approx, 0.005) {
-			t.Errorf("n=60: exact P %.5f, normal %.5f; want within 0.005", r.P, approx)
-		}
+		assert.True(t, r.Exact, "n=60: MannKendall.Exact")
+		assert.InDelta(t, approx, r.P, 0.005, "n=60: exact P against the normal approximation")
 	}
 }
 
@@ -179,9 +178,8 @@ func TestTheilSen(t *testing.T) {
 	tests[6].want = Line{b, (res[3] + res[4]) / 2}
 	for _, tt := range tests {
 		got := TheilSen(tt.xs)
-		if !near(got.Slope, tt.want.Slope, 1e-12) || !near(got.Intercept, tt.want.Intercept, 1e-12) {
-			t.Errorf("TheilSen(%v) = %+v; want %+v", tt.xs, got, tt.want)
-		}
+		assert.InDelta(t, tt.want.Slope, got.Slope, 1e-12, "TheilSen(%v).Slope", tt.xs)
+		assert.InDelta(t, tt.want.Intercept, got.Intercept, 1e-12, "TheilSen(%v).Intercept", tt.xs)
 	}
 }
 
@@ -212,16 +210,15 @@ func TestLeak(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := Leak(tt.xs, tt.o)
-		if r.Rising != tt.rising || r.Tested != tt.tested {
-			t.Errorf("%s: Leak = {Rising: %v, Tested: %v, P: %.4f, Growth: %+.3f}; want Rising %v, Tested %v",
-				tt.name, r.Rising, r.Tested, r.MK.P, r.Growth, tt.rising, tt.tested)
-		}
+		assert.Equal(t, tt.rising, r.Rising, "%s: Leak.Rising (P %.4f, Growth %+.3f)", tt.name, r.MK.P, r.Growth)
+		assert.Equal(t, tt.tested, r.Tested, "%s: Leak.Tested", tt.name)
 	}
 	// 40 + 37·i with one outlier: the fit ignores it.
 	r := Leak([]float64{40, 77, 114, 151, 188, 1000, 262, 299, 336, 373, 410}, LeakOptions{MinGrowth: DefaultGaugeGrowth})
-	if !near(r.Start, 40, 1e-9) || !near(r.End, 410, 1e-9) || !near(r.Growth, 9.25, 1e-9) || !near(r.PerStep, 37.0/40, 1e-9) {
-		t.Errorf("gauge fit: start %g end %g growth %g per step %g; want 40, 410, 9.25, 0.925", r.Start, r.End, r.Growth, r.PerStep)
-	}
+	assert.InDelta(t, 40, r.Start, 1e-9, "gauge fit: start")
+	assert.InDelta(t, 410, r.End, 1e-9, "gauge fit: end")
+	assert.InDelta(t, 9.25, r.Growth, 1e-9, "gauge fit: growth")
+	assert.InDelta(t, 37.0/40, r.PerStep, 1e-9, "gauge fit: per step")
 }
 
 // rate counts how often detect fires over trials seeded series.
@@ -260,9 +257,8 @@ func TestLeakRates(t *testing.T) {
 	}
 	for i, c := range cells {
 		got := rate(n, uint64(10+i), func(r *rand.Rand) []float64 { return series(r, 28, 20, c.growth, 0.084) }, leak)
-		if got < c.min || got > c.max {
-			t.Errorf("Leak on %s over %d series: rate %.3f; want in [%.3f, %.3f]", c.name, n, got, c.min, c.max)
-		}
+		assert.GreaterOrEqual(t, got, c.min, "Leak on %s over %d series: rate", c.name, n)
+		assert.LessOrEqual(t, got, c.max, "Leak on %s over %d series: rate", c.name, n)
 	}
 	// Gauges (§5.6): 60 samples, 2 % noise, GC sawtooth of 10 % every 4 samples.
 	gauge := func(growth float64) func(*rand.Rand) []float64 {
@@ -275,12 +271,8 @@ func TestLeakRates(t *testing.T) {
 		}
 	}
 	g := func(xs []float64) bool { return Leak(xs, LeakOptions{MinGrowth: DefaultGaugeGrowth}).Rising }
-	if got := rate(n, 20, gauge(0), g); got > 0.01 {
-		t.Errorf("gauge leak, none: rate %.3f; want ≤ 0.01", got)
-	}
-	if got := rate(n, 21, gauge(0.2), g); got < 0.99 {
-		t.Errorf("gauge leak, +20%%: rate %.3f; want ≥ 0.99", got)
-	}
+	assert.LessOrEqual(t, rate(n, 20, gauge(0), g), 0.01, "gauge leak, none: rate")
+	assert.GreaterOrEqual(t, rate(n, 21, gauge(0.2), g), 0.99, "gauge leak, +20%: rate")
 }
 
 // nightly returns a history of n nights with night-to-night sd 4 %, a
@@ -301,20 +293,18 @@ func nightly(r *rand.Rand, n int, creep, step float64, at int) []float64 {
 func TestDriftRates(t *testing.T) {
 	n := trials(400, 5000)
 	drift := func(xs []float64) bool { return Drift(xs, DriftOptions{}).Rising }
-	if got := rate(n, 30, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0, 0) }, drift); got > 0.025 {
-		t.Errorf("Drift on a stable history: rate %.3f; want ≤ 0.025", got)
-	}
-	if got := rate(n, 31, func(r *rand.Rand) []float64 { return nightly(r, 14, 0.02, 0, 0) }, drift); got < 0.97 {
-		t.Errorf("Drift on +2%%/night: rate %.3f; want ≥ 0.97", got)
-	}
+	assert.LessOrEqual(t, rate(n, 30, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0, 0) }, drift), 0.025,
+		"Drift on a stable history: rate")
+	assert.GreaterOrEqual(t, rate(n, 31, func(r *rand.Rand) []float64 { return nightly(r, 14, 0.02, 0, 0) }, drift), 0.97,
+		"Drift on +2%/night: rate")
 	// Only the last Runs count: an old creep followed by a flat fortnight.
 	xs := append(nightly(rand.New(rand.NewPCG(32, 0)), 20, 0.05, 0, 0), nightly(rand.New(rand.NewPCG(33, 0)), 14, 0, 0, 0)...)
 	for i := 20; i < len(xs); i++ {
 		xs[i] *= math.Pow(1.05, 20)
 	}
-	if r := Drift(xs, DriftOptions{}); r.Rising || r.N != 14 {
-		t.Errorf("Drift(old creep, flat fortnight) = {Rising: %v, N: %d}; want false, 14", r.Rising, r.N)
-	}
+	r := Drift(xs, DriftOptions{})
+	assert.False(t, r.Rising, "Drift(old creep, flat fortnight).Rising")
+	assert.Equal(t, 14, r.N, "Drift(old creep, flat fortnight).N")
 }
 
 func TestDriftFigures(t *testing.T) {
@@ -323,9 +313,10 @@ func TestDriftFigures(t *testing.T) {
 		xs[i] = 42 * math.Pow(1.009, float64(i))
 	}
 	r := Drift(xs, DriftOptions{})
-	if !r.Rising || !near(r.PerStep, 0.009, 1e-12) || r.N != 14 || !near(r.MK.P, 1/fact(14), 1e-20) {
-		t.Errorf("Drift(+0.9%%/night) = {Rising: %v, PerStep: %g, N: %d, P: %g}; want true, 0.009, 14, 1/14!", r.Rising, r.PerStep, r.N, r.MK.P)
-	}
+	assert.True(t, r.Rising, "Drift(+0.9%/night).Rising")
+	assert.InDelta(t, 0.009, r.PerStep, 1e-12, "Drift(+0.9%/night).PerStep")
+	assert.Equal(t, 14, r.N, "Drift(+0.9%/night).N")
+	assert.InDelta(t, 1/fact(14), r.MK.P, 1e-20, "Drift(+0.9%/night).MK.P; want 1/14!")
 }
 
 func fact(n int) float64 {
@@ -370,26 +361,15 @@ func TestChangePoints(t *testing.T) {
 		for _, cp := range cps {
 			got = append(got, cp.Index)
 		}
-		if !equalInts(got, tt.want) {
-			t.Errorf("%s: ChangePoints = %v (%+v); want %v", tt.name, got, cps, tt.want)
-		}
+		assert.Equal(t, tt.want, got, "%s: ChangePoints indices (%+v)", tt.name, cps)
 	}
 	cps := ChangePoints([]float64{42, 42, 42, 42, 42, 51, 51, 51, 51, 51}, ChangeOptions{Log: true})
-	if len(cps) != 1 || cps[0].Index != 5 || !near(cps[0].Before, 42, 1e-9) || !near(cps[0].After, 51, 1e-9) || !near(cps[0].Change, 9.0/42, 1e-9) || cps[0].P > 1e-100 {
-		t.Errorf("ChangePoints(42×5, 51×5) = %+v; want one at 5, 42 → 51, +21.4%%, p ≈ 0", cps)
-	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	require.Len(t, cps, 1, "ChangePoints(42×5, 51×5) = %+v; want one at 5", cps)
+	assert.Equal(t, 5, cps[0].Index, "ChangePoints(42×5, 51×5) index")
+	assert.InDelta(t, 42, cps[0].Before, 1e-9, "ChangePoints(42×5, 51×5) before")
+	assert.InDelta(t, 51, cps[0].After, 1e-9, "ChangePoints(42×5, 51×5) after")
+	assert.InDelta(t, 9.0/42, cps[0].Change, 1e-9, "ChangePoints(42×5, 51×5) change: +21.4%")
+	assert.LessOrEqual(t, cps[0].P, 1e-100, "ChangePoints(42×5, 51×5) p: want ≈ 0")
 }
 
 // TestChangePointRates checks §5.7: 14 nights with 4 % noise; a +20 %
@@ -407,15 +387,12 @@ func TestChangePointRates(t *testing.T) {
 			return false
 		}
 	}
-	if got := rate(n, 40, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0, 0) }, found(-1)); got > 0.02 {
-		t.Errorf("ChangePoints on a stable fortnight: rate %.3f; want ≤ 0.02", got)
-	}
-	if got := rate(n, 41, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0.2, 9) }, found(9)); got < 0.9 {
-		t.Errorf("ChangePoints on a +20%% step 5 nights ago: found at its night in %.3f; want ≥ 0.9", got)
-	}
-	if got := rate(n, 42, func(r *rand.Rand) []float64 { return nightly(r, 30, 0, 0, 0) }, found(-1)); got > 0.02 {
-		t.Errorf("ChangePoints on a stable month: rate %.3f; want ≤ 0.02", got)
-	}
+	assert.LessOrEqual(t, rate(n, 40, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0, 0) }, found(-1)), 0.02,
+		"ChangePoints on a stable fortnight: rate")
+	assert.GreaterOrEqual(t, rate(n, 41, func(r *rand.Rand) []float64 { return nightly(r, 14, 0, 0.2, 9) }, found(9)), 0.9,
+		"ChangePoints on a +20% step 5 nights ago: found at its night")
+	assert.LessOrEqual(t, rate(n, 42, func(r *rand.Rand) []float64 { return nightly(r, 30, 0, 0, 0) }, found(-1)), 0.02,
+		"ChangePoints on a stable month: rate")
 }
 
 func BenchmarkMannKendallExact60(b *testing.B) {

@@ -5,21 +5,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "GET %s", url)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "GET %s: read the body", url)
 	return resp.StatusCode, string(b)
 }
 
@@ -38,19 +38,15 @@ func TestHandler(t *testing.T) {
 		for i := range 3 {
 			start := time.Now()
 			code, body := get(t, srv.URL+"/x?i="+strconv.Itoa(i))
-			if took := time.Since(start); took < tc.cfg.Delay {
-				t.Errorf("%+v: answered after %s; want at least the delay", tc.cfg, took)
-			}
-			if code != 200 || len(body) != tc.wantSize || body[len(body)-1] != '\n' {
-				t.Errorf("%+v: GET = %d, %d bytes; want 200, %d bytes ending in a newline", tc.cfg, code, len(body), tc.wantSize)
-			}
+			assert.GreaterOrEqual(t, time.Since(start), tc.cfg.Delay, "%+v: time to answer; want at least the delay", tc.cfg)
+			assert.Equal(t, 200, code, "%+v: GET status", tc.cfg)
+			assert.Len(t, body, tc.wantSize, "%+v: GET body", tc.cfg)
+			assert.True(t, strings.HasSuffix(body, "\n"), "%+v: GET body ends in a newline", tc.cfg)
 		}
-		if code, body := get(t, srv.URL+CountPath); code != 200 || body != "3" {
-			t.Errorf("%+v: GET %s = %d %q; want 200 \"3\"", tc.cfg, CountPath, code, body)
-		}
-		if got := h.Count(); got != 3 {
-			t.Errorf("%+v: Count() = %d; want 3 (the count request is not counted)", tc.cfg, got)
-		}
+		code, body := get(t, srv.URL+CountPath)
+		assert.Equal(t, 200, code, "%+v: GET %s status", tc.cfg, CountPath)
+		assert.Equal(t, "3", body, "%+v: GET %s body", tc.cfg, CountPath)
+		assert.EqualValues(t, 3, h.Count(), "%+v: Count(); the count request is not counted", tc.cfg)
 		srv.Close()
 	}
 }
@@ -59,8 +55,6 @@ func TestPreciseWait(t *testing.T) {
 	for _, d := range []time.Duration{time.Microsecond, time.Millisecond, 15 * time.Millisecond} {
 		start := time.Now()
 		preciseWait(d)
-		if took := time.Since(start); took < d {
-			t.Errorf("preciseWait(%s) returned after %s", d, took)
-		}
+		assert.GreaterOrEqual(t, time.Since(start), d, "preciseWait(%s): time to return", d)
 	}
 }

@@ -11,12 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -80,16 +81,10 @@ func child(t *testing.T, mode, path string) (*exec.Cmd, *bufio.Reader, io.WriteC
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ATOMICFILE_CHILD="+mode, "ATOMICFILE_PATH="+path)
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "child's stdout")
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "child's stdin")
+	require.NoError(t, cmd.Start(), "start the child")
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Process.Kill()
@@ -106,23 +101,19 @@ func TestCrashLeavesOldOrNew(t *testing.T) {
 	for i := range 8 {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "stats.csv")
-		if err := WriteBytes(path, c[1]); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, WriteBytes(path, c[1]), "WriteBytes")
 		cmd, out, _ := child(t, "rewrite", path)
-		if line, err := out.ReadString('\n'); err != nil || line != "started\n" {
-			t.Fatalf("child said %q, %v; want started", line, err)
-		}
+		line, err := out.ReadString('\n')
+		require.NoError(t, err, "the child's first line")
+		require.Equal(t, "started\n", line, "the child's first line")
 		time.Sleep(time.Duration(rng.IntN(20_000)) * time.Microsecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("kill %d: %v", i, err)
-		}
-		if !bytes.Equal(got, c[0]) && !bytes.Equal(got, c[1]) {
-			t.Fatalf("kill %d: file holds %d bytes that are neither version (%d or %d bytes)", i, len(got), len(c[0]), len(c[1]))
-		}
+		require.NoError(t, err, "kill %d", i)
+		// Not assert.Equal: a dump of two 500 KB files would say less.
+		require.True(t, bytes.Equal(got, c[0]) || bytes.Equal(got, c[1]),
+			"kill %d: file holds %d bytes that are neither version (%d or %d bytes)", i, len(got), len(c[0]), len(c[1]))
 	}
 }
 
@@ -131,24 +122,18 @@ func TestCrashLeavesOldOrNew(t *testing.T) {
 func TestFailedWriteKeepsOld(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "baseline.csv")
-	if err := WriteBytes(path, []byte("old\n")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteBytes(path, []byte("old\n")), "WriteBytes")
 	boom := errors.New("disk on fire")
 	err := Write(path, func(w io.Writer) error {
 		io.WriteString(w, "half of the new")
 		return boom
 	})
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
-		t.Errorf("Write = %v; want the fill's error, naming %s", err, path)
-	}
-	if got, _ := os.ReadFile(path); string(got) != "old\n" {
-		t.Errorf("file = %q after a failed write; want %q", got, "old\n")
-	}
+	assert.ErrorIs(t, err, boom, "Write: want the fill's error")
+	assert.ErrorContains(t, err, path, "Write: want the error naming the file")
+	got, _ := os.ReadFile(path)
+	assert.Equal(t, "old\n", string(got), "file after a failed write")
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries; want only the file (no temporary left)", len(entries))
-	}
+	assert.Len(t, entries, 1, "directory entries: want only the file (no temporary left)")
 }
 
 // TestWriteCreatesDir: the directory is created; the new content replaces
@@ -156,12 +141,9 @@ func TestFailedWriteKeepsOld(t *testing.T) {
 func TestWriteCreatesDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "f.csv")
 	for _, s := range []string{"one", "two"} {
-		if err := WriteBytes(path, []byte(s)); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := os.ReadFile(path); string(got) != s {
-			t.Errorf("file = %q; want %q", got, s)
-		}
+		require.NoError(t, WriteBytes(path, []byte(s)), "WriteBytes(%q)", s)
+		got, _ := os.ReadFile(path)
+		assert.Equal(t, s, string(got), "file")
 	}
 }
 
@@ -170,13 +152,11 @@ func TestWriteCreatesDir(t *testing.T) {
 func TestLockExcludesOtherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".TestX.lock")
 	_, out, stdin := child(t, "lock", path)
-	if line, _ := out.ReadString('\n'); line != "locked\n" {
-		t.Fatalf("child said %q; want locked", line)
-	}
+	line, _ := out.ReadString('\n')
+	require.Equal(t, "locked\n", line, "the child's first line")
 	_, err := Lock(path)
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "pid ") {
-		t.Fatalf("Lock while another process holds it = %v; want ErrLocked naming the pid", err)
-	}
+	require.ErrorIs(t, err, ErrLocked, "Lock while another process holds it")
+	require.ErrorContains(t, err, "pid ", "Lock while another process holds it: want the error naming the pid")
 	stdin.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -186,7 +166,7 @@ func TestLockExcludesOtherProcess(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Lock after the child released it = %v", err)
+			require.NoError(t, err, "Lock after the child released it")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -197,18 +177,13 @@ func TestLockExcludesOtherProcess(t *testing.T) {
 func TestLockSameProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.lock")
 	unlock, err := Lock(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Lock(path); !errors.Is(err, ErrLocked) {
-		t.Errorf("second Lock = %v; want ErrLocked", err)
-	}
+	require.NoError(t, err, "Lock")
+	_, err = Lock(path)
+	assert.ErrorIs(t, err, ErrLocked, "second Lock")
 	unlock()
 	unlock()
 	unlock2, err := Lock(path)
-	if err != nil {
-		t.Fatalf("Lock after unlock = %v", err)
-	}
+	require.NoError(t, err, "Lock after unlock")
 	unlock2()
 }
 
@@ -233,9 +208,7 @@ func TestLockWait(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				if tt.name != "free" {
 					unlock, err := Lock(path)
-					if err != nil {
-						t.Fatal(err)
-					}
+					require.NoError(t, err, "Lock")
 					defer unlock()
 					if tt.release > 0 {
 						go func() {
@@ -247,17 +220,15 @@ func TestLockWait(t *testing.T) {
 				start := time.Now()
 				unlock, err := LockWait(path, tt.wait)
 				took := time.Since(start)
-				if tt.ok != (err == nil) || err != nil && !errors.Is(err, ErrLocked) {
-					t.Fatalf("LockWait(%s) = %v; want ok %v", tt.wait, err, tt.ok)
-				}
-				if err == nil {
+				if tt.ok {
+					require.NoError(t, err, "LockWait(%s)", tt.wait)
 					unlock()
-				} else if !strings.Contains(err.Error(), "waited "+tt.wait.String()) {
-					t.Errorf("LockWait error %q does not say how long it waited", err)
+				} else {
+					require.ErrorIs(t, err, ErrLocked, "LockWait(%s)", tt.wait)
+					assert.ErrorContains(t, err, "waited "+tt.wait.String(), "LockWait(%s): want the error saying how long it waited", tt.wait)
 				}
-				if took < tt.took || took > tt.took+lockPoll {
-					t.Errorf("LockWait(%s) returned after %s; want %s", tt.wait, took, tt.took)
-				}
+				assert.GreaterOrEqual(t, took, tt.took, "LockWait(%s): time to return", tt.wait)
+				assert.LessOrEqual(t, took, tt.took+lockPoll, "LockWait(%s): time to return", tt.wait)
 			})
 		})
 	}
@@ -269,14 +240,10 @@ func TestRemoveTemps(t *testing.T) {
 	keep := []string{"history.csv", ".history.csv.lock", "otava-a.csv", ".signals.csv.tmp-1", ".tmp-run-1"}
 	gone := []string{".history.csv.tmp-123", ".otava-a.csv.tmp-9", ".otava-GET__b.csv.tmp-77"}
 	for _, n := range append(slices.Clone(keep), gone...) {
-		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), nil, 0o644))
 	}
 	for _, p := range []string{"history.csv", "otava-*.csv"} {
-		if err := RemoveTemps(filepath.Join(dir, p)); err != nil {
-			t.Fatalf("RemoveTemps(%s) = %v", p, err)
-		}
+		require.NoError(t, RemoveTemps(filepath.Join(dir, p)), "RemoveTemps(%s)", p)
 	}
 	var left []string
 	entries, _ := os.ReadDir(dir)
@@ -284,12 +251,8 @@ func TestRemoveTemps(t *testing.T) {
 		left = append(left, e.Name())
 	}
 	slices.Sort(keep)
-	if !slices.Equal(left, keep) {
-		t.Errorf("after RemoveTemps, the directory holds %q; want %q", left, keep)
-	}
-	if err := RemoveTemps(filepath.Join(dir, "absent", "x.csv")); err != nil {
-		t.Errorf("RemoveTemps in a missing directory = %v; want nothing to do", err)
-	}
+	assert.Equal(t, keep, left, "the directory after RemoveTemps")
+	assert.NoError(t, RemoveTemps(filepath.Join(dir, "absent", "x.csv")), "RemoveTemps in a missing directory: want nothing to do")
 }
 
 // TestProbe: a directory files can be created in passes, and leaves
@@ -299,9 +262,7 @@ func TestRemoveTemps(t *testing.T) {
 func TestProbe(t *testing.T) {
 	root := t.TempDir()
 	file := filepath.Join(root, "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	refuse := func(string, string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: "x", Err: syscall.EROFS}
 	}
@@ -320,18 +281,17 @@ func TestProbe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := probe(tt.dir, tt.create)
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%s: probe(%s) = %v; want %q", tt.name, tt.dir, err, tt.want)
+		if tt.want == "" {
+			assert.NoError(t, err, "%s: probe(%s)", tt.name, tt.dir)
+		} else {
+			assert.ErrorContains(t, err, tt.want, "%s: probe(%s)", tt.name, tt.dir)
 		}
 	}
-	if entries, _ := os.ReadDir(root); len(entries) != 1 {
-		t.Errorf("the probes left %d entries; want only the file", len(entries))
-	}
+	entries, _ := os.ReadDir(root)
+	assert.Len(t, entries, 1, "entries the probes left: want only the file")
 	if os.Geteuid() != 0 {
 		ro := filepath.Join(root, "ro")
 		os.Mkdir(ro, 0o555)
-		if err := Probe(ro); err == nil || !strings.Contains(err.Error(), ro) {
-			t.Errorf("Probe(read-only %s) = %v; want an error naming it", ro, err)
-		}
+		assert.ErrorContains(t, Probe(ro), ro, "Probe(read-only %s): want an error naming it", ro)
 	}
 }

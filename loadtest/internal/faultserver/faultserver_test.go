@@ -1,14 +1,14 @@
 package faultserver
 
 import (
-	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -17,9 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func start(t *testing.T, cfg Config) *Server {
 	t.Helper()
 	s, err := Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "Start(%+v)", cfg)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -65,17 +63,17 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.cfg.Fault.String(), func(t *testing.T) {
 			s := start(t, tt.cfg)
 			status, body, err := get(t, s.URL(), 300*time.Millisecond)
-			if status != tt.status {
-				t.Errorf("status = %d; want %d", status, tt.status)
+			assert.Equal(t, tt.status, status, "status")
+			if tt.body != "" {
+				assert.Contains(t, body, tt.body, "body")
 			}
-			if tt.body != "" && !strings.Contains(body, tt.body) {
-				t.Errorf("body = %q; want %q", body, tt.body)
+			if tt.err == "" {
+				assert.NoError(t, err, "GET")
+			} else {
+				assert.ErrorContains(t, err, tt.err, "GET")
 			}
-			if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("error = %v; want %q", err, tt.err)
-			}
-			if got := s.Count(tt.cfg.Fault); got != 1 && !tt.cfg.TLS {
-				t.Errorf("Count(%s) = %d; want 1", tt.cfg.Fault, got)
+			if !tt.cfg.TLS {
+				assert.EqualValues(t, 1, s.Count(tt.cfg.Fault), "Count(%s)", tt.cfg.Fault)
 			}
 			waitNoConns(t, s)
 		})
@@ -86,7 +84,7 @@ func waitNoConns(t *testing.T, s *Server) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); s.OpenConns() > 0; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open", s.OpenConns())
+			require.Failf(t, "connections still open", "%d connections still open after 5s", s.OpenConns())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -95,13 +93,12 @@ func waitNoConns(t *testing.T, s *Server) {
 // TestKill: after Kill, connections are refused.
 func TestKill(t *testing.T) {
 	s := start(t, Config{})
-	if status, _, err := get(t, s.URL(), time.Second); status != 200 || err != nil {
-		t.Fatalf("before Kill: %d, %v", status, err)
-	}
+	status, _, err := get(t, s.URL(), time.Second)
+	require.NoError(t, err, "before Kill")
+	require.Equal(t, 200, status, "before Kill")
 	s.Kill()
-	if _, _, err := get(t, s.URL(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("after Kill: %v; want connection refused", err)
-	}
+	_, _, err = get(t, s.URL(), time.Second)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "after Kill")
 }
 
 // TestSetAndCount: the fault changes between requests and each is counted
@@ -112,28 +109,24 @@ func TestSetAndCount(t *testing.T) {
 	s.Set(Status500)
 	get(t, s.URL(), time.Second)
 	get(t, s.URL(), time.Second)
-	if s.Count(None) != 1 || s.Count(Status500) != 2 || s.Requests() != 3 {
-		t.Errorf("counts: none %d, 500 %d, total %d; want 1, 2, 3", s.Count(None), s.Count(Status500), s.Requests())
-	}
+	assert.EqualValues(t, 1, s.Count(None), "Count(None)")
+	assert.EqualValues(t, 2, s.Count(Status500), "Count(Status500)")
+	assert.EqualValues(t, 3, s.Requests(), "Requests()")
 }
 
 func TestClosedURL(t *testing.T) {
 	u, err := ClosedURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := get(t, u, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("GET %s: %v; want connection refused", u, err)
-	}
+	require.NoError(t, err, "ClosedURL")
+	_, _, err = get(t, u, time.Second)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "GET %s", u)
 }
 
 func TestParseFault(t *testing.T) {
 	for f := None; f < numFaults; f++ {
-		if got, err := ParseFault(f.String()); got != f || err != nil {
-			t.Errorf("ParseFault(%q) = %v, %v; want %v", f.String(), got, err, f)
-		}
+		got, err := ParseFault(f.String())
+		assert.NoError(t, err, "ParseFault(%q)", f.String())
+		assert.Equal(t, f, got, "ParseFault(%q)", f.String())
 	}
-	if _, err := ParseFault("nope"); err == nil {
-		t.Errorf("ParseFault(nope) succeeded")
-	}
+	_, err := ParseFault("nope")
+	assert.Error(t, err, "ParseFault(nope)")
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // TestReader: what the harness writes reads; each thing it never writes
@@ -35,8 +37,10 @@ func TestReader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := readAll(tt.in, header)
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("reading %q = %v; want %q", tt.in, err, tt.want)
+		if tt.want == "" {
+			assert.NoError(t, err, "reading %q", tt.in)
+		} else {
+			assert.ErrorContains(t, err, tt.want, "reading %q", tt.in)
 		}
 	}
 }
@@ -58,24 +62,23 @@ func readAll(in string, header []string) error {
 // TestValues: numbers and durations out of their range are refused.
 func TestValues(t *testing.T) {
 	for _, s := range []string{"NaN", "Inf", "-Inf", "+Inf", "-20", "1e16", "x", ""} {
-		if x, err := Float(s, 0, MaxCount); err == nil {
-			t.Errorf("Float(%q, 0, %g) = %g; want an error", s, float64(MaxCount), x)
-		}
+		x, err := Float(s, 0, MaxCount)
+		assert.Error(t, err, "Float(%q, 0, %g) = %g", s, float64(MaxCount), x)
 	}
-	if x, err := Float("0.5", 0, 1); err != nil || x != 0.5 {
-		t.Errorf("Float(0.5, 0, 1) = %g, %v", x, err)
+	x, err := Float("0.5", 0, 1)
+	if assert.NoError(t, err, "Float(0.5, 0, 1)") {
+		assert.Equal(t, 0.5, x, "Float(0.5, 0, 1)")
 	}
 	for _, s := range []string{"-1", "1.5", "1e3", "x", "2000000000000000"} {
-		if n, err := Int(s, 0, MaxCount); err == nil {
-			t.Errorf("Int(%q) = %d; want an error", s, n)
-		}
+		n, err := Int(s, 0, MaxCount)
+		assert.Error(t, err, "Int(%q) = %d", s, n)
 	}
 	for _, s := range []string{"-1s", "745h", "x", "1"} {
-		if d, err := Duration(s); err == nil {
-			t.Errorf("Duration(%q) = %s; want an error", s, d)
-		}
+		d, err := Duration(s)
+		assert.Error(t, err, "Duration(%q) = %s", s, d)
 	}
-	if d, err := Duration("744h"); err != nil || d != 31*24*time.Hour {
-		t.Errorf("Duration(744h) = %s, %v", d, err)
+	d, err := Duration("744h")
+	if assert.NoError(t, err, "Duration(744h)") {
+		assert.Equal(t, 31*24*time.Hour, d, "Duration(744h)")
 	}
 }
