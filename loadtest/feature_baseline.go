@@ -131,7 +131,7 @@ func newGatePart(r *runner, f *baselineFlags, history tauSource) (*gatePart, err
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	if len(g.runs) > 0 {
-		g.shapeOff = baseline.ShapeDiff(g.runs[0].Meta, planMeta(r.plan))
+		g.shapeOff = g.runs[0].Meta.Shape().Diff(planMeta(r.plan).Shape())
 	}
 	return g, nil
 }
@@ -243,7 +243,7 @@ func (g *gatePart) Evaluate(seg *pipeline.Segment) {
 		}
 	case len(g.shapeOff) > 0:
 		rep.Note = fmt.Sprintf("NOT COMPARED: the baseline in %s was recorded with another load shape (%s; this run: %s): %s. Refresh it on purpose with: %s",
-			g.dir, baseline.Shape(g.runs[0].Meta), baseline.Shape(res.Meta), strings.Join(g.shapeOff, ", "), record)
+			g.dir, g.runs[0].Meta.Shape(), res.Meta.Shape(), strings.Join(g.shapeOff, ", "), record)
 		if g.require && !g.update {
 			seg.Failf("baseline gate: no comparable baseline and -loadtest.require-baseline is set: %s", rep.Note)
 		}
@@ -303,8 +303,8 @@ func (g *gatePart) compare(res *result.Run, rep *gate.Report) {
 				continue
 			}
 			known = true
-			baseReq += s.Requests
-			baseFail += s.Failures
+			baseReq += int64(s.Requests)
+			baseFail += int64(s.Failures)
 			hists = append(hists, g.runHistogram(b, t))
 		}
 		for _, m := range g.metrics {
@@ -454,7 +454,7 @@ func writeBench(w io.Writer, res *result.Run) error {
 	bw := benchfmt.NewWriter(&buf)
 	cfg := []benchfmt.Config{
 		{Key: "env", Value: []byte(res.Meta.Env), File: true},
-		{Key: "shape", Value: []byte(baseline.Shape(res.Meta)), File: true},
+		{Key: "shape", Value: []byte(res.Meta.Shape().String()), File: true},
 	}
 	if res.Meta.GitCommit != "" {
 		cfg = append(cfg, benchfmt.Config{Key: "commit", Value: []byte(res.Meta.GitCommit), File: true})

@@ -120,7 +120,7 @@ func newHistoryPart(r *runner, f *historyFlags) (*historyPart, error) {
 	if h.sigs, err = history.ReadSignalsFile(h.signalsPath()); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	h.shape = planShape(r.plan)
+	h.shape = planMeta(r.plan).Shape().Key()
 	if taus, runs := calibrateTaus(h.old, h.shape); len(taus) > 0 {
 		r.tb.Logf("loadtest: history: τ of p95 calibrated from %d runs of %q: %s", runs, h.shape, formatTaus(taus))
 	}
@@ -137,16 +137,6 @@ func (h *historyPart) tau(task, metric string) (float64, int, bool) {
 	taus, runs := calibrateTaus(h.old, h.shape)
 	tau, ok := taus[task]
 	return tau, runs, ok
-}
-
-// planShape is history.Shape of the run a plan describes.
-func planShape(p *plan) string {
-	m := result.Meta{Model: "closed", Users: p.Users, Duration: p.Duration}
-	m.Wait = waitName(p.Wait)
-	if p.open {
-		m.Model, m.Rate, m.Users = "open", p.Rate, 0
-	}
-	return history.Shape(m)
 }
 
 // signalsPath is the server signals' history beside the history file.

@@ -147,7 +147,7 @@ func baselineWindows(g *gate.Report) []result.Window {
 			q[0], q[5] = int64(h.P50), int64(h.P95) // the band's p50 and p95
 			out = append(out, result.Window{
 				Offset: time.Duration(float64(h.Offset) * float64(time.Second)).Round(time.Millisecond),
-				Type:   h.Type, Name: h.Name, Requests: h.WindowRequests, Failures: h.WindowFailures, Quantiles: q,
+				Type:   h.Type, Name: h.Name, Requests: int64(h.WindowRequests), Failures: int64(h.WindowFailures), Quantiles: q,
 			})
 		}
 	}
@@ -165,7 +165,7 @@ func historySeries(path string, res *result.Run) []report.HistorySeries {
 		return nil // the history check reports a malformed file
 	}
 	recorded := len(rows) > 0 && rows[len(rows)-1].RunID == res.Meta.RunID
-	shape := history.Shape(res.Meta)
+	shape := res.Meta.Shape().Key()
 	rows = history.SameShape(rows, shape)
 	var cur []history.Row
 	if !recorded {

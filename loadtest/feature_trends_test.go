@@ -325,9 +325,9 @@ func TestHistoryRun(t *testing.T) {
 // run's load shape once there are 20, for p95 only.
 func TestTauFromHistory(t *testing.T) {
 	r := &runner{plan: &plan{Scenario: Scenario{Rate: 10, Duration: 5 * time.Minute}, open: true}}
-	shape := planShape(r.plan)
+	shape := planMeta(r.plan).Shape().Key()
 	if shape != "open 10/s 5m0s" {
-		t.Fatalf("planShape = %q", shape)
+		t.Fatalf("planMeta(plan).Shape().Key() = %q", shape)
 	}
 	rows := nights(11, 25, 0, 0, 0, shape)                   // 4 % night-to-night noise, SE 3 %
 	rows = append(rows, nights(12, 30, 0, 0, 0, "other")...) // another shape: ignored

@@ -158,8 +158,8 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}
 	r.pipe = pipe
 
-	tb.Logf("loadtest: %s: %s for %s against %s%s (run %s, seed %d)",
-		tb.Name(), r.shape(), p.Duration, redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+	tb.Logf("loadtest: %s: %s against %s%s (run %s, seed %d)",
+		tb.Name(), planMeta(p).Shape(), redact(r.target.String()), r.standInNote(), r.runID, r.seed)
 	r.execute()
 	seg := &pipeline.Segment{Run: r.result()}
 	pipe.Stop(seg)
@@ -296,18 +296,6 @@ func (r *runner) standInNote() string {
 		return ""
 	}
 	return " (stand-in " + r.standIn + ")"
-}
-
-func (r *runner) shape() string {
-	p := r.plan
-	if p.open {
-		return fmt.Sprintf("open model, %s, at most %d in flight", Rate{Freq: p.Rate}, p.MaxInFlight)
-	}
-	wait := waitName(p.Wait)
-	if wait == "" {
-		wait = "no think time"
-	}
-	return fmt.Sprintf("closed model, %d users (spawn %g/s), %s", p.Users, p.SpawnRate, wait)
 }
 
 func newRunID() string {

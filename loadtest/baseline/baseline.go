@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -102,7 +101,7 @@ func load(dir string) (runs []*Run, vanished bool, err error) {
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].Name < runs[j].Name })
 	for _, r := range runs[min(1, len(runs)):] {
-		if d := ShapeDiff(runs[0].Meta, r.Meta); len(d) > 0 {
+		if d := runs[0].Meta.Shape().Diff(r.Meta.Shape()); len(d) > 0 {
 			return nil, false, fmt.Errorf("%s: runs %s and %s were recorded with different load shapes (%s): a baseline holds one shape; remove the stale runs or re-record",
 				dir, runs[0].Name, r.Name, strings.Join(d, ", "))
 		}
@@ -124,9 +123,15 @@ func readRun(dir string) (*Run, error) {
 	err := errors.Join(
 		read(MetaFile, func(n string, rd io.Reader) (err error) { r.Meta, err = result.ReadMeta(n, rd); return }),
 		read(GateFile, func(n string, rd io.Reader) (err error) { r.Params, err = ReadParams(n, rd); return }),
-		read(StatsFile, func(n string, rd io.Reader) (err error) { r.Stats, err = ReadStats(n, rd); return }),
+		read(StatsFile, func(n string, rd io.Reader) (err error) {
+			r.Stats, err = result.ReadRows[result.StatsRow](n, rd)
+			return
+		}),
 		read(HistogramsFile, func(n string, rd io.Reader) (err error) { r.Histograms, err = ReadHistograms(n, rd); return }),
-		read(WindowsFile, func(n string, rd io.Reader) (err error) { r.Windows, err = ReadWindows(n, rd); return }),
+		read(WindowsFile, func(n string, rd io.Reader) (err error) {
+			r.Windows, err = result.ReadRows[result.HistoryRow](n, rd)
+			return
+		}),
 	)
 	if err != nil {
 		return nil, err
@@ -142,7 +147,7 @@ func readRun(dir string) (*Run, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: task %q has a histogram in %s but no row here", statsFile, h.Key(), HistogramsFile)
 		}
-		if s.Successes != h.Latency.TotalCount() {
+		if int64(s.Successes) != h.Latency.TotalCount() {
 			return nil, fmt.Errorf("%s: task %q: Success Count %d, but %s holds %d requests", statsFile, h.Key(), s.Successes, HistogramsFile, h.Latency.TotalCount())
 		}
 	}
@@ -218,7 +223,7 @@ func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
 	}
 	var otherShape, same []string
 	for _, r := range old {
-		if len(ShapeDiff(r.Meta, res.Meta)) > 0 {
+		if r.Meta.Shape() != res.Meta.Shape() {
 			otherShape = append(otherShape, r.Name)
 		} else {
 			same = append(same, r.Name)
@@ -298,11 +303,11 @@ func writeRun(dir string, res *result.Run, p Params) error {
 		file string
 		fill func(io.Writer) error
 	}{
-		{MetaFile, func(w io.Writer) error { return result.MarshalCSV(res.Meta.Rows(), w) }},
+		{MetaFile, func(w io.Writer) error { return result.WriteMeta(w, res.Meta) }},
 		{GateFile, func(w io.Writer) error { return WriteParams(w, p) }},
-		{StatsFile, func(w io.Writer) error { return result.MarshalCSV(res.StatsRows(), w) }},
+		{StatsFile, func(w io.Writer) error { return result.WriteRows(w, res.StatsRows()) }},
 		{HistogramsFile, func(w io.Writer) error { return WriteHistograms(w, hs) }},
-		{WindowsFile, func(w io.Writer) error { return result.MarshalCSV(res.HistoryRows(), w) }},
+		{WindowsFile, func(w io.Writer) error { return result.WriteRows(w, res.HistoryRows()) }},
 	}
 	for _, w := range writes {
 		if err := atomicfile.Write(filepath.Join(dir, w.file), w.fill); err != nil {
@@ -332,47 +337,6 @@ func removeLeftovers(dir string) error {
 		return fmt.Errorf("remove leftovers: %w", err)
 	}
 	return nil
-}
-
-// Shape describes the load shape of a run, as baselines match it:
-// "open model, 10/s, at most 100 in flight, 30s" or "closed model, 5 users
-// (spawn 1/s), between(1s,5s), 30s".
-func Shape(m result.Meta) string {
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	if m.Model == "open" {
-		return fmt.Sprintf("open model, %s/s, at most %d in flight, %s", f(m.Rate), m.MaxInFlight, m.Duration)
-	}
-	wait := m.Wait
-	if wait == "" {
-		wait = "no think time"
-	}
-	return fmt.Sprintf("closed model, %d users (spawn %s/s), %s, %s", m.Users, f(m.SpawnRate), wait, m.Duration)
-}
-
-// ShapeDiff lists how the load shape of cur differs from base's: model,
-// users, spawn rate and think time (closed model), rate and in-flight cap
-// (open model), duration. None means the runs are comparable.
-func ShapeDiff(base, cur result.Meta) []string {
-	var d []string
-	diff := func(what string, b, c any) {
-		if b != c {
-			d = append(d, fmt.Sprintf("%s %v in the baseline, %v now", what, b, c))
-		}
-	}
-	diff("model", base.Model, cur.Model)
-	if len(d) > 0 {
-		return d
-	}
-	if base.Model == "open" {
-		diff("rate", base.Rate, cur.Rate)
-		diff("max in flight", base.MaxInFlight, cur.MaxInFlight)
-	} else {
-		diff("users", base.Users, cur.Users)
-		diff("spawn rate", base.SpawnRate, cur.SpawnRate)
-		diff("think time", base.Wait, cur.Wait)
-	}
-	diff("duration", base.Duration, cur.Duration)
-	return d
 }
 
 func taskKey(typ, name string) string {

@@ -198,11 +198,11 @@ func readMeta(name string, b []byte) error {
 }
 
 func readStats(name string, b []byte) error {
-	_, err := ReadStats(name, bytes.NewReader(b))
+	_, err := result.ReadRows[result.StatsRow](name, bytes.NewReader(b))
 	return err
 }
 
 func readWindows(name string, b []byte) error {
-	_, err := ReadWindows(name, bytes.NewReader(b))
+	_, err := result.ReadRows[result.HistoryRow](name, bytes.NewReader(b))
 	return err
 }

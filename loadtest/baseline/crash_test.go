@@ -52,7 +52,7 @@ func recordAll(dir string, i int) (string, error) {
 
 // signalRowsOf is one server signal's row for the run.
 func signalRowsOf(res *result.Run) []history.SignalRow {
-	return []history.SignalRow{{Time: res.Meta.Start, Commit: "abc", Shape: history.Shape(res.Meta), Signal: "go_goroutines",
+	return []history.SignalRow{{Time: res.Meta.Start, Commit: "abc", Shape: res.Meta.Shape().Key(), Signal: "go_goroutines",
 		Samples: 3, First: 10, Last: 12, Mean: 11, Max: 12, Growth: math.NaN(), P: math.NaN(), RunID: res.Meta.RunID}}
 }
 
@@ -136,7 +136,7 @@ func checkReadable(dir string) (runs []*Run, err error) {
 		return runs, fmt.Errorf("%d runs kept; want at most %d", len(runs), crashK+1)
 	}
 	for _, r := range runs {
-		if d := ShapeDiff(r.Meta, runs[0].Meta); len(d) > 0 {
+		if d := r.Meta.Shape().Diff(runs[0].Meta.Shape()); len(d) > 0 {
 			return runs, fmt.Errorf("runs of two shapes kept: %s and %s (%v)", runs[0].Name, r.Name, d)
 		}
 	}

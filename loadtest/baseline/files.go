@@ -4,11 +4,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -18,11 +16,11 @@ import (
 
 // The files of one baseline run.
 const (
-	MetaFile       = "meta.csv"       // result.Meta rows: Key,Value
-	GateFile       = "gate.csv"       // the gate parameters in force: Key,Value
-	StatsFile      = "stats.csv"      // Locust-compatible stats, as <Test>_stats.csv
-	HistogramsFile = "histograms.csv" // whole-run latency histogram per task
-	WindowsFile    = "windows.csv"    // per-window rows, as <Test>_stats_history.csv
+	MetaFile       = "meta.csv"       // result.WriteMeta: Key,Value
+	GateFile       = "gate.csv"       // the gate parameters in force (WriteParams): Key,Value
+	StatsFile      = "stats.csv"      // result.StatsRow rows, as <Test>_stats.csv
+	HistogramsFile = "histograms.csv" // whole-run latency histogram per task (WriteHistograms)
+	WindowsFile    = "windows.csv"    // result.HistoryRow rows, as <Test>_stats_history.csv
 )
 
 // HistogramsHeader is the header of histograms.csv: one row per task and
@@ -114,97 +112,6 @@ func ReadHistograms(name string, r io.Reader) ([]Histogram, error) {
 			return nil, fmt.Errorf("%s:%d: count %d overflows the histogram", name, line, n)
 		}
 	}
-}
-
-// ReadStats parses a stats file (<Test>_stats.csv's format) with the exact
-// header result writes.
-func ReadStats(name string, r io.Reader) ([]result.StatsRow, error) {
-	return readRows[result.StatsRow](name, r)
-}
-
-// ReadWindows parses a per-window file (<Test>_stats_history.csv's
-// format) with the exact header result writes.
-func ReadWindows(name string, r io.Reader) ([]result.HistoryRow, error) {
-	return readRows[result.HistoryRow](name, r)
-}
-
-// readRows parses a CSV file of one of result's row types: the header must
-// be the type's, every field must parse.
-func readRows[T any](name string, r io.Reader) ([]T, error) {
-	typ := reflect.TypeFor[T]()
-	header := make([]string, typ.NumField())
-	for i := range header {
-		header[i] = typ.Field(i).Tag.Get("csv")
-	}
-	cr, err := strictcsv.NewReader(name, r, header)
-	if err != nil {
-		return nil, err
-	}
-	var rows []T
-	for {
-		rec, line, err := cr.Read()
-		if err == io.EOF {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var row T
-		v := reflect.ValueOf(&row).Elem()
-		for i, s := range rec {
-			if err := setField(v.Field(i), header[i], s); err != nil {
-				return nil, fmt.Errorf("%s:%d: %s: %v", name, line, header[i], err)
-			}
-		}
-		rows = append(rows, row)
-	}
-}
-
-// The bounds of the number columns of the stats and window files, by
-// column: latencies (Millis columns, and the means in milliseconds) up to
-// result.MaxReadLatency, ratios up to 1, rates up to strictcsv.MaxRate,
-// seconds up to strictcsv.MaxDuration; any other number is finite,
-// non-negative and at most strictcsv.MaxCount.
-var (
-	maxReadMillis = float64(result.MaxReadLatency) / 1000
-	columnMax     = map[string]float64{
-		"Average Response Time":        maxReadMillis,
-		"Total Average Response Time":  maxReadMillis,
-		"Window Average Response Time": maxReadMillis,
-		"Failure Ratio":                1,
-		"Requests/s":                   strictcsv.MaxRate,
-		"Failures/s":                   strictcsv.MaxRate,
-		"Window Offset (s)":            strictcsv.MaxDuration.Seconds(),
-		"Window Length (s)":            strictcsv.MaxDuration.Seconds(),
-	}
-)
-
-// setField parses s into the field f of column col, within the column's
-// bounds.
-func setField(f reflect.Value, col, s string) error {
-	if u, ok := f.Addr().Interface().(interface{ UnmarshalCSV(string) error }); ok {
-		hi, ok := columnMax[col]
-		if !ok {
-			hi = strictcsv.MaxCount
-		}
-		if _, err := strictcsv.Float(strings.TrimSpace(s), 0, hi); err != nil {
-			return fmt.Errorf("bad number %q: %v", s, err)
-		}
-		return u.UnmarshalCSV(s) // Millis: up to result.MaxReadLatency
-	}
-	switch f.Kind() {
-	case reflect.String:
-		f.SetString(s)
-	case reflect.Int, reflect.Int64:
-		n, err := strictcsv.Int(s, 0, strictcsv.MaxCount)
-		if err != nil {
-			return fmt.Errorf("bad count %q: %v", s, err)
-		}
-		f.SetInt(n)
-	default:
-		return fmt.Errorf("unsupported field kind %s", f.Kind())
-	}
-	return nil
 }
 
 func taskLess(t1, n1, t2, n2 string) bool {

@@ -55,18 +55,26 @@ func checkValues(t *testing.T, row any) {
 	t.Helper()
 	v := reflect.ValueOf(row)
 	for i := range v.NumField() {
-		switch x := v.Field(i).Interface().(type) {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		switch x := f.Interface().(type) {
 		case result.Millis:
 			if x < 0 || int64(x) > result.MaxReadLatency {
-				t.Fatalf("accepted %s = %d µs", v.Type().Field(i).Name, x)
+				t.Fatalf("accepted %s = %d µs", name, x)
 			}
-		case result.Fixed:
-			if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-				t.Fatalf("accepted %s = %g", v.Type().Field(i).Name, f)
+			continue
+		case result.Ratio:
+			if x > 1 {
+				t.Fatalf("accepted %s = %g", name, x)
 			}
-		case int64:
-			if x < 0 {
-				t.Fatalf("accepted %s = %d", v.Type().Field(i).Name, x)
+		}
+		switch f.Kind() {
+		case reflect.Float64:
+			if x := f.Float(); math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+				t.Fatalf("accepted %s = %g", name, x)
+			}
+		case reflect.Int64:
+			if x := f.Int(); x < 0 {
+				t.Fatalf("accepted %s = %d", name, x)
 			}
 		}
 	}
@@ -101,7 +109,7 @@ func FuzzReadHistograms(f *testing.F) {
 	})
 }
 
-func fuzzRows[T any](f *testing.F, read func(string, *bytes.Reader) ([]T, error)) {
+func fuzzRows[T result.Row](f *testing.F, read func(string, *bytes.Reader) ([]T, error)) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rows, err := read(fuzzName, bytes.NewReader(data))
 		checkErr(t, err)
@@ -113,14 +121,14 @@ func fuzzRows[T any](f *testing.F, read func(string, *bytes.Reader) ([]T, error)
 			checkValues(t, r)
 		}
 		var once, twice bytes.Buffer
-		if err := result.MarshalCSV(rows, &once); err != nil {
+		if err := result.WriteRows(&once, rows); err != nil {
 			t.Fatal(err)
 		}
 		again, err := read(fuzzName, bytes.NewReader(once.Bytes()))
 		if err != nil {
 			t.Fatalf("re-reading what was written: %v\n%s", err, once.Bytes())
 		}
-		result.MarshalCSV(again, &twice)
+		result.WriteRows(&twice, again)
 		if once.String() != twice.String() {
 			t.Fatalf("round trip changed the rows:\n%s\nthen\n%s", once.String(), twice.String())
 		}
@@ -129,12 +137,16 @@ func fuzzRows[T any](f *testing.F, read func(string, *bytes.Reader) ([]T, error)
 
 func FuzzReadStats(f *testing.F) {
 	seedCommitted(f, StatsFile)
-	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.StatsRow, error) { return ReadStats(n, r) })
+	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.StatsRow, error) {
+		return result.ReadRows[result.StatsRow](n, r)
+	})
 }
 
 func FuzzReadWindows(f *testing.F) {
 	seedCommitted(f, WindowsFile)
-	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.HistoryRow, error) { return ReadWindows(n, r) })
+	fuzzRows(f, func(n string, r *bytes.Reader) ([]result.HistoryRow, error) {
+		return result.ReadRows[result.HistoryRow](n, r)
+	})
 }
 
 func FuzzReadParams(f *testing.F) {
@@ -173,7 +185,7 @@ func FuzzReadMeta(f *testing.F) {
 			t.Fatalf("accepted a rate of %g in the %s model", x, m.Model)
 		}
 		var once bytes.Buffer
-		result.MarshalCSV(m.Rows(), &once)
+		result.WriteMeta(&once, m)
 		if _, err := result.ReadMeta(fuzzName, bytes.NewReader(once.Bytes())); err != nil {
 			t.Fatalf("re-reading what was written: %v\n%s", err, once.Bytes())
 		}

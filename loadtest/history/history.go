@@ -35,7 +35,7 @@ var Header = []string{
 type Row struct {
 	Time     time.Time // start of the run
 	Commit   string    // git commit under test
-	Shape    string    // load shape (Shape): only runs of one shape compare
+	Shape    string    // load shape (result.Shape.Key): only runs of one shape compare
 	Task     string    // task key, e.g. "POST /orders", or result.AggregateName
 	Requests int64
 	Failures int64
@@ -60,21 +60,6 @@ func Path(root, env, test string) string {
 	return filepath.Join(root, result.FileBase(env), result.FileBase(test), FileName)
 }
 
-// Shape describes a run's load so that only comparable runs are compared:
-// the model, its rate or users and think time, and the duration. For
-// example "open 10/s 5m0s" or "closed 5 users between(1s,5s) 5m0s".
-func Shape(m result.Meta) string {
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	if m.Model == "open" {
-		return fmt.Sprintf("open %s/s %s", f(m.Rate), m.Duration)
-	}
-	wait := m.Wait
-	if wait == "" {
-		wait = "no-wait"
-	}
-	return fmt.Sprintf("closed %d users %s %s", m.Users, wait, m.Duration)
-}
-
 // FromRun returns the rows of a run: one per task that had requests (the
 // per-user OnStart step excluded), then the aggregate. seLnP95 gives the
 // standard error of ln(p95) of a task's latency histogram; nil leaves it
@@ -88,7 +73,7 @@ func FromRun(res *result.Run, seLnP95 func(*result.Task) float64) []Row {
 			continue
 		}
 		row := Row{
-			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: Shape(res.Meta),
+			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: res.Meta.Shape().Key(),
 			Task: t.Key(), Requests: t.Requests, Failures: t.Failures,
 			SELnP95: math.NaN(), RunID: res.Meta.RunID,
 		}
@@ -407,7 +392,8 @@ func Tasks(rows []Row) []string {
 	return keys
 }
 
-// SameShape returns the rows whose Shape is shape, in order.
+// SameShape returns the rows whose Shape is shape (a result.Shape's Key),
+// in order.
 func SameShape(rows []Row, shape string) []Row {
 	var out []Row
 	for _, r := range rows {

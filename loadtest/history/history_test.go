@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
@@ -191,35 +193,29 @@ func TestFromRun(t *testing.T) {
 		Total: &result.Task{Name: result.AggregateName, Requests: 107, Failures: 2, Latency: h},
 	}
 	rows := FromRun(res, func(t *result.Task) float64 { return 0.05 })
-	if len(rows) != 2 {
-		t.Fatalf("FromRun gave %d rows; want 2 (the task and the aggregate): %+v", len(rows), rows)
-	}
+	require.Len(t, rows, 2, "FromRun rows; want the task and the aggregate: %+v", rows)
 	want := Row{Time: day(3), Commit: "c0ffee", Shape: "closed 5 users between(1s,5s) 1m0s", Task: "GET /orders/{id}",
 		Requests: 102, Failures: 2, Rate: 102.0 / 50, SELnP95: 0.05, RunID: "r",
 		P50: h.ValueAtPercentile(50), P90: h.ValueAtPercentile(90), P95: h.ValueAtPercentile(95), P99: h.ValueAtPercentile(99)}
-	if !sameRow(rows[0], want) {
-		t.Errorf("FromRun row = %+v; want %+v", rows[0], want)
-	}
-	if rows[1].Task != result.AggregateName {
-		t.Errorf("last row is %q; want the aggregate", rows[1].Task)
-	}
-	if got := Shape(result.Meta{Model: "open", Rate: 0.5, Duration: 5 * time.Minute}); got != "open 0.5/s 5m0s" {
-		t.Errorf("Shape(open) = %q", got)
-	}
+	assert.True(t, sameRow(rows[0], want), "FromRun row = %+v; want %+v", rows[0], want)
+	assert.Equal(t, result.AggregateName, rows[1].Task, "last row; want the aggregate")
+	// The shape column is result.Shape's Key: the closed model's spawn
+	// rate and the open model's in-flight cap are not part of it, so rows
+	// recorded before keep matching.
+	open := result.Meta{Model: "open", Rate: 0.5, MaxInFlight: 100, Duration: 5 * time.Minute}
+	assert.Equal(t, "open 0.5/s 5m0s", open.Shape().Key(), "Shape(open).Key()")
+	res.Meta.SpawnRate = 3
+	assert.Equal(t, want.Shape, FromRun(res, nil)[0].Shape, "shape with a spawn rate")
 }
 
 func TestSelect(t *testing.T) {
 	rows := sample()
-	if got := Tasks(rows); strings.Join(got, "|") != "GET /orders/{id}|POST /orders|Aggregated" {
-		t.Errorf("Tasks = %q", got)
-	}
-	if got := SameShape(rows, "open 10/s 5m0s"); len(got) != 2 {
-		t.Errorf("SameShape = %d rows; want 2", len(got))
-	}
+	assert.Equal(t, []string{"GET /orders/{id}", "POST /orders", "Aggregated"}, Tasks(rows), "Tasks")
+	assert.Len(t, SameShape(rows, "open 10/s 5m0s"), 2, "SameShape")
 	v := Values(append(Task(rows, "POST /orders"), Row{}), P95)
-	if len(v) != 2 || v[0] != 42001 || !math.IsNaN(v[1]) {
-		t.Errorf("Values = %v; want [42001 NaN]", v)
-	}
+	require.Len(t, v, 2, "Values = %v; want [42001 NaN]", v)
+	assert.Equal(t, 42001.0, v[0], "Values[0]")
+	assert.True(t, math.IsNaN(v[1]), "Values[1] = %v; want NaN", v[1])
 }
 
 // FuzzRead: Read never panics, and what it accepts survives a write and

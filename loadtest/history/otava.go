@@ -1,7 +1,6 @@
 package history
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -43,17 +42,16 @@ func WriteOtava(dir string, rows []Row) error {
 }
 
 func writeOtava(w io.Writer, rows []Row) error {
-	cw := csv.NewWriter(w)
-	cw.Write(OtavaHeader)
-	for _, r := range rows {
-		cw.Write([]string{
-			r.Time.UTC().Format(time.RFC3339), r.Commit, r.Shape,
-			strconv.FormatInt(r.Requests, 10),
-			strconv.FormatFloat(r.FailureRatio(), 'f', 6, 64),
-			strconv.FormatFloat(r.Rate, 'f', 3, 64),
-			result.FormatMillis(r.P50), result.FormatMillis(r.P90), result.FormatMillis(r.P95), result.FormatMillis(r.P99),
-		})
+	return writeRows(w, OtavaHeader, rows, Row.otavaRecord)
+}
+
+// otavaRecord is the row in OtavaHeader's columns.
+func (r Row) otavaRecord() []string {
+	return []string{
+		r.Time.UTC().Format(time.RFC3339), r.Commit, r.Shape,
+		strconv.FormatInt(r.Requests, 10),
+		strconv.FormatFloat(r.FailureRatio(), 'f', 6, 64),
+		strconv.FormatFloat(r.Rate, 'f', 3, 64),
+		result.FormatMillis(r.P50), result.FormatMillis(r.P90), result.FormatMillis(r.P95), result.FormatMillis(r.P99),
 	}
-	cw.Flush()
-	return cw.Error()
 }

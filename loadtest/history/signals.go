@@ -31,7 +31,7 @@ var SignalsHeader = []string{
 type SignalRow struct {
 	Time    time.Time // start of the run
 	Commit  string
-	Shape   string
+	Shape   string // load shape (result.Shape.Key)
 	Signal  string // e.g. process_resident_memory_bytes, rate(http_requests_total)
 	Samples int
 	First   float64 // the first and last samples, their mean and maximum
@@ -64,7 +64,7 @@ func SignalsFromRun(res *result.Run, sig *signals.Report) []SignalRow {
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		vs := byName[name]
 		row := SignalRow{
-			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: Shape(res.Meta),
+			Time: res.Meta.Start.UTC(), Commit: res.Meta.GitCommit, Shape: res.Meta.Shape().Key(),
 			Signal: name, Samples: len(vs), First: vs[0], Last: vs[len(vs)-1], Max: slices.Max(vs),
 			Growth: math.NaN(), P: math.NaN(), RunID: res.Meta.RunID,
 		}

@@ -88,7 +88,7 @@ func build(in Input) view {
 }
 
 func facts(m result.Meta) [][2]string {
-	f := [][2]string{{"load", shape(m)}, {"target", m.Target}}
+	f := [][2]string{{"load", load(m)}, {"target", m.Target}}
 	env := m.Env
 	if m.StandIn != "" {
 		env += " (stand-in " + m.StandIn + ")"
@@ -105,18 +105,10 @@ func facts(m result.Meta) [][2]string {
 	return f
 }
 
-// shape describes the load in a few words.
-func shape(m result.Meta) string {
-	s := ""
-	if m.Model == "open" {
-		s = fmt.Sprintf("open model, %s starts/s, at most %d in flight", trim(m.Rate), m.MaxInFlight)
-	} else {
-		s = fmt.Sprintf("closed model, %d users", m.Users)
-		if m.Wait != "" {
-			s += ", think " + m.Wait
-		}
-	}
-	return s + fmt.Sprintf(", %s, windows of %s", m.Duration, m.Window)
+// load describes the load: its shape, as the log and the gate say it,
+// and the windows.
+func load(m result.Meta) string {
+	return m.Shape().String() + ", windows of " + m.Window.String()
 }
 
 func figures(run *result.Run) Table {

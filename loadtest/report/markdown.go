@@ -37,7 +37,7 @@ func Markdown(w io.Writer, in Input) error {
 	if m.Reason != "" {
 		fmt.Fprintf(&b, "%s\n\n", mdEsc(m.Reason))
 	}
-	fmt.Fprintf(&b, "%s against %s", shape(m), mdEsc(m.Target))
+	fmt.Fprintf(&b, "%s against %s", load(m), mdEsc(m.Target))
 	if m.Env != "" {
 		fmt.Fprintf(&b, " (env %s)", mdEsc(m.Env))
 	}

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -79,30 +82,101 @@ func sampleRun() *Run {
 func TestWriteCSVGolden(t *testing.T) {
 	dir := t.TempDir()
 	paths, err := sampleRun().WriteCSV(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) != 4 {
-		t.Fatalf("WriteCSV wrote %d files; want 4", len(paths))
-	}
+	require.NoError(t, err)
+	require.Len(t, paths, 4, "WriteCSV wrote %d files; want 4", len(paths))
 	for _, p := range paths {
 		got, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		golden := filepath.Join(goldenDir, filepath.Base(p))
 		if *update {
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(golden, got, 0o644))
 			continue
 		}
 		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s:\ngot:\n%s\nwant:\n%s", filepath.Base(p), golden, got, want)
+		require.NoError(t, err, "run with -update to create it")
+		assert.Equal(t, string(want), string(got), "%s differs from %s", filepath.Base(p), golden)
+	}
+}
+
+// TestReadRowsGolden: each golden Locust-format file reads back, and what
+// it reads writes the same bytes again.
+func TestReadRowsGolden(t *testing.T) {
+	run := sampleRun()
+	stats, history, failures := Files(goldenDir, run.Meta.Test)
+	t.Run("stats", func(t *testing.T) { checkRoundTrip(t, stats, run.StatsRows()) })
+	t.Run("history", func(t *testing.T) { checkRoundTrip(t, history, run.HistoryRows()) })
+	t.Run("failures", func(t *testing.T) { checkRoundTrip(t, failures, run.FailureRows()) })
+}
+
+// checkRoundTrip reads the file at path, wants rows, and writes them
+// back to the file's bytes.
+func checkRoundTrip[R Row](t *testing.T, path string, want []R) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	got, err := ReadRows[R](path, bytes.NewReader(b))
+	require.NoError(t, err)
+	assert.Len(t, got, len(want))
+	var out bytes.Buffer
+	require.NoError(t, WriteRows(&out, got))
+	assert.Equal(t, string(b), out.String(), "ReadRows then WriteRows changed %s", path)
+	// The values read are those written, to the file's three decimals.
+	var again bytes.Buffer
+	require.NoError(t, WriteRows(&again, want))
+	assert.Equal(t, string(b), again.String())
+}
+
+// TestReadRowsErrors: a Locust-format file the harness would not have
+// written is refused as "name:line: column: what", the line counted in
+// the file's lines, not its records.
+func TestReadRowsErrors(t *testing.T) {
+	header := "Method,Name,Error,Occurrences,Class\n"
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", "f.csv:1: empty file"},
+		{"header", "Method,Name,Error,Count,Class\n", `f.csv:1: header is "Method,Name,Error,Count,Class"`},
+		{"missing column", "Method,Name,Error,Occurrences\n", `(missing column "Class")`},
+		{"fields", header + "GET,/a,x,1\n", "f.csv:2: wrong number of fields: 4, want 5"},
+		{"negative count", header + "GET,/a,x,-1,http\n", `f.csv:2: Occurrences: bad count "-1"`},
+		{"fraction", header + "GET,/a,x,1.5,http\n", `f.csv:2: Occurrences: bad count "1.5"`},
+		{"empty count", header + "GET,/a,x,,http\n", `f.csv:2: Occurrences: bad count ""`},
+		{"hex count", header + "GET,/a,x,0x10,http\n", `f.csv:2: Occurrences: bad count "0x10"`},
+		{"after a quoted newline", header + "GET,/a,\"two\nlines\",1,http\nGET,/b,x,y,http\n", `f.csv:4: Occurrences: bad count "y"`},
+		{"CRLF", "Method,Name,Error,Occurrences,Class\r\n", "f.csv:1: line ends with CR LF"},
+		{"cut short", header + "GET,/a,x,1,http", "f.csv:2: the last line has no line ending"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadRows[FailureRow]("f.csv", strings.NewReader(tt.in))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// TestColumnBounds: each column type refuses what it would not write.
+func TestColumnBounds(t *testing.T) {
+	tests := []struct {
+		col  interface{ UnmarshalCSV(string) error }
+		in   string
+		want string // "" reads fine
+	}{
+		{new(Count), "0", ""}, {new(Count), "1000000000000000", ""}, {new(Count), "1000000000000001", "bad count"},
+		{new(Count), " 1", "bad count"}, {new(Count), "1e3", "bad count"},
+		{new(Fixed), "2.500", ""}, {new(Fixed), " 2.5", ""}, {new(Fixed), "NaN", "bad number"}, {new(Fixed), "-0.001", "out of range"}, {new(Fixed), "1e16", "out of range"},
+		{new(MeanMillis), "3672000", ""}, {new(MeanMillis), "3672001", "out of range"}, {new(MeanMillis), "Inf", "not a finite number"},
+		{new(PerSecond), "1000000000", ""}, {new(PerSecond), "1000000001", "out of range"},
+		{new(Ratio), "1.000", ""}, {new(Ratio), "1.001", "out of range"},
+		{new(Seconds), "2678400", ""}, {new(Seconds), "2678401", "out of range"},
+		{new(Millis), "3672000.000", ""}, {new(Millis), "3672000.001", "out of range"}, {new(Millis), "-1", "negative"},
+	}
+	for _, tt := range tests {
+		err := tt.col.UnmarshalCSV(tt.in)
+		if tt.want == "" {
+			assert.NoError(t, err, "%T.UnmarshalCSV(%q)", tt.col, tt.in)
+		} else if assert.Error(t, err, "%T.UnmarshalCSV(%q)", tt.col, tt.in) {
+			assert.Contains(t, err.Error(), tt.want, "%T.UnmarshalCSV(%q)", tt.col, tt.in)
 		}
 	}
 }
@@ -117,18 +191,13 @@ func TestLocustHeaders(t *testing.T) {
 	}
 	dir := t.TempDir()
 	run := &Run{Meta: Meta{Test: "TestEmpty"}} // no rows at all: headers still written
-	if _, err := run.WriteCSV(dir); err != nil {
-		t.Fatal(err)
-	}
+	_, err := run.WriteCSV(dir)
+	require.NoError(t, err)
 	for suffix, want := range locust {
 		b, err := os.ReadFile(filepath.Join(dir, "TestEmpty"+suffix))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		header, _, _ := strings.Cut(string(b), "\n")
-		if !strings.HasPrefix(header, want) {
-			t.Errorf("%s header = %q; want it to start with Locust's %q", suffix, header, want)
-		}
+		assert.True(t, strings.HasPrefix(header, want), "%s header = %q; want it to start with Locust's %q", suffix, header, want)
 	}
 }
 
@@ -171,45 +240,37 @@ func TestMillis(t *testing.T) {
 	}{
 		{0, "0.000"}, {1, "0.001"}, {20_143, "20.143"}, {1_500_000, "1500.000"},
 	} {
-		if got := FormatMillis(tt.us); got != tt.text {
-			t.Errorf("FormatMillis(%d) = %q; want %q", tt.us, got, tt.text)
-		}
-		if got, err := ParseMillis(tt.text); err != nil || got != tt.us {
-			t.Errorf("ParseMillis(%q) = %d, %v; want %d", tt.text, got, err, tt.us)
+		assert.Equal(t, tt.text, FormatMillis(tt.us), "FormatMillis(%d)", tt.us)
+		got, err := ParseMillis(tt.text)
+		if assert.NoError(t, err, "ParseMillis(%q)", tt.text) {
+			assert.Equal(t, tt.us, got, "ParseMillis(%q)", tt.text)
 		}
 	}
 	for _, bad := range []string{"", "x", "-1", "NaN", "Inf", "1E20"} {
-		if _, err := ParseMillis(bad); err == nil {
-			t.Errorf("ParseMillis(%q) succeeded; want an error", bad)
-		}
+		_, err := ParseMillis(bad)
+		assert.Error(t, err, "ParseMillis(%q)", bad)
 	}
+}
+
+// writeMeta returns m as WriteMeta writes it.
+func writeMeta(t testing.TB, m Meta) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, WriteMeta(&b, m))
+	return b.String()
 }
 
 func TestMetaRoundTrip(t *testing.T) {
 	m := sampleRun().Meta
-	var b bytes.Buffer
-	if err := MarshalCSV(m.Rows(), &b); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReadMeta("meta.csv", &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Start.Equal(m.Start) {
-		t.Errorf("start = %v; want %v", got.Start, m.Start)
-	}
+	got, err := ReadMeta("meta.csv", strings.NewReader(writeMeta(t, m)))
+	require.NoError(t, err)
+	assert.True(t, got.Start.Equal(m.Start), "start = %v; want %v", got.Start, m.Start)
 	got.Start = m.Start
-	if got != m {
-		t.Errorf("ReadMeta(Rows()) = %+v; want %+v", got, m)
-	}
+	assert.Equal(t, m, got, "ReadMeta(WriteMeta(m))")
 }
 
 func TestReadMetaErrors(t *testing.T) {
-	var b bytes.Buffer
-	if err := MarshalCSV(sampleRun().Meta.Rows(), &b); err != nil {
-		t.Fatal(err)
-	}
-	good := b.String()
+	good := writeMeta(t, sampleRun().Meta)
 	tests := []struct {
 		name, in, want string
 	}{
@@ -224,8 +285,8 @@ func TestReadMetaErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ReadMeta("meta.csv", strings.NewReader(tt.in))
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: ReadMeta = %v; want %q", tt.name, err, tt.want)
+		if assert.Error(t, err, tt.name) {
+			assert.Contains(t, err.Error(), tt.want, tt.name)
 		}
 	}
 }
@@ -235,28 +296,19 @@ func TestReadMetaErrors(t *testing.T) {
 func TestMetaOptionalKeys(t *testing.T) {
 	m := sampleRun().Meta
 	m.Model, m.Rate, m.LagP50, m.LagP99, m.Coalesce = "open", 1000, 2*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond
-	var b bytes.Buffer
-	if err := MarshalCSV(m.Rows(), &b); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReadMeta("meta.csv", bytes.NewReader(b.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.LagP50 != m.LagP50 || got.LagP99 != m.LagP99 || got.Coalesce != m.Coalesce {
-		t.Errorf("lag p50 %s, p99 %s, coalesce %s; want %s, %s, %s", got.LagP50, got.LagP99, got.Coalesce, m.LagP50, m.LagP99, m.Coalesce)
-	}
+	written := writeMeta(t, m)
+	got, err := ReadMeta("meta.csv", strings.NewReader(written))
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{m.LagP50, m.LagP99, m.Coalesce}, []time.Duration{got.LagP50, got.LagP99, got.Coalesce}, "lag p50, p99, coalesce")
 	var old strings.Builder
-	for _, line := range strings.SplitAfter(b.String(), "\n") {
+	for _, line := range strings.SplitAfter(written, "\n") {
 		if !strings.HasPrefix(line, "lag_p") && !strings.HasPrefix(line, "coalesce,") {
 			old.WriteString(line)
 		}
 	}
 	got, err = ReadMeta("meta.csv", strings.NewReader(old.String()))
-	if err != nil {
-		t.Fatalf("a file without the optional keys: %v", err)
-	}
-	if got.LagP50 != 0 || got.LagP99 != 0 || got.Coalesce != 0 {
-		t.Errorf("without the optional keys: lag p50 %s, p99 %s, coalesce %s; want zeros", got.LagP50, got.LagP99, got.Coalesce)
-	}
+	require.NoError(t, err, "a file without the optional keys")
+	assert.Zero(t, got.LagP50, "without the optional keys: lag p50")
+	assert.Zero(t, got.LagP99, "without the optional keys: lag p99")
+	assert.Zero(t, got.Coalesce, "without the optional keys: coalesce")
 }

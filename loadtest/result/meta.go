@@ -1,6 +1,7 @@
 package result
 
 import (
+	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,11 +11,10 @@ import (
 	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
 )
 
-// MetaRow is one row of <Test>_meta.csv: a key and its value.
-type MetaRow struct {
-	Key   string `csv:"Key"`
-	Value string `csv:"Value"`
-}
+// metaHeader is the header of <Test>_meta.csv: a row per key, in the
+// fixed order of metaKeys. The file is written with encoding/csv, not
+// gocsv: it is one Meta as key/value rows, not a row per value.
+var metaHeader = []string{"Key", "Value"}
 
 // The keys of the meta file, in the order they are written.
 var metaKeys = []string{
@@ -31,8 +31,9 @@ var metaKeys = []string{
 // still read.
 var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true}
 
-// Rows returns the metadata as key/value rows in a fixed order.
-func (m *Meta) Rows() []MetaRow {
+// WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
+// per key in a fixed order.
+func WriteMeta(w io.Writer, m Meta) error {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	v := map[string]string{
 		"test": m.Test, "run_id": m.RunID, "version": m.Version,
@@ -47,11 +48,13 @@ func (m *Meta) Rows() []MetaRow {
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
 	}
-	rows := make([]MetaRow, len(metaKeys))
-	for i, k := range metaKeys {
-		rows[i] = MetaRow{Key: k, Value: v[k]}
+	cw := csv.NewWriter(w)
+	cw.Write(metaHeader)
+	for _, k := range metaKeys {
+		cw.Write([]string{k, v[k]})
 	}
-	return rows
+	cw.Flush()
+	return cw.Error()
 }
 
 // MetaFile names the metadata file of a test in dir.
@@ -59,16 +62,16 @@ func MetaFile(dir, test string) string {
 	return strings.TrimSuffix(dir, "/") + "/" + FileBase(test) + "_meta.csv"
 }
 
-// ReadMeta parses a meta file written by Rows. name is used in errors,
+// ReadMeta parses a meta file written by WriteMeta. name is used in errors,
 // which have the form "name:line: key: what is wrong". Unknown keys are an
-// error, so are missing ones, and so is any text Rows would not write:
+// error, so are missing ones, and so is any text WriteMeta would not write:
 // CR LF line endings, invalid UTF-8, a last line without its line ending.
 // Every value is checked: counts and rates finite and non-negative (an
 // open model's rate positive, a closed model's users at least one),
 // durations from 0s to 31 days.
 func ReadMeta(name string, r io.Reader) (Meta, error) {
 	var m Meta
-	cr, err := strictcsv.NewReader(name, r, []string{"Key", "Value"})
+	cr, err := strictcsv.NewReader(name, r, metaHeader)
 	if err != nil {
 		return m, err
 	}

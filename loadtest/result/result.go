@@ -1,6 +1,8 @@
 // Package result holds the outcome of one load run — per-task latency
-// histograms, per-window rows, failures and the run's metadata — and writes
-// it as Locust-compatible CSV files.
+// histograms, per-window rows, failures and the run's metadata — and its
+// load shape (Shape). It writes the run as Locust-compatible CSV files and
+// reads them back (WriteRows and ReadRows with gocsv, WriteMeta and
+// ReadMeta for the key/value metadata).
 //
 // Latencies are kept in microseconds in HDR histograms (1 µs to 1 h, three
 // significant digits), so percentiles are exact to 0.1 % of the value
@@ -59,7 +61,7 @@ type Run struct {
 	Tasks    []*Task   // one per task name, sorted by Type then Name
 	Total    *Task     // all tasks together, named AggregateName
 	Windows  []Window  // per window: one row per task that ran, then the aggregate
-	Failures []Failure // sorted by Type, Name, then Error
+	Failures []Failure // by task (as Tasks), most frequent first, then by Error
 	// Signals are the target's own measurements during the run (server
 	// gauges, counter rates, probes) and their trends; nil when none
 	// were recorded.
