@@ -198,8 +198,8 @@ func TestContainerStandIn(t *testing.T) {
 		// generator's schedule keeping, which a busy machine (or -race on
 		// two cores) disturbs: one late start in 40 is 2.5 %.
 		LateTolerance: 100 * time.Millisecond, MaxLateRatio: 0.2,
-		Tasks:         []loadtest.Task{{Name: "GET /users/{id}", Do: getUser}},
-		StandIns:      []loadtest.StandIn{New("container", orders8080())},
+		Tasks:    []loadtest.Task{{Name: "GET /users/{id}", Do: getUser}},
+		StandIns: []loadtest.StandIn{New("container", orders8080())},
 	})
 	require.NotNil(t, res, "Run returned no result")
 	assert.Equal(t, "container", res.Meta.StandIn, "the stand-in Run used")
