@@ -150,7 +150,7 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 	}
 }
 
-// dueTimer is a Pacer that can say when a given start is due.
+// dueTimer is a arrivals that can say when a given start is due.
 type dueTimer interface {
 	Due(hits uint64) time.Duration
 }
@@ -159,7 +159,7 @@ type dueTimer interface {
 // times, each in its own goroutine, at most MaxInFlight at once. A start
 // made more than LateTolerance after its schedule is late; starts never
 // made before the end are dropped. Both are counted, never hidden.
-func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, pacer Pacer) {
+func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, pacer arrivals) {
 	p := r.plan
 	slots := make(chan struct{}, p.MaxInFlight)
 	pool := make(chan *User, p.MaxInFlight)

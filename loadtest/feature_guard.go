@@ -168,7 +168,7 @@ func (s *safety) checkCeiling(f *safetyFlags) error {
 	}
 	if p.open && p.Rate > maxRate {
 		errs = append(errs, fmt.Errorf("rate %s is above the ceiling of %s: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-rate",
-			Rate{Freq: p.Rate}, Rate{Freq: maxRate}))
+			constantRate{Freq: p.Rate}, constantRate{Freq: maxRate}))
 	}
 	if !p.open && p.Users > maxUsers {
 		errs = append(errs, fmt.Errorf("%d users is above the ceiling of %d: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-users",

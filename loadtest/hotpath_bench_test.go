@@ -136,7 +136,7 @@ func BenchmarkPick(b *testing.B) {
 }
 
 func BenchmarkPace(b *testing.B) {
-	rate := Rate{Freq: 2000}
+	rate := constantRate{Freq: 2000}
 	b.ReportAllocs()
 	var hits uint64
 	for b.Loop() {
@@ -213,7 +213,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 }
 
-// stopAfter is a Pacer that starts n tasks as fast as it can, then stops.
+// stopAfter is a arrivals that starts n tasks as fast as it can, then stops.
 type stopAfter uint64
 
 func (n stopAfter) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {

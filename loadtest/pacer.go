@@ -6,26 +6,27 @@ import (
 	"time"
 )
 
-// A Pacer schedules the starts of the open model. Pace is given the time
+// arrivals schedules the starts of the open model. Pace is given the time
 // elapsed since the run began and the number of starts made so far, and
 // returns how long to wait before the next start; stop reports that no more
-// starts should be made.
-type Pacer interface {
+// starts should be made. Only a constant rate exists today; stages that
+// ramp and hold will be arrivals a scenario can set.
+type arrivals interface {
 	Pace(elapsed time.Duration, hits uint64) (wait time.Duration, stop bool)
 }
 
-// Rate is a constant arrival rate of Freq starts per Per (Per defaults to a
-// second). Fractional rates are allowed: Rate{Freq: 0.5} starts one task
-// every two seconds. Start k (from 0) is due at k·Per/Freq.
-type Rate struct {
+// constantRate is a constant arrival rate of Freq starts per Per (Per
+// defaults to a second). Fractional rates are allowed: a Freq of 0.5 starts
+// one task every two seconds. Start k (from 0) is due at k·Per/Freq.
+type constantRate struct {
 	Freq float64
 	Per  time.Duration
 }
 
-var _ Pacer = Rate{}
+var _ arrivals = constantRate{}
 
-// Pace implements Pacer.
-func (r Rate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+// Pace implements arrivals.
+func (r constantRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if r.Freq <= 0 || math.IsNaN(r.Freq) || math.IsInf(r.Freq, 0) {
 		return 0, true
 	}
@@ -38,7 +39,7 @@ func (r Rate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 
 // Due returns when start number hits (from 0) is scheduled, from the
 // beginning of the run.
-func (r Rate) Due(hits uint64) time.Duration {
+func (r constantRate) Due(hits uint64) time.Duration {
 	per := r.Per
 	if per <= 0 {
 		per = time.Second
@@ -47,7 +48,7 @@ func (r Rate) Due(hits uint64) time.Duration {
 }
 
 // String returns the rate as "10/s".
-func (r Rate) String() string {
+func (r constantRate) String() string {
 	per := r.Per
 	if per <= 0 || per == time.Second {
 		return fmt.Sprintf("%g/s", r.Freq)

@@ -8,23 +8,23 @@ import (
 
 func TestRatePace(t *testing.T) {
 	tests := []struct {
-		rate    Rate
+		rate    constantRate
 		elapsed time.Duration
 		hits    uint64
 		wait    time.Duration
 		stop    bool
 	}{
-		{Rate{Freq: 10}, 0, 0, 0, false},
-		{Rate{Freq: 10}, 0, 1, 100 * time.Millisecond, false},
-		{Rate{Freq: 10}, 50 * time.Millisecond, 1, 50 * time.Millisecond, false},
-		{Rate{Freq: 10}, 150 * time.Millisecond, 1, 0, false}, // behind: start now
-		{Rate{Freq: 0.5}, 0, 1, 2 * time.Second, false},
-		{Rate{Freq: 0.5}, time.Second, 3, 5 * time.Second, false},
-		{Rate{Freq: 3, Per: time.Minute}, 0, 1, 20 * time.Second, false},
-		{Rate{Freq: 1000}, time.Second, 1000, 0, false},
-		{Rate{Freq: 1000}, time.Second, 1001, time.Millisecond, false},
-		{Rate{Freq: 0}, 0, 0, 0, true},
-		{Rate{Freq: -1}, 0, 0, 0, true},
+		{constantRate{Freq: 10}, 0, 0, 0, false},
+		{constantRate{Freq: 10}, 0, 1, 100 * time.Millisecond, false},
+		{constantRate{Freq: 10}, 50 * time.Millisecond, 1, 50 * time.Millisecond, false},
+		{constantRate{Freq: 10}, 150 * time.Millisecond, 1, 0, false}, // behind: start now
+		{constantRate{Freq: 0.5}, 0, 1, 2 * time.Second, false},
+		{constantRate{Freq: 0.5}, time.Second, 3, 5 * time.Second, false},
+		{constantRate{Freq: 3, Per: time.Minute}, 0, 1, 20 * time.Second, false},
+		{constantRate{Freq: 1000}, time.Second, 1000, 0, false},
+		{constantRate{Freq: 1000}, time.Second, 1001, time.Millisecond, false},
+		{constantRate{Freq: 0}, 0, 0, 0, true},
+		{constantRate{Freq: -1}, 0, 0, 0, true},
 	}
 	for _, tt := range tests {
 		wait, stop := tt.rate.Pace(tt.elapsed, tt.hits)
@@ -36,12 +36,12 @@ func TestRatePace(t *testing.T) {
 
 func TestRateString(t *testing.T) {
 	for _, tt := range []struct {
-		r    Rate
+		r    constantRate
 		want string
 	}{
-		{Rate{Freq: 10}, "10/s"},
-		{Rate{Freq: 0.5}, "0.5/s"},
-		{Rate{Freq: 3, Per: time.Minute}, "3/1m0s"},
+		{constantRate{Freq: 10}, "10/s"},
+		{constantRate{Freq: 0.5}, "0.5/s"},
+		{constantRate{Freq: 3, Per: time.Minute}, "3/1m0s"},
 	} {
 		if got := tt.r.String(); got != tt.want {
 			t.Errorf("%#v.String() = %q; want %q", tt.r, got, tt.want)

@@ -405,7 +405,7 @@ func (r *runner) execute() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var pacer Pacer = Rate{Freq: p.Rate}
+			var pacer arrivals = constantRate{Freq: p.Rate}
 			if p.pacer != nil {
 				pacer = p.pacer
 			}

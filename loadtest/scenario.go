@@ -93,7 +93,7 @@ type Scenario struct {
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
 
-	pacer Pacer // replaces Rate{Freq: Rate} in the open model (tests)
+	pacer arrivals // replaces constantRate{Freq: Rate} in the open model (tests)
 
 	// --- baseline gate ---
 

@@ -34,7 +34,7 @@ func (r *runner) verdict(res *result.Run) []string {
 		bad := float64(m.Late + m.Dropped)
 		if bad/all > p.MaxLateRatio {
 			problems = append(problems, fmt.Sprintf("the generator could not hold %s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
-				Rate{Freq: p.Rate}, m.Late, m.Scheduled+m.Dropped, p.LateTolerance+p.Coalesce, m.Dropped, 100*bad/all, percent(p.MaxLateRatio), m.MaxLag.Round(100_000)))
+				constantRate{Freq: p.Rate}, m.Late, m.Scheduled+m.Dropped, p.LateTolerance+p.Coalesce, m.Dropped, 100*bad/all, percent(p.MaxLateRatio), m.MaxLag.Round(100_000)))
 		}
 	}
 	return problems
