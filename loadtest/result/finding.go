@@ -7,7 +7,7 @@ import "time"
 // last runs (drift), or a step at some run. Findings are data: whether one
 // failed the test is recorded in Fail, decided once by its check.
 type Finding struct {
-	Kind   string // "leak", "drift" or "step"
+	Kind   string // "leak", "drift", "step" or "signal"
 	Task   string // task key, e.g. "GET /orders/{id}"
 	Metric string // the series tested: "window p50" (leak), "p95" (drift, step)
 	Text   string // the message, e.g. "latency of GET /orders/{id} grew +35% over the run (p = 0.002): possible leak or backlog"

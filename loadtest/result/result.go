@@ -13,9 +13,6 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/steadyload/steadyload/loadtest/gate"
-	"github.com/steadyload/steadyload/loadtest/signals"
 )
 
 // Histogram bounds and precision used for every latency histogram, in
@@ -62,14 +59,7 @@ type Run struct {
 	Total    *Task     // all tasks together, named AggregateName
 	Windows  []Window  // per window: one row per task that ran, then the aggregate
 	Failures []Failure // by task (as Tasks), most frequent first, then by Error
-	// Signals are the target's own measurements during the run (server
-	// gauges, counter rates, probes) and their trends; nil when none
-	// were recorded.
-	Signals  *signals.Report
-	Findings []Finding // trends found: leaks within the run, drift and steps across runs
-	// Gate is the comparison with the baseline (render it with its Cells,
-	// Text or Markdown methods); nil when the gate did not run.
-	Gate *gate.Report
+	Findings []Finding // trends found: leaks within the run, drift and steps across runs, rising server signals
 }
 
 // Meta describes how a run was made.
