@@ -234,17 +234,3 @@ func TestSignalsInvalidSettingsSendNothing(t *testing.T) {
 		t.Errorf("%d requests sent; want none", hits.Load())
 	}
 }
-
-func TestSplitSelectors(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"a,b", "a|b"},
-		{` q{a="1",b="2"} , c `, `q{a="1",b="2"}|c`},
-		{`q{a="x,}y"},z`, `q{a="x,}y"}|z`},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := strings.Join(splitSelectors(tt.in), "|"); got != tt.want {
-			t.Errorf("splitSelectors(%q) = %q; want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -3,9 +3,7 @@ package loadtest
 import (
 	"context"
 	"flag"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/loadtest/internal/drift/drifttest"
 	"github.com/steadyload/steadyload/loadtest/result"
-	"github.com/steadyload/steadyload/loadtest/trend"
 )
 
-var longTrends = flag.Bool("trends.long", false, "run the long trend tests: 5-minute leak runs, thousands of synthetic histories")
+var longTrends = flag.Bool("trends.long", false, "run the long trend tests: 5-minute leak runs")
 
 // runTrends runs sc against a real loopback server with the history and
 // leak features on their own flag set, results in a temporary directory.
@@ -168,111 +168,6 @@ func TestTrendSettings(t *testing.T) {
 	}
 }
 
-// nights returns a history of one task: n nightly p95s around 42 ms with
-// 4 % noise, a creep per night, and a step of size step from night at on.
-func nights(seed uint64, n int, creep, step float64, at int, shape string) []history.Row {
-	return nightsAt(42000, seed, n, creep, step, at, shape)
-}
-
-// nightsAt is nights around level microseconds.
-func nightsAt(level float64, seed uint64, n int, creep, step float64, at int, shape string) []history.Row {
-	rng := rand.New(rand.NewPCG(seed, 99))
-	rows := make([]history.Row, n)
-	for i := range rows {
-		p95 := level * math.Pow(1+creep, float64(i)) * math.Exp(0.04*rng.NormFloat64())
-		if step != 0 && i >= at {
-			p95 *= 1 + step
-		}
-		rows[i] = history.Row{
-			Time: time.Date(2026, 3, 1+i, 2, 0, 0, 0, time.UTC), Commit: fmt.Sprintf("c%02d", i), Shape: shape,
-			Task: "POST /orders", Requests: 3000, Rate: 10,
-			P50: int64(p95 / 3), P90: int64(p95 * 0.8), P95: int64(p95), P99: int64(p95 * 2), SELnP95: 0.03,
-		}
-	}
-	return rows
-}
-
-func kinds(fs []result.Finding) string {
-	var k []string
-	for _, f := range fs {
-		k = append(k, f.Kind)
-	}
-	return strings.Join(k, ",")
-}
-
-func TestDriftFindings(t *testing.T) {
-	tests := []struct {
-		name  string
-		rows  []history.Row
-		kinds string
-		text  []string
-	}{
-		{"+2%/night creep", nights(1, 20, 0.02, 0, 0, "s"), "drift",
-			[]string{"p95 of POST /orders is drifting up +", "%/night over 14 nights (p "}},
-		{"+20% step", nights(8, 20, 0, 0.2, 13, "s"), "step",
-			[]string{"p95 of POST /orders stepped from ", " at the run of 2026-03-14 02:00 UTC (commit c13)"}},
-		{"flat, noisy", nights(3, 30, 0, 0, 0, "s"), "", nil},
-		{"old step, long ago", nights(4, 40, 0, 0.2, 10, "s"), "", nil},
-		{"too few runs", nights(5, 5, 0.05, 0, 0, "s"), "", nil},
-		{"one odd last run", func() []history.Row {
-			rows := nights(9, 20, 0, 0, 0, "s")
-			rows[19].P95 = rows[19].P95 * 3 / 2 // the gate's business, not a step
-			return rows
-		}(), "", nil},
-	}
-	for _, tt := range tests {
-		found := driftFindings(tt.rows, trend.DriftOptions{}, false)
-		if got := kinds(found); got != tt.kinds {
-			t.Errorf("%s: findings %q (%+v); want %q", tt.name, got, found, tt.kinds)
-			continue
-		}
-		for _, w := range tt.text {
-			if !strings.Contains(found[0].Text, w) {
-				t.Errorf("%s: %q; want it to contain %q", tt.name, found[0].Text, w)
-			}
-		}
-	}
-}
-
-// TestDriftRates: over many seeded histories, a flat one reports nothing,
-// a creep is reported as a drift, a step as a step at its run.
-func TestDriftRates(t *testing.T) {
-	n := 150
-	if *longTrends {
-		n = 2000
-	}
-	var flat, creep, creepStep, step, stepDrift, stepExtra int
-	for i := 0; i < n; i++ {
-		if len(driftFindings(nights(uint64(1000+i), 20, 0, 0, 0, "s"), trend.DriftOptions{}, false)) > 0 {
-			flat++
-		}
-		f := driftFindings(nights(uint64(2000+i), 20, 0.02, 0, 0, "s"), trend.DriftOptions{}, false)
-		if strings.Contains(kinds(f), "drift") {
-			creep++
-		}
-		if strings.Contains(kinds(f), "step") {
-			creepStep++
-		}
-		f = driftFindings(nights(uint64(3000+i), 20, 0, 0.2, 13, "s"), trend.DriftOptions{}, false)
-		for _, x := range f {
-			if x.Kind == "step" && x.Commit == "c13" {
-				step++
-			} else if x.Kind == "step" {
-				stepExtra++
-			}
-			if x.Kind == "drift" {
-				stepDrift++
-			}
-		}
-	}
-	rate := func(k int) float64 { return float64(k) / float64(n) }
-	t.Logf("over %d histories: flat %.3f, creep→drift %.3f, creep→step %.3f, step→step at its run %.3f, step→another step %.3f, step→drift %.3f",
-		n, rate(flat), rate(creep), rate(creepStep), rate(step), rate(stepExtra), rate(stepDrift))
-	if rate(flat) > 0.03 || rate(creep) < 0.95 || rate(creepStep) > 0.1 || rate(step) < 0.9 || rate(stepExtra) > 0.1 || rate(stepDrift) > 0.1 {
-		t.Errorf("rates out of bounds: want flat ≤ 0.03, creep→drift ≥ 0.95, creep→step ≤ 0.1, step at its run ≥ 0.9, another step ≤ 0.1, step→drift ≤ 0.1")
-	}
-}
-
 // TestHistoryRun: a real run reads the committed history, reports a step
 // with its run and commit, appends its own rows and the Otava views; with
 // -loadtest.drift=fail the step fails the test.
@@ -283,7 +178,7 @@ func TestHistoryRun(t *testing.T) {
 	// the synthetic history: the history's step is in another task.
 	sc := Scenario{Host: srv.URL, Env: "local", Rate: 50, Duration: time.Second, Window: 250 * time.Millisecond, Tasks: []Task{orderTask("GET /orders/{id}")}}
 	path := history.Path(dir, "local", t.Name())
-	old := nights(7, 20, 0, 0.2, 13, "open 50/s 1s")
+	old := drifttest.Nights(7, 20, 0, 0.2, 13, "open 50/s 1s")
 	if err := history.Append(path, old); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +190,7 @@ func TestHistoryRun(t *testing.T) {
 	if !strings.Contains(logs, "warning: p95 of POST /orders stepped from") || !strings.Contains(logs, "(commit c13)") {
 		t.Errorf("logs do not warn of the step at c13:\n%s", logs)
 	}
-	if kinds(res.Findings) != "step" {
+	if drifttest.Kinds(res.Findings) != "step" {
 		t.Errorf("findings %+v; want the step", res.Findings)
 	}
 	rows, err := history.ReadFile(path)
@@ -321,34 +216,9 @@ func TestHistoryRun(t *testing.T) {
 	}
 }
 
-// TestTauFromHistory: the gate's τ comes from the history rows of the
-// run's load shape once there are 20, for p95 only.
-func TestTauFromHistory(t *testing.T) {
-	r := &runner{plan: &plan{Scenario: Scenario{Rate: 10, Duration: 5 * time.Minute}, open: true}}
-	shape := planMeta(r.plan).Shape().Key()
-	if shape != "open 10/s 5m0s" {
-		t.Fatalf("planMeta(plan).Shape().Key() = %q", shape)
-	}
-	rows := nights(11, 25, 0, 0, 0, shape)                   // 4 % night-to-night noise, SE 3 %
-	rows = append(rows, nights(12, 30, 0, 0, 0, "other")...) // another shape: ignored
-	for i := range rows {
-		rows[i].Time = rows[0].Time.Add(time.Duration(i) * time.Hour)
-	}
-	h := &historyPart{old: rows, shape: shape}
-	tau, n, ok := h.tau("POST /orders", "p95")
-	if !ok || n != 25 || tau < 0.01 || tau > 0.06 {
-		t.Errorf("tau(p95) = %.4f, %d, %v; want ≈ sqrt(0.04² − 0.03²) ≈ 0.026 from 25 runs", tau, n, ok)
-	}
-	if _, _, ok := h.tau("POST /orders", "p50"); ok {
-		t.Error("tau(p50) calibrated; want only p95")
-	}
-	// After a step, only the runs at the new level count.
-	stepped := &historyPart{old: nights(13, 40, 0, 0.3, 25, shape), shape: shape}
-	if _, _, ok := stepped.tau("POST /orders", "p95"); ok {
-		t.Error("tau calibrated from 15 runs since a step; want at least 20")
-	}
-	short := &historyPart{old: rows[:19], shape: shape}
-	if _, _, ok := short.tau("POST /orders", "p95"); ok {
-		t.Error("tau calibrated from 19 runs; want at least 20")
-	}
+// TestPlanShape: the history's load shape of a run, as the run history,
+// drift and τ key it, is that of the plan's metadata.
+func TestPlanShape(t *testing.T) {
+	p := &plan{Scenario: Scenario{Rate: 10, Duration: 5 * time.Minute}, open: true}
+	require.Equal(t, "open 10/s 5m0s", planMeta(p).Shape().Key())
 }

@@ -8,7 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/internal/drift"
+	"github.com/steadyload/steadyload/loadtest/internal/gatecheck"
+	"github.com/steadyload/steadyload/loadtest/internal/leak"
 	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+	"github.com/steadyload/steadyload/loadtest/internal/reportsink"
+	"github.com/steadyload/steadyload/loadtest/internal/signalcheck"
 )
 
 // commandLine holds every -loadtest.* flag, registered on the default
@@ -66,11 +71,11 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	}
 	var (
 		safe *safety
-		sig  *signalsPart
-		hist *historyPart
-		gate *gatePart
-		leak *leakPart
-		rep  *reportPart
+		sig  *signalcheck.Part
+		hist *drift.Part
+		gate *gatecheck.Part
+		leak *leak.Part
+		rep  *reportsink.Part
 	)
 	// The guard rails first: they put the secret on the transport and
 	// take the output lock.
@@ -86,12 +91,12 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		errs = append(errs, err)
 	}
 	// The history before the gate, which takes τ from it.
-	tau := noTau
+	var tau func(task, metric string) (float64, int, bool) // nil: never calibrated
 	if ps.history != nil {
 		hist, err = newHistoryPart(r, ps.history)
 		errs = append(errs, err)
 		if hist != nil {
-			tau = hist.tau
+			tau = hist.Tau
 		}
 	}
 	if ps.baseline != nil {
@@ -213,9 +218,6 @@ func (noPacer) wait(context.Context, *time.Timer, time.Time) bool { return false
 func (noPacer) skip(time.Time) bool                                      { return false }
 
 func noScrub(s string) string { return s }
-
-// noTau is the τ source of a run without history: never calibrated.
-func noTau(task, metric string) (float64, int, bool) { return 0, 0, false }
 
 // info is what the parts know of r.
 func (r *runner) info() pipeline.Info {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/steadyload/steadyload/loadtest/internal/numfmt"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -40,12 +41,8 @@ func (r *runner) verdict(res *result.Run) []string {
 	return problems
 }
 
-func percent(f float64) string {
-	if f < 1e-9 {
-		return "0%"
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.2f", 100*f), "0"), ".0") + "%"
-}
+// percent writes a ratio as a percentage, "1.5%" (numfmt.Percent).
+func percent(f float64) string { return numfmt.Percent(f) }
 
 // topErrors lists the n most common errors of task t, "30× HTTP 503 (http)".
 func topErrors(fails []result.Failure, t *result.Task, n int) string {
