@@ -9,20 +9,22 @@ import (
 	"net"
 	"strconv"
 	"syscall"
+
+	"github.com/steadyload/steadyload/loadtest/internal/class"
 )
 
 // The failure classes, in the order the summary lists them.
 const (
-	ClassHTTP    = "http"    // an unexpected status; the error names it
-	ClassTimeout = "timeout" // the task's timeout or a network timeout
-	ClassRefused = "refused" // connection refused
-	ClassReset   = "reset"   // connection reset, broken pipe, truncated response
-	ClassTLS     = "tls"     // TLS handshake or certificate failure
-	ClassDNS     = "dns"     // the host name did not resolve
-	ClassCheck   = "check"   // the response failed a check
-	ClassStopped = "stopped" // cancelled by the end of the run's grace
-	ClassPanic   = "panic"   // the task panicked; the harness recovered
-	ClassOther   = "other"
+	ClassHTTP    = class.HTTP    // an unexpected status; the error names it
+	ClassTimeout = class.Timeout // the task's timeout or a network timeout
+	ClassRefused = class.Refused // connection refused
+	ClassReset   = class.Reset   // connection reset, broken pipe, truncated response
+	ClassTLS     = class.TLS     // TLS handshake or certificate failure
+	ClassDNS     = class.DNS     // the host name did not resolve
+	ClassCheck   = class.Check   // the response failed a check
+	ClassStopped = class.Stopped // cancelled by the end of the run's grace
+	ClassPanic   = class.Panic   // the task panicked; the harness recovered
+	ClassOther   = class.Other
 )
 
 // Classify names the class of a task's error. The order matters: a status

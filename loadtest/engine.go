@@ -54,7 +54,7 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 		o.msg = r.scrub(normalizeError(describe(err)))
 	}
 	r.rec.record(ti, &o)
-	r.guard.record(end, latency, o.class)
+	r.guard.Record(end, latency, o.class)
 }
 
 // newUser makes user number id, ready for its first task.
@@ -128,7 +128,7 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 			}
 			defer r.teardown(taskCtx, u)
 			for now := time.Now(); startCtx.Err() == nil && now.Before(r.stopAt); {
-				if r.backoff.wait(startCtx, tm, r.stopAt) {
+				if r.backoff.Wait(startCtx, tm, r.stopAt) {
 					now = time.Now()
 					continue // the target asked to slow down: check the time again
 				}
@@ -245,7 +245,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			wokeAt = time.Now()
 			lastWake = wokeAt.Sub(r.t0)
 		}
-		if r.backoff.skip(r.t0.Add(sched)) {
+		if r.backoff.Skip(r.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late
 			continue
 		}

@@ -192,30 +192,30 @@ func (f resultFiles) Write(seg *pipeline.Segment) {
 
 // outcomeWatcher is told of every finished task: the abort guard.
 type outcomeWatcher interface {
-	record(end time.Time, latency time.Duration, class string)
+	Record(end time.Time, latency time.Duration, class string)
 }
 
 // pacer holds or skips starts while the target asks the run to slow
 // down: the back-off.
 type pacer interface {
-	// note takes in a response's status and headers.
-	note(code int, h http.Header)
-	// wait holds a closed-model user while the target asked the run to
+	// Note takes in a response's status and headers.
+	Note(code int, h http.Header)
+	// Wait holds a closed-model user while the target asked the run to
 	// back off, no later than end; true means it waited.
-	wait(ctx context.Context, tm *time.Timer, end time.Time) bool
-	// skip reports whether an open-model start due at at is skipped.
-	skip(at time.Time) bool
+	Wait(ctx context.Context, tm *time.Timer, end time.Time) bool
+	// Skip reports whether an open-model start due at at is skipped.
+	Skip(at time.Time) bool
 }
 
 type noWatcher struct{}
 
-func (noWatcher) record(time.Time, time.Duration, string) {}
+func (noWatcher) Record(time.Time, time.Duration, string) {}
 
 type noPacer struct{}
 
-func (noPacer) note(int, http.Header)                                    {}
-func (noPacer) wait(context.Context, *time.Timer, time.Time) bool { return false }
-func (noPacer) skip(time.Time) bool                                      { return false }
+func (noPacer) Note(int, http.Header)                             {}
+func (noPacer) Wait(context.Context, *time.Timer, time.Time) bool { return false }
+func (noPacer) Skip(time.Time) bool                               { return false }
 
 func noScrub(s string) string { return s }
 

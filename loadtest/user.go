@@ -212,7 +212,7 @@ func (u *User) finish(req *Request, resp *http.Response) (*Response, error) {
 	resp.Body.Close()
 	u.bytes += int64(u.buf.Len())
 	u.status = resp.StatusCode
-	u.r.backoff.note(resp.StatusCode, resp.Header)
+	u.r.backoff.Note(resp.StatusCode, resp.Header)
 	if bodyErr != nil {
 		return nil, fmt.Errorf("read body: %w", bodyErr)
 	}

@@ -1,40 +1,31 @@
-package loadtest
+// Package secret is a run's secret header — a bearer token, an API key —
+// read from the environment or a file, never from the code.
+//
+// Read reads and checks it; Transport sends it with every request to the
+// target's scheme and host and to no other host (it is added at the
+// transport, after redirects are checked); Scrub blanks it out of a
+// message before the run records it, so no log, CSV or report shows it:
+// the whole value, and any piece of its credential (the part after a
+// scheme such as "Bearer ", or the whole value without one) of 6 bytes or
+// more, in any ASCII case. Errors name where the secret comes from, never
+// its value.
+//
+//	sec, err := secret.Read(secret.Source{Env: "API_TOKEN"})
+//	client.Transport = sec.Transport(client.Transport, target)
+//	msg = sec.Scrub(msg)
+package secret
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 )
 
-// Auth is a secret header — a bearer token, an API key — read from the
-// environment or a file, never from the code: it is sent with every request
-// to the target's host and scheme, and to no other host (it is added at the
-// transport, after redirects are checked), and it is blanked out of every
-// failure message the run records, so no log, CSV or report shows it: the
-// whole value, and any piece of its credential (the part after a scheme
-// such as "Bearer ", or the whole value without one) of 6 bytes or more,
-// in any ASCII case.
-// -loadtest.auth-header-env, -loadtest.auth-file and -loadtest.auth-header
-// override its fields.
-type Auth struct {
-	Header string // header name (default Authorization); wins over any other value of it
-	Env    string // environment variable holding the header's value, e.g. "Bearer abc"
-	File   string // file holding the value; a trailing newline is dropped
-}
-
-// secret is the run's resolved secret header.
-type secret struct {
-	header, value string
-	words         []string // blanked out whole: the value, and its credential
-	// pieces holds every minFragment-byte piece of the credential, ASCII
-	// lower-cased; empty when the credential is shorter.
-	pieces map[[minFragment]byte]struct{}
-}
-
-// redacted replaces a secret in recorded text.
-const redacted = "[REDACTED]"
+// Redacted replaces a secret in recorded text.
+const Redacted = "[REDACTED]"
 
 // minFragment is the shortest piece of a credential blanked out wherever
 // it appears. A shorter piece tells little: 5 characters of a token are
@@ -46,63 +37,48 @@ const redacted = "[REDACTED]"
 // shorter than this is blanked out whole only.
 const minFragment = 6
 
-// installSecret reads the secret and puts it on the run's transport.
-func (s *safety) installSecret(f *safetyFlags) error {
-	r := s.r
-	a := r.plan.Auth
-	if f.set("loadtest.auth-header") {
-		a.Header = *f.authHeader
-	}
-	if f.set("loadtest.auth-header-env") {
-		a.Env, a.File = *f.authHeaderEnv, ""
-	}
-	if f.set("loadtest.auth-file") {
-		a.File = *f.authFile
-		if !f.set("loadtest.auth-header-env") {
-			a.Env = ""
-		}
-	}
-	if a.Env == "" && a.File == "" {
-		if a.Header != "" {
-			return fmt.Errorf("auth header %q has no source: set -loadtest.auth-header-env or -loadtest.auth-file", a.Header)
-		}
-		return nil
-	}
-	sec, err := readSecret(a)
-	if err != nil {
-		return err
-	}
-	s.secret = sec
-	r.client.Transport = &secretTransport{base: r.client.Transport, scheme: r.target.Scheme, host: r.target.Host, sec: sec}
-	return nil
+// Source says where the secret header's value is: in the environment
+// variable Env or in File, exactly one of them.
+type Source struct {
+	Header string // header name; "" is Authorization
+	Env    string // environment variable holding the value
+	File   string // file holding the value; a trailing newline is dropped
 }
 
-// readSecret reads and checks the secret named by a. Errors name where the
-// secret comes from, never its value.
-func readSecret(a Auth) (*secret, error) {
-	name := a.Header
+// Secret is a secret header, read and checked.
+type Secret struct {
+	header, value string
+	words         []string // blanked out whole: the value, and its credential
+	// pieces holds every minFragment-byte piece of the credential, ASCII
+	// lower-cased; empty when the credential is shorter.
+	pieces map[[minFragment]byte]struct{}
+}
+
+// Read reads and checks the secret that src names.
+func Read(src Source) (*Secret, error) {
+	name := src.Header
 	if name == "" {
 		name = "Authorization"
 	}
-	if !authHeaderNameOK(name) {
+	if !headerNameOK(name) {
 		return nil, fmt.Errorf("auth header name %q is not a valid HTTP header name", name)
 	}
 	var value, from string
 	switch {
-	case a.Env != "" && a.File != "":
+	case src.Env != "" && src.File != "":
 		return nil, errors.New("auth: both an environment variable and a file are given: pick one")
-	case a.Env != "":
-		from = "environment variable " + a.Env
-		v, ok := os.LookupEnv(a.Env)
+	case src.Env != "":
+		from = "environment variable " + src.Env
+		v, ok := os.LookupEnv(src.Env)
 		if !ok {
 			return nil, fmt.Errorf("auth: %s is not set", from)
 		}
 		value = v
 	default:
-		from = "file " + a.File
-		b, err := os.ReadFile(a.File)
+		from = "file " + src.File
+		b, err := os.ReadFile(src.File)
 		if err != nil {
-			return nil, fmt.Errorf("auth: read %s: %w", a.File, errors.Unwrap(err))
+			return nil, fmt.Errorf("auth: read %s: %w", src.File, errors.Unwrap(err))
 		}
 		value = strings.TrimRight(string(b), "\r\n")
 	}
@@ -113,7 +89,7 @@ func readSecret(a Auth) (*secret, error) {
 	case strings.ContainsAny(value, "\r\n\x00"):
 		return nil, fmt.Errorf("auth: %s holds several lines or control characters; a header value is one line", from)
 	}
-	sec := &secret{header: http.CanonicalHeaderKey(name), value: value, words: []string{value}}
+	sec := &Secret{header: http.CanonicalHeaderKey(name), value: value, words: []string{value}}
 	// "Bearer abc": the credential alone must not leak either, nor any
 	// piece of it; the scheme is no secret.
 	cred := value
@@ -158,7 +134,7 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
-func authHeaderNameOK(s string) bool {
+func headerNameOK(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -170,15 +146,23 @@ func authHeaderNameOK(s string) bool {
 	return true
 }
 
-// secretTransport adds the secret header to requests for the target's
-// scheme and host only.
-type secretTransport struct {
-	base         http.RoundTripper
-	scheme, host string
-	sec          *secret
+// Transport returns a transport that adds the secret header to the
+// requests base carries for target's scheme and host, and to no others.
+func (sec *Secret) Transport(base http.RoundTripper, target *url.URL) http.RoundTripper {
+	return &transport{base: base, scheme: target.Scheme, host: target.Host, sec: sec}
 }
 
-func (t *secretTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// transport adds the secret header to requests for the target's scheme
+// and host only.
+type transport struct {
+	base         http.RoundTripper
+	scheme, host string
+	sec          *Secret
+}
+
+// RoundTrip sends req through the base transport, with the secret header
+// on a copy of it when it goes to the target.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == t.scheme && req.URL.Host == t.host {
 		req = req.Clone(req.Context())
 		req.Header.Set(t.sec.header, t.sec.value)
@@ -187,18 +171,18 @@ func (t *secretTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections closes the base transport's idle connections.
-func (t *secretTransport) CloseIdleConnections() {
+func (t *transport) CloseIdleConnections() {
 	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
 
-// scrub replaces with [REDACTED] each run of msg's bytes that belong to a
+// Scrub replaces with Redacted each run of msg's bytes that belong to a
 // whole word of the secret or to a piece of its credential of minFragment
 // bytes or more, in any ASCII case. It looks up every minFragment bytes of
 // msg in the credential's pieces, so it takes O(len(msg)·minFragment) time
 // and allocates nothing for a message that holds no part of the secret.
-func (sec *secret) scrub(msg string) string {
+func (sec *Secret) Scrub(msg string) string {
 	var hide []bool // bytes of msg to blank out, made on the first match
 	mark := func(i, n int) {
 		if hide == nil {
@@ -232,7 +216,7 @@ func (sec *secret) scrub(msg string) string {
 			j++
 		}
 		if hide[i] {
-			b.WriteString(redacted)
+			b.WriteString(Redacted)
 		} else {
 			b.WriteString(msg[i:j])
 		}

@@ -1,4 +1,17 @@
-package loadtest
+// Package backoff is a run's answer to a target asking it to slow down.
+//
+// After a 429 Too Many Requests or 503 Service Unavailable no task starts
+// until the time the target named in Retry-After (delay-seconds or an
+// HTTP date), or a doubling pause when it named none, never longer than a
+// cap. In the closed model users wait (Wait); in the open model the starts
+// due meanwhile are skipped and counted (Skip), and not charged as late.
+// The harness never retries a request, so a failing target cannot be
+// retry-stormed.
+//
+//	b := backoff.New(10 * time.Second)
+//	b.Note(resp.StatusCode, resp.Header) // after every response
+//	if b.Skip(due) { ... }               // before an open-model start
+package backoff
 
 import (
 	"context"
@@ -11,18 +24,13 @@ import (
 	"time"
 )
 
-// firstBackoff is the pause after a 429 or 503 without a usable
+// firstPause is the pause after a 429 or 503 without a usable
 // Retry-After; it doubles with each such answer in a row.
-const firstBackoff = 500 * time.Millisecond
+const firstPause = 500 * time.Millisecond
 
-// backoff is the run's answer to a target asking it to slow down: after a
-// 429 Too Many Requests or 503 Service Unavailable no task starts until the
-// time the target named in Retry-After (delay-seconds or an HTTP date), or
-// a doubling pause when it named none, never longer than the cap. In the
-// closed model users wait; in the open model the starts due meanwhile are
-// skipped, counted, and not charged as late. The harness never retries a
-// request, so a failing target cannot be retry-stormed.
-type backoff struct {
+// Backoff holds or skips a run's starts while its target asked it to slow
+// down, and counts what that cost. It is safe for concurrent use.
+type Backoff struct {
 	max time.Duration
 
 	// asked is set at the first 429 or 503 of the run: until then every
@@ -38,27 +46,15 @@ type backoff struct {
 	longest   time.Duration
 }
 
-// installBackoff reads the cap on pauses.
-func (s *safety) installBackoff(f *safetyFlags) error {
-	d := s.r.plan.MaxBackoff
-	if f.set("loadtest.max-backoff") {
-		d = *f.maxBackoff
-		if d <= 0 {
-			return fmt.Errorf("-loadtest.max-backoff=%s: must be positive", *f.maxBackoff)
-		}
-	}
-	switch {
-	case d < 0:
-		return fmt.Errorf("MaxBackoff %s is negative", d)
-	case d == 0:
-		d = DefaultMaxBackoff
-	}
-	s.bo = &backoff{max: d}
-	return nil
+// New returns a back-off whose pauses last at most max, which must be
+// positive.
+func New(max time.Duration) *Backoff {
+	return &Backoff{max: max}
 }
 
 // retryAfter parses a Retry-After value: a number of seconds or an HTTP
-// date (RFC 9110, section 10.2.3). ok is false when v is neither.
+// date (RFC 9110, section 10.2.3), as a wait from now; seconds are capped
+// at a day. ok is false when v is neither.
 func retryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -90,7 +86,7 @@ func throttles(code int) bool {
 }
 
 // throttle takes in one response's status and its Retry-After, at now.
-func (b *backoff) throttle(code int, ra string, now time.Time) {
+func (b *Backoff) throttle(code int, ra string, now time.Time) {
 	if !throttles(code) {
 		b.pass()
 		return
@@ -101,7 +97,7 @@ func (b *backoff) throttle(code int, ra string, now time.Time) {
 	b.throttled++
 	d, ok := retryAfter(ra, now)
 	if !ok {
-		d = firstBackoff << min(b.streak, 16)
+		d = firstPause << min(b.streak, 16)
 	}
 	b.streak++
 	d = min(d, b.max)
@@ -113,7 +109,7 @@ func (b *backoff) throttle(code int, ra string, now time.Time) {
 
 // pass takes in an answer that does not ask to slow down: it ends a
 // streak of those that did.
-func (b *backoff) pass() {
+func (b *Backoff) pass() {
 	if !b.asked.Load() {
 		return
 	}
@@ -123,7 +119,7 @@ func (b *backoff) pass() {
 }
 
 // pause returns how long a start at now must wait.
-func (b *backoff) pause(now time.Time) time.Duration {
+func (b *Backoff) pause(now time.Time) time.Duration {
 	if !b.asked.Load() {
 		return 0
 	}
@@ -132,9 +128,9 @@ func (b *backoff) pause(now time.Time) time.Duration {
 	return max(b.until.Sub(now), 0)
 }
 
-// note tells the back-off of a response's status and, when it asks to
-// slow down, its Retry-After.
-func (b *backoff) note(code int, h http.Header) {
+// Note takes in a response's status and, when it asks to slow down, its
+// Retry-After.
+func (b *Backoff) Note(code int, h http.Header) {
 	if throttles(code) {
 		b.throttle(code, h.Get("Retry-After"), time.Now())
 	} else {
@@ -142,10 +138,10 @@ func (b *backoff) note(code int, h http.Header) {
 	}
 }
 
-// wait holds a closed-model user while the target asked the run to back
-// off, no later than end; true means it waited (the caller then checks
-// the time again).
-func (b *backoff) wait(ctx context.Context, tm *time.Timer, end time.Time) bool {
+// Wait holds a closed-model user while the target asked the run to back
+// off, no later than end, on timer tm; true means it waited (the caller
+// then checks the time again). It returns early when ctx is done.
+func (b *Backoff) Wait(ctx context.Context, tm *time.Timer, end time.Time) bool {
 	if !b.asked.Load() {
 		return false
 	}
@@ -154,16 +150,21 @@ func (b *backoff) wait(ctx context.Context, tm *time.Timer, end time.Time) bool 
 	if d <= 0 {
 		return false
 	}
-	sleep(ctx, tm, d)
+	tm.Reset(d)
+	select {
+	case <-ctx.Done():
+		tm.Stop()
+	case <-tm.C:
+	}
 	b.mu.Lock()
 	b.paused += time.Since(now)
 	b.mu.Unlock()
 	return true
 }
 
-// skip reports whether an open-model start scheduled at at falls in a
+// Skip reports whether an open-model start scheduled at at falls in a
 // back-off, and counts it if so.
-func (b *backoff) skip(at time.Time) bool {
+func (b *Backoff) Skip(at time.Time) bool {
 	if b.pause(at) <= 0 {
 		return false
 	}
@@ -173,17 +174,19 @@ func (b *backoff) skip(at time.Time) bool {
 	return true
 }
 
-// report logs how much the run backed off, if at all.
-func (b *backoff) report(r *runner) {
+// Report says how much the run backed off, for the log; "" when the
+// target never asked it to. open says the run was of the open model, whose
+// starts were skipped rather than its users paused.
+func (b *Backoff) Report(open bool) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.throttled == 0 {
-		return
+		return ""
 	}
 	what := fmt.Sprintf("users paused %s in all", b.paused.Round(time.Millisecond))
-	if r.plan.open {
+	if open {
 		what = fmt.Sprintf("%d starts skipped", b.skipped)
 	}
-	r.tb.Logf("loadtest: the target asked to slow down %d times (HTTP 429/503): backed off, %s (longest pause %s, cap %s); no request is ever retried",
+	return fmt.Sprintf("the target asked to slow down %d times (HTTP 429/503): backed off, %s (longest pause %s, cap %s); no request is ever retried",
 		b.throttled, what, b.longest.Round(time.Millisecond), b.max)
 }

@@ -1,13 +1,16 @@
 package loadtest
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
 	"github.com/steadyload/steadyload/loadtest/internal/faultserver"
+	"github.com/steadyload/steadyload/loadtest/internal/secret"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -402,67 +406,6 @@ func TestOutputLock(t *testing.T) {
 	})
 }
 
-// TestRetryAfter: both forms of Retry-After, and what is not one.
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"3", 3 * time.Second, true},
-		{" 0 ", 0, true},
-		{"120", 2 * time.Minute, true},
-		{"99999999999", 24 * time.Hour, true},
-		{now.Add(5 * time.Second).Format(http.TimeFormat), 5 * time.Second, true},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"Sunday, 01-Mar-26 12:00:07 GMT", 7 * time.Second, true}, // RFC 850
-		{"", 0, false},
-		{"-1", 0, false},
-		{"1.5", 0, false},
-		{"soon", 0, false},
-	}
-	for _, tt := range tests {
-		d, ok := retryAfter(tt.in, now)
-		if d != tt.want || ok != tt.ok {
-			t.Errorf("retryAfter(%q) = (%s, %v); want (%s, %v)", tt.in, d, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-// TestBackoffNote: the pause follows Retry-After, doubles without it,
-// is capped, and resets after a good answer.
-func TestBackoffNote(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	b := &backoff{max: 5 * time.Second}
-	steps := []struct {
-		code int
-		ra   string
-		want time.Duration // pause at t0 after this answer
-	}{
-		{200, "", 0},
-		{503, "", 500 * time.Millisecond},
-		{503, "", time.Second},
-		{429, "", 2 * time.Second},
-		{429, "4", 4 * time.Second},
-		{429, "3600", 5 * time.Second}, // capped
-		{200, "", 5 * time.Second},     // a good answer does not cut a pause short…
-		{503, "", 5 * time.Second},     // …but restarts the doubling (0.5 s < the pause already set)
-	}
-	for i, s := range steps {
-		b.throttle(s.code, s.ra, t0)
-		if got := b.pause(t0); got != s.want {
-			t.Errorf("step %d: note(%d, %q); pause = %s; want %s", i, s.code, s.ra, got, s.want)
-		}
-	}
-	if b.throttled != 6 {
-		t.Errorf("throttled = %d; want 6", b.throttled)
-	}
-	if b.streak != 1 {
-		t.Errorf("streak = %d after the last answer; want 1 (the good answer before it restarts the doubling)", b.streak)
-	}
-}
-
 // TestBackoffRealServer: against a throttling server, both models hold
 // off as Retry-After asks — the server's own count proves it — and the
 // run still ends on time with the pause capped.
@@ -508,26 +451,6 @@ func TestBackoffRealServer(t *testing.T) {
 				t.Errorf("%d of %d failed, message %q; want every 429 counted as a failure", res.Total.Failures, res.Total.Requests, tb.messages())
 			}
 		})
-	}
-}
-
-func TestExplain(t *testing.T) {
-	tests := []struct{ class, want string }{
-		{ClassRefused, "connection refused: nothing listens at h:1"},
-		{ClassReset, "connections reset or answers cut short (the message)"},
-		{ClassTimeout, "requests timed out (the message): the target accepted them but did not answer in time"},
-		{ClassTLS, "TLS handshake with h:1 failed (the message)"},
-		{ClassDNS, "the host name of h:1 does not resolve (the message)"},
-		{ClassHTTP, "the target answered the message"},
-		{ClassCheck, "responses failed their checks (the message)"},
-		{ClassStopped, "still waiting for an answer when the run's grace ended"},
-		{ClassPanic, "requests failed: the message"},
-		{ClassOther, "requests failed: the message"},
-	}
-	for _, tt := range tests {
-		if got := explain(tt.class, "the message", "h:1"); !strings.Contains(got, tt.want) {
-			t.Errorf("explain(%q, %q, %q) = %q; want it to contain %q", tt.class, "the message", "h:1", got, tt.want)
-		}
 	}
 }
 
@@ -599,103 +522,172 @@ func TestAbortGuardThinLoads(t *testing.T) {
 	}
 }
 
-// TestGuardLookBack: what the guard judges, from the outcomes it was fed:
-// the last span when it holds MinRequests requests, else the last
-// MinRequests requests however long ago they finished, else nothing.
-func TestGuardLookBack(t *testing.T) {
-	const ms = time.Millisecond
-	type feed struct {
-		every, until time.Duration // a request finishing every `every`, from 0 to before `until`
-		fail         func(i int64) bool
-		latency      func(i int64) time.Duration // nil: 10 ms
-	}
-	type judged struct {
-		ok         bool
-		req, fails int64
-		from       time.Duration // since the start
-		p95        time.Duration // checked when not zero
-		abort      string        // in check's verdict; empty: no abort
-	}
-	never := func(int64) bool { return false }
-	always := func(int64) bool { return true }
+// headerServer records one header of every request it gets.
+type headerServer struct {
+	*httptest.Server
+	name string
+	mu   sync.Mutex
+	seen []string
+}
+
+func newHeaderServer(t *testing.T, name string, h http.HandlerFunc) *headerServer {
+	s := &headerServer{name: name}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.seen = append(s.seen, r.Header.Get(name))
+		s.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *headerServer) values() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
+}
+
+// TestSecretNeverLeaks: a token from the environment or a file reaches the
+// target on every request, never another host, and appears in no file
+// written, no log line and no message — even when the target echoes it
+// into an error the task returns, or 8 of its characters into a body that
+// a check message quotes.
+func TestSecretNeverLeaks(t *testing.T) {
+	const token = "s3cr3t-T0KEN-value-42"
 	tests := []struct {
-		name string
-		cfg  Guard
-		feed feed
-		now  time.Duration
-		want judged
+		name   string
+		header string // as the target sees it
+		value  string
+		args   func(t *testing.T) []string
 	}{
-		{"one every 5s, 45s: too few", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 45 * time.Second, never, nil}, 45 * time.Second,
-			judged{}},
-		{"one every 5s, 100s: the last 20", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 100 * time.Second, never, nil}, 100 * time.Second,
-			judged{ok: true, req: 20}},
-		{"one every 5s, 150s: the last 20, not 12 spans", Guard{Span: 10 * time.Second}, feed{5 * time.Second, 150 * time.Second, never, nil}, 150 * time.Second,
-			judged{ok: true, req: 20, from: 50 * time.Second}},
-		{"one a minute, all failing", Guard{Span: 10 * time.Second}, feed{time.Minute, 20 * time.Minute, always, nil}, 20 * time.Minute,
-			judged{ok: true, req: 20, fails: 20, abort: "20 of 20 requests failed (100% > 20%) between 0s and 20m0s of the run"}},
-		{"one a minute, failures gone from the last 20", Guard{Span: 10 * time.Second}, feed{time.Minute, 25 * time.Minute, func(i int64) bool { return i < 5 }, nil}, 25 * time.Minute,
-			judged{ok: true, req: 20, from: 5 * time.Minute}},
-		{"5/s, span 200ms, 30% failing", Guard{Span: 200 * ms}, feed{200 * ms, 4 * time.Second, thirtyPercent, nil}, 4 * time.Second,
-			judged{ok: true, req: 20, fails: 6, abort: "6 of 20 requests failed (30% > 20%) between 0s and 4s of the run"}},
-		{"5/s, span 200ms, 10% failing", Guard{Span: 200 * ms}, feed{200 * ms, 10 * time.Second, func(i int64) bool { return i%10 == 0 }, nil}, 10 * time.Second,
-			judged{ok: true, req: 20, fails: 2, from: 6 * time.Second}},
-		{"100/s, bad in the last span", Guard{Span: time.Second}, feed{10 * ms, 10 * time.Second, func(i int64) bool { return i >= 900 }, nil}, 10 * time.Second,
-			judged{ok: true, req: 80, fails: 80, from: 9200 * ms, abort: "80 of 80 requests failed (100% > 20%) between 9.2s and 10s of the run"}},
-		{"100/s, bad long ago", Guard{Span: time.Second}, feed{10 * ms, 10 * time.Second, func(i int64) bool { return i < 500 }, nil}, 10 * time.Second,
-			judged{ok: true, req: 80, from: 9200 * ms}},
-		{"10/s, span 1s: the span holds too few, the last 20 span 2s", Guard{Span: time.Second}, feed{100 * ms, 5 * time.Second, never, nil}, 5 * time.Second,
-			judged{ok: true, req: 20, from: 3 * time.Second}},
-		{"one request, min 1", Guard{Span: time.Second, MinRequests: 1}, feed{time.Minute, time.Minute, never, nil}, time.Hour,
-			judged{ok: true, req: 1}},
-		{"p95 of the last 20, 2 slow", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, never,
-			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i%10 == 4] }}, 20 * time.Second,
-			judged{ok: true, req: 20, p95: 200 * ms, abort: "p95 200ms > 100ms over 20 successful requests between 0s and 20s of the run"}},
-		{"p95 of the last 20, 1 slow", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, never,
-			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i == 7] }}, 20 * time.Second,
-			judged{ok: true, req: 20, p95: 10 * ms}},
-		{"p95 of the last 20, failures left out", Guard{Span: time.Second, MaxP95: 100 * ms}, feed{time.Second, 20 * time.Second, func(i int64) bool { return i%10 == 4 },
-			func(i int64) time.Duration { return map[bool]time.Duration{true: 200 * ms, false: 10 * ms}[i%10 == 4] }}, 20 * time.Second,
-			judged{ok: true, req: 20, fails: 2, p95: 10 * ms}},
+		{"env", "Authorization", "Bearer " + token, func(t *testing.T) []string {
+			t.Setenv("STEADYLOAD_TEST_TOKEN", "Bearer "+token)
+			return []string{"-loadtest.auth-header-env=STEADYLOAD_TEST_TOKEN"}
+		}},
+		{"file", "X-Api-Key", token, func(t *testing.T) []string {
+			path := filepath.Join(t.TempDir(), "key")
+			os.WriteFile(path, []byte(token+"\n"), 0o600)
+			return []string{"-loadtest.auth-file=" + path, "-loadtest.auth-header=X-Api-Key"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-			r := &runner{t0: t0, rec: newRecorder([]string{"GET /x"}), target: &url.URL{Scheme: "http", Host: "target.test"}}
-			cfg, err := resolveGuard(tt.cfg, newSafetyFlags(newFlagSet()), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := newGuard(r, cfg, t0)
-			for i := int64(0); time.Duration(i)*tt.feed.every < tt.feed.until; i++ {
-				lat := 10 * ms
-				if tt.feed.latency != nil {
-					lat = tt.feed.latency(i)
+			other := newHeaderServer(t, tt.header, nil)
+			target := newHeaderServer(t, tt.header, func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/echo": // a careless server quoting the request back
+					http.Error(w, "bad key "+r.Header.Get(tt.header), http.StatusInternalServerError)
+				case "/whoami": // a careless server quoting part of it
+					v := r.Header.Get(tt.header)
+					fmt.Fprintf(w, `{"token":"%s…"}`, v[strings.LastIndexByte(v, ' ')+1:][:8])
+				case "/away":
+					http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+				default:
+					io.WriteString(w, "ok")
 				}
-				g.add(t0.Add(time.Duration(i)*tt.feed.every), lat, tt.feed.fail(i))
+			})
+			echo := Task{Name: "GET /echo", Do: func(ctx context.Context, u *User) error {
+				resp, err := u.Get(ctx, "/echo")
+				if err != nil && resp != nil {
+					return fmt.Errorf("server said %q", resp.Body) // its own words, not the status
+				}
+				return err
+			}}
+			whoami := Task{Name: "GET /whoami", Do: func(ctx context.Context, u *User) error {
+				_, err := u.Do(ctx, Request{Path: "/whoami", Check: func(r *Response) error {
+					return fmt.Errorf("unexpected body %s", r.Body)
+				}})
+				return err
+			}}
+			res, tb, out := runGuarded(t, Scenario{
+				Host: target.URL, Rate: 30, Duration: 600 * time.Millisecond, MaxFailureRatio: -1, MaxLateRatio: 0.5,
+				Tasks: []Task{echo, whoami, getTask("GET /away", "/away", 1), getTask("GET /ok", "/ok", 1)},
+			}, append(tt.args(t), "-loadtest.abort=false")...)
+			if res == nil {
+				t.Fatalf("no run: %s", tb.messages())
 			}
-			now := t0.Add(tt.now)
-			g.mu.Lock()
-			v, ok := g.look(now)
-			g.mu.Unlock()
-			got := judged{ok: ok, req: v.req, fails: v.fails, from: v.from.Sub(t0)}
-			if !ok {
-				got.from = 0
+			seen := target.values()
+			for i, v := range seen {
+				if v != tt.value {
+					t.Fatalf("target request %d carried %s %q; want the secret", i, tt.header, v)
+				}
 			}
-			want := tt.want
-			if want.p95 != 0 {
-				got.p95 = v.p95.Round(ms)
+			if len(seen) == 0 {
+				t.Fatal("target saw no request")
 			}
-			got.abort, want.abort = "", ""
-			if got != want {
-				t.Errorf("look(%s) = %+v; want %+v", tt.now, got, want)
+			if n := len(other.values()); n != 0 {
+				t.Errorf("another host saw %d requests; want none", n)
 			}
-			bad := g.check(now)
-			if (tt.want.abort == "") != (bad == "") || !strings.Contains(bad, tt.want.abort) {
-				t.Errorf("check(%s) = %q; want %q", tt.now, bad, tt.want.abort)
+			text := tb.logText() + "\n" + tb.messages()
+			if strings.Contains(text, token[:8]) {
+				t.Errorf("the secret or a part of it is in the log or messages:\n%s", text)
 			}
-			if g.judged != ok {
-				t.Errorf("judged = %v after check; want %v", g.judged, ok)
+			found := false
+			filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				b, _ := os.ReadFile(path)
+				if strings.Contains(string(b), token[:8]) {
+					t.Errorf("%s holds the secret or a part of it", path)
+				}
+				found = found || strings.Contains(string(b), secret.Redacted)
+				return nil
+			})
+			if !found {
+				t.Errorf("no file shows %s where the echoed secret was", secret.Redacted)
 			}
 		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSecretErrors: a missing or malformed secret fails before any
+// request, saying where it looked, never what it found.
+func TestSecretErrors(t *testing.T) {
+	const value = "hunter2-hunter2"
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	t.Setenv("STEADYLOAD_EMPTY", "")
+	t.Setenv("STEADYLOAD_TWO_LINES", value+"\n"+value)
+	tests := []struct {
+		args []string
+		sc   Auth
+		want string
+	}{
+		{[]string{"-loadtest.auth-header-env=STEADYLOAD_UNSET_VAR"}, Auth{}, "environment variable STEADYLOAD_UNSET_VAR is not set"},
+		{[]string{"-loadtest.auth-header-env=STEADYLOAD_EMPTY"}, Auth{}, "environment variable STEADYLOAD_EMPTY is empty"},
+		{[]string{"-loadtest.auth-header-env=STEADYLOAD_TWO_LINES"}, Auth{}, "holds several lines"},
+		{[]string{"-loadtest.auth-file=" + filepath.Join(dir, "missing")}, Auth{}, "read " + filepath.Join(dir, "missing") + ": no such file"},
+		{[]string{"-loadtest.auth-file=" + write("blank", "\n")}, Auth{}, "is empty"},
+		{[]string{"-loadtest.auth-file=" + write("lines", value+"\n"+value+"\n")}, Auth{}, "holds several lines"},
+		{nil, Auth{Env: "STEADYLOAD_EMPTY", File: "x"}, "pick one"},
+		{[]string{"-loadtest.auth-header=Bad Name", "-loadtest.auth-file=" + write("ok", value)}, Auth{}, `auth header name "Bad Name" is not a valid`},
+	}
+	srv := newHeaderServer(t, "Authorization", nil)
+	for _, tt := range tests {
+		_, tb, _ := runGuarded(t, Scenario{Host: srv.URL, Rate: 1, Tasks: []Task{getTask("GET /x", "/x", 1)}, Auth: tt.sc}, tt.args...)
+		msg := tb.messages()
+		if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "no request sent") {
+			t.Errorf("args %q: message = %q; want %q before any request", tt.args, msg, tt.want)
+		}
+		if strings.Contains(msg, "hunter2") {
+			t.Errorf("args %q: message shows the secret: %q", tt.args, msg)
+		}
+	}
+	if n := len(srv.values()); n != 0 {
+		t.Errorf("server saw %d requests; want none", n)
 	}
 }
