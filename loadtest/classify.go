@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/steadyload/steadyload/loadtest/internal/class"
+	"github.com/steadyload/steadyload/internal/class"
 )
 
 // The failure classes, in the order the summary lists them.

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/steadyload/steadyload/loadtest/internal/faultserver"
+	"github.com/steadyload/steadyload/internal/faultserver"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

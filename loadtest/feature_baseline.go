@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/steadyload/steadyload/loadtest/baseline"
-	"github.com/steadyload/steadyload/loadtest/gate"
-	"github.com/steadyload/steadyload/loadtest/internal/gatecheck"
+	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/gate"
+	"github.com/steadyload/steadyload/internal/gatecheck"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/baseline"
-	"github.com/steadyload/steadyload/loadtest/gate"
-	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/gate"
+	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/steadyload/steadyload/loadtest/baseline"
-	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/atomicfile"
 )
 
 // runFiles runs sc with the core, the baseline gate and the history on

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/steadyload/steadyload/loadtest/history"
-	"github.com/steadyload/steadyload/loadtest/internal/drift"
-	"github.com/steadyload/steadyload/loadtest/trend"
+	"github.com/steadyload/steadyload/internal/history"
+	"github.com/steadyload/steadyload/internal/drift"
+	"github.com/steadyload/steadyload/internal/trend"
 )
 
 // The run history: with -loadtest.history, a complete run appends one row

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/internal/history"
 )
 
 // TestSignalsHistoryAppended: with -loadtest.history, a complete run's

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/steadyload/steadyload/loadtest/internal/leak"
+	"github.com/steadyload/steadyload/internal/leak"
 )
 
 // The within-run trend check: each task's per-window median latency is

@@ -3,7 +3,7 @@ package loadtest
 import (
 	"flag"
 
-	"github.com/steadyload/steadyload/loadtest/internal/reportsink"
+	"github.com/steadyload/steadyload/internal/reportsink"
 )
 
 // reportFlags are the flags of the report.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/history"
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

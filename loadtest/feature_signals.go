@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/signalcheck"
-	"github.com/steadyload/steadyload/loadtest/signals"
+	"github.com/steadyload/steadyload/internal/signalcheck"
+	"github.com/steadyload/steadyload/internal/signals"
 )
 
 // A Probe is a number the scenario reads from the target — a queue length

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/faultserver"
+	"github.com/steadyload/steadyload/internal/faultserver"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/drift"
-	"github.com/steadyload/steadyload/loadtest/internal/gatecheck"
-	"github.com/steadyload/steadyload/loadtest/internal/leak"
-	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/internal/reportsink"
-	"github.com/steadyload/steadyload/loadtest/internal/signalcheck"
+	"github.com/steadyload/steadyload/internal/drift"
+	"github.com/steadyload/steadyload/internal/gatecheck"
+	"github.com/steadyload/steadyload/internal/leak"
+	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/reportsink"
+	"github.com/steadyload/steadyload/internal/signalcheck"
 )
 
 // commandLine holds every -loadtest.* flag, registered on the default

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/steadyload/steadyload/loadtest/internal/realserver"
+	"github.com/steadyload/steadyload/internal/realserver"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -10,11 +10,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
-	"github.com/steadyload/steadyload/loadtest/internal/backoff"
-	"github.com/steadyload/steadyload/loadtest/internal/guard"
-	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/internal/secret"
+	"github.com/steadyload/steadyload/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/backoff"
+	"github.com/steadyload/steadyload/internal/guard"
+	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/secret"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -16,9 +16,9 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
-	"github.com/steadyload/steadyload/loadtest/internal/faultserver"
-	"github.com/steadyload/steadyload/loadtest/internal/secret"
+	"github.com/steadyload/steadyload/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/faultserver"
+	"github.com/steadyload/steadyload/internal/secret"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

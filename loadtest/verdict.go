@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/steadyload/steadyload/loadtest/internal/numfmt"
+	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gocarina/gocsv"
 
-	"github.com/steadyload/steadyload/loadtest/internal/atomicfile"
-	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
+	"github.com/steadyload/steadyload/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/strictcsv"
 )
 
 // The column types of the Locust-format files below. Each writes its

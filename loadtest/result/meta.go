@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/internal/strictcsv"
+	"github.com/steadyload/steadyload/internal/strictcsv"
 )
 
 // metaHeader is the header of <Test>_meta.csv: a row per key, in the

@@ -1,0 +1,161 @@
+// Package pipeline is the order in which the parts of a run meet.
+//
+// The engine sends load and closes a window of measurements every
+// Window; each closed window goes to the observers while the load runs
+// (the abort guard, the server signals' scraper, live outputs). At the end
+// of a segment — today the whole run — the segment is judged by the
+// evaluators (the harness's own checks, the gate against the baseline,
+// the leak, drift and signal-trend tests) and then written by the sinks
+// (the result files, the baseline, the history, the report). Every part
+// records what it found in the segment as data; whether the test fails is
+// decided once, from the segment's verdicts, after the last sink.
+//
+// The order is fixed by the lists a Pipeline is built from: nothing
+// registers itself. A new sink is a type with a Write method, added to
+// the list where the run builds its pipeline; the engine does not change.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/steadyload/steadyload/internal/gate"
+	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/internal/signals"
+)
+
+// Observer watches the load while it runs.
+type Observer interface {
+	// Start is called once, when the load starts at t0; ctx ends with
+	// the test.
+	Start(ctx context.Context, t0 time.Time)
+	// Window is called with each closed window's rows: one per task,
+	// then the aggregate. It must return quickly; it runs on the clock.
+	Window(rows []result.Window)
+	// Stop is called once, when the load has ended.
+	Stop(seg *Segment)
+}
+
+// Evaluator judges a segment once its data is complete, adding what it
+// finds to the segment: findings, verdicts, its report.
+type Evaluator interface {
+	Evaluate(seg *Segment)
+}
+
+// Sink writes a judged segment somewhere: files, the baseline, the
+// history, a report. A sink that cannot write records a failed verdict;
+// it never stops the sinks after it.
+type Sink interface {
+	Write(seg *Segment)
+}
+
+// Segment is a stretch of a run judged as a whole: its measured data and
+// everything the evaluators said of it.
+type Segment struct {
+	*result.Run
+	Gate     *gate.Report    // the comparison with the baseline; nil when there is no gate
+	Signals  *signals.Report // the server signals sampled; nil when none were
+	Verdicts []Verdict       // in the order they were given
+}
+
+// Verdict is one thing a part of the pipeline decided about a segment.
+type Verdict struct {
+	Fail bool   // it fails the test; otherwise it is a warning
+	Text string // what was found, e.g. `task "GET /": 12 of 200 requests failed`
+}
+
+// Failf records a failed verdict.
+func (s *Segment) Failf(format string, args ...any) {
+	s.Verdicts = append(s.Verdicts, Verdict{Fail: true, Text: fmt.Sprintf(format, args...)})
+}
+
+// Warnf records a warning.
+func (s *Segment) Warnf(format string, args ...any) {
+	s.Verdicts = append(s.Verdicts, Verdict{Text: fmt.Sprintf(format, args...)})
+}
+
+// Find records findings, and a verdict for each.
+func (s *Segment) Find(found ...result.Finding) {
+	for _, f := range found {
+		s.Findings = append(s.Findings, f)
+		s.Verdicts = append(s.Verdicts, Verdict{Fail: f.Fail, Text: f.Text})
+	}
+}
+
+// Failed reports whether any verdict failed the segment.
+func (s *Segment) Failed() bool {
+	for _, v := range s.Verdicts {
+		if v.Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// Pipeline is the parts of a run in their order. Nil members of the
+// lists are skipped, so a part that is switched off can stay in place.
+type Pipeline struct {
+	Observers  []Observer
+	Evaluators []Evaluator
+	Sinks      []Sink
+}
+
+// Start starts the observers, in order.
+func (p *Pipeline) Start(ctx context.Context, t0 time.Time) {
+	for _, o := range p.Observers {
+		if o != nil {
+			o.Start(ctx, t0)
+		}
+	}
+}
+
+// Window hands a closed window to the observers, in order.
+func (p *Pipeline) Window(rows []result.Window) {
+	for _, o := range p.Observers {
+		if o != nil {
+			o.Window(rows)
+		}
+	}
+}
+
+// Stop tells the observers the load has ended, in order; they may attach
+// what they gathered to seg.
+func (p *Pipeline) Stop(seg *Segment) {
+	for _, o := range p.Observers {
+		if o != nil {
+			o.Stop(seg)
+		}
+	}
+}
+
+// Finish judges seg with every evaluator, then writes it with every sink,
+// each in order.
+func (p *Pipeline) Finish(seg *Segment) {
+	for _, e := range p.Evaluators {
+		if e != nil {
+			e.Evaluate(seg)
+		}
+	}
+	for _, s := range p.Sinks {
+		if s != nil {
+			s.Write(seg)
+		}
+	}
+}
+
+// Info is what every part knows of the run it belongs to, fixed before
+// the first request.
+type Info struct {
+	Test    string        // the test's name, as testing.TB says it
+	Env     string        // the target environment's name, which keys baselines and history
+	Target  string        // the target's base URL, without a trailing slash
+	StandIn bool          // the target is a stand-in the run started
+	Out     string        // the results folder
+	Window  time.Duration // the length of a window
+	Shape   result.Meta   // the load shape, as the run's metadata will say it (model, rate or users, wait, duration)
+
+	// Logf logs a line through the test's testing.TB; parts log nothing
+	// any other way.
+	Logf func(format string, args ...any)
+}

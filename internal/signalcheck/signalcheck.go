@@ -1,0 +1,169 @@
+// Package signalcheck is the server signals' part in a run: it scrapes
+// the target's metrics endpoint and samples the scenario's probes while
+// the load runs (an observer), tests each signal for a rise over the
+// segment (an evaluator) and writes <Test>_signals.csv (a sink).
+// Collection starts with the load, after every part has validated its
+// settings, so an invalid scenario sends nothing; the first window is the
+// warm-up left out of the test.
+//
+//	cfg := signalcheck.Config{URL: base + "/metrics", Signals: signals.DefaultSignals, Interval: signals.DefaultInterval, Check: true}
+//	if err := cfg.Validate(); err != nil { ... }
+//	s := signalcheck.New(info, cfg) // nil: nothing to collect
+package signalcheck
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/steadyload/steadyload/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/loadtest/result"
+	"github.com/steadyload/steadyload/internal/signals"
+)
+
+// Config is what the server signals do in one run, resolved from the
+// flags and the scenario before the part is made.
+type Config struct {
+	URL      string          // the metrics endpoint scraped; empty: none
+	Signals  []string        // the metrics recorded, by name or selector
+	Probes   []signals.Probe // the scenario's own numbers, sampled once per window
+	Interval time.Duration   // time between scrapes
+	Check    bool            // test each signal for a rise
+	Fail     bool            // a rise fails the test; otherwise it warns
+}
+
+// Validate reports every signal, probe or interval the collector would
+// refuse.
+func (c Config) Validate() error {
+	return c.collector().Check()
+}
+
+func (c Config) collector() *signals.Collector {
+	return &signals.Collector{URL: c.URL, Signals: c.Signals, Probes: c.Probes, Interval: c.Interval}
+}
+
+// SplitSelectors splits a comma-separated list of selectors, leaving the
+// commas between braces and within quotes alone.
+func SplitSelectors(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && inQuote:
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case c == '{':
+			depth++
+		case c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	if last := strings.TrimSpace(s[start:]); last != "" {
+		out = append(out, last)
+	}
+	return out
+}
+
+// Part is the server signals' part in one run.
+type Part struct {
+	info pipeline.Info
+	cfg  Config
+	c    *signals.Collector
+
+	mu      sync.Mutex
+	started bool
+	rep     *signals.Report
+}
+
+var (
+	_ pipeline.Observer  = (*Part)(nil)
+	_ pipeline.Evaluator = (*Part)(nil)
+	_ pipeline.Sink      = (*Part)(nil)
+)
+
+// New makes the server signals' part of the run info describes, from a
+// valid cfg; nil when there is nothing to collect.
+func New(info pipeline.Info, cfg Config) *Part {
+	if cfg.URL == "" && len(cfg.Probes) == 0 {
+		return nil
+	}
+	c := cfg.collector()
+	c.Warn = func(msg string) { info.Logf("loadtest: warning: %s", msg) }
+	return &Part{info: info, cfg: cfg, c: c}
+}
+
+// Start starts the collection.
+func (s *Part) Start(ctx context.Context, t0 time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.c.Start(ctx, t0); err != nil {
+		s.info.Logf("loadtest: warning: server signals not recorded: %v", err)
+		return
+	}
+	s.started = true
+}
+
+// Window samples the probes at the close of each window.
+func (s *Part) Window([]result.Window) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		s.c.Tick()
+	}
+}
+
+// Stop ends the collection, fits each signal's trend over the segment
+// (unless the rise test is off) and puts both on the segment, where the
+// history and the report read them.
+func (s *Part) Stop(seg *pipeline.Segment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return
+	}
+	s.rep = s.c.Stop()
+	if s.cfg.Check {
+		s.rep.Trends = signals.Analyze(s.rep.Samples, signals.Options{Warmup: s.info.Window})
+	}
+	seg.Signals = s.rep
+}
+
+// Evaluate gives a finding for each signal that rose over the segment.
+func (s *Part) Evaluate(seg *pipeline.Segment) {
+	if s.rep == nil || !s.cfg.Check {
+		return
+	}
+	fail := s.cfg.Fail
+	for _, t := range s.rep.Rising() {
+		seg.Findings = append(seg.Findings, result.Finding{
+			Kind: "signal", Metric: t.Signal, Text: t.String(), Fail: fail,
+			P: t.P, From: t.From, To: t.To, Change: t.Growth, N: t.N,
+		})
+		seg.Verdicts = append(seg.Verdicts, pipeline.Verdict{Fail: fail, Text: "server signal " + t.String()})
+	}
+}
+
+// Write writes the samples to <Test>_signals.csv.
+func (s *Part) Write(seg *pipeline.Segment) {
+	if s.rep == nil {
+		return
+	}
+	path := filepath.Join(s.info.Out, result.FileBase(seg.Meta.Test)+"_signals.csv")
+	if err := atomicfile.Write(path, func(w io.Writer) error {
+		return signals.WriteCSV(w, s.rep.Samples, s.info.Window)
+	}); err != nil {
+		seg.Failf("server signals not written: %v", err)
+		return
+	}
+	s.info.Logf("loadtest: %d samples of %d server signals written to %s", len(s.rep.Samples), len(s.rep.Names()), path)
+}
