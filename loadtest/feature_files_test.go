@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/steadyload/steadyload/internal/baseline"
 	"github.com/steadyload/steadyload/internal/atomicfile"
+	"github.com/steadyload/steadyload/internal/baseline"
 )
 
 // runFiles runs sc with the core, the baseline gate and the history on

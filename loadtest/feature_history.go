@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/drift"
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/trend"
 )
 

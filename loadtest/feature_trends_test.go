@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/drift/drifttest"
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 

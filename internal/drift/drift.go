@@ -23,9 +23,9 @@ import (
 	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
 	"github.com/steadyload/steadyload/internal/trend"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Config is what the history does in one run, resolved from the flags

@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/drift/drifttest"
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/trend"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 var longTrends = flag.Bool("trends.long", false, "run the long trend tests: thousands of synthetic histories")

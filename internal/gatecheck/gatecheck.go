@@ -19,9 +19,9 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/perf/benchfmt"
 
+	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/baseline"
 	"github.com/steadyload/steadyload/internal/gate"
-	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"

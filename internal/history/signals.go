@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/signals"
 	"github.com/steadyload/steadyload/internal/strictcsv"
 	"github.com/steadyload/steadyload/loadtest/result"
-	"github.com/steadyload/steadyload/internal/signals"
 )
 
 // SignalsFileName is the server signals' history, beside the history

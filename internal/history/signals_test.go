@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 func signalRows() []SignalRow {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/trend"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Config is what the leak test does in one run, resolved from the flags

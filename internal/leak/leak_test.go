@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/trend"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 var nan = math.NaN()

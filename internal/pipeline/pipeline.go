@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/internal/gate"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Observer watches the load while it runs.

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Indexes of the charted percentiles in result.Percentiles.

@@ -3,8 +3,8 @@ package report
 import (
 	"time"
 
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Input is everything one report shows. Only Run is required; the other

@@ -20,15 +20,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/drift"
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/history"
-	"github.com/steadyload/steadyload/internal/atomicfile"
-	"github.com/steadyload/steadyload/internal/drift"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/report"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/trend"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Config is what the report writes in one run.

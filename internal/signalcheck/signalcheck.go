@@ -21,8 +21,8 @@ import (
 
 	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/pipeline"
-	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/steadyload/steadyload/internal/signals"
+	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Config is what the server signals do in one run, resolved from the
