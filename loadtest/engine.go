@@ -8,6 +8,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/steadyload/steadyload/internal/pipeline"
 )
 
 // pick returns the index of a task drawn by weight.
@@ -54,7 +56,9 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 		o.msg = r.scrub(normalizeError(describe(err)))
 	}
 	r.rec.record(ti, &o)
-	r.guard.Record(end, latency, o.class)
+	for _, w := range r.outcomes {
+		w.Outcome(pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.class, Status: o.status, TraceID: o.traceID})
+	}
 }
 
 // newUser makes user number id, ready for its first task.

@@ -190,11 +190,6 @@ func (f resultFiles) Write(seg *pipeline.Segment) {
 	r.tb.Log("\n" + summary(seg.Run))
 }
 
-// outcomeWatcher is told of every finished task: the abort guard.
-type outcomeWatcher interface {
-	Record(end time.Time, latency time.Duration, class string)
-}
-
 // pacer holds or skips starts while the target asks the run to slow
 // down: the back-off.
 type pacer interface {
@@ -206,10 +201,6 @@ type pacer interface {
 	// Skip reports whether an open-model start due at at is skipped.
 	Skip(at time.Time) bool
 }
-
-type noWatcher struct{}
-
-func (noWatcher) Record(time.Time, time.Duration, string) {}
 
 type noPacer struct{}
 
@@ -223,7 +214,7 @@ func noScrub(s string) string { return s }
 func (r *runner) info() pipeline.Info {
 	return pipeline.Info{
 		Test: r.tb.Name(), Env: r.env, Target: r.base, StandIn: r.standIn != "",
-		Out: r.plan.out, Window: r.plan.Window, Shape: planMeta(r.plan),
+		Out: r.plan.out, Window: r.plan.Window, Shape: planMeta(r.plan), Tasks: r.taskNames,
 		Logf: r.tb.Logf,
 	}
 }

@@ -55,12 +55,13 @@ type runner struct {
 
 	// What the engine consults on the hot path. Each is set to a part
 	// that does nothing when its part of the run is switched off.
-	guard   outcomeWatcher // the abort guard
-	backoff pacer          // the answer to 429 and 503
-	scrub   func(string) string
+	outcomes []pipeline.OutcomeObserver // the abort guard, live outputs
+	backoff  pacer                      // the answer to 429 and 503
+	scrub    func(string) string
 
-	setupIndex int     // recorder index of OnStart, when there is one
-	openUsers  []*User // every user the open model made
+	taskNames  []string // by recorder index: the tasks, then OnStart when there is one
+	setupIndex int      // recorder index of OnStart, when there is one
+	openUsers  []*User  // every user the open model made
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
@@ -147,9 +148,10 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		r.setupIndex = len(names)
 		names = append(names, "OnStart")
 	}
+	r.taskNames = names
 	r.rec = newRecorder(names)
 	r.lag = result.NewWindowHistogram()
-	r.guard, r.backoff, r.scrub = noWatcher{}, noPacer{}, noScrub
+	r.backoff, r.scrub = noPacer{}, noScrub
 	pipe, release, err := r.buildPipeline(opt.parts)
 	defer release()
 	if err != nil {

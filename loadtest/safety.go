@@ -138,7 +138,7 @@ func newSafety(r *runner, f *safetyFlags) (*safety, error) {
 		return nil, err
 	}
 	if s.guard != nil {
-		r.guard = s.guard
+		r.outcomes = append(r.outcomes, s.guard)
 	}
 	if s.bo != nil {
 		r.backoff = s.bo
@@ -174,10 +174,10 @@ func (s *safety) Window([]result.Window) {}
 func (s *safety) Stop(*pipeline.Segment) { s.close() }
 
 var (
-	_ outcomeWatcher     = (*guard.Guard)(nil)
-	_ pacer              = (*backoff.Backoff)(nil)
-	_ pipeline.Observer  = (*safety)(nil)
-	_ pipeline.Evaluator = (*safety)(nil)
+	_ pipeline.OutcomeObserver = (*guard.Guard)(nil)
+	_ pacer                    = (*backoff.Backoff)(nil)
+	_ pipeline.Observer        = (*safety)(nil)
+	_ pipeline.Evaluator       = (*safety)(nil)
 )
 
 // checkCeiling refuses a load above the ceiling unless it is allowed.

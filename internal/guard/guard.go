@@ -12,7 +12,7 @@
 //
 //	g := guard.New(cfg, guard.Run{Host: host, TopFailure: top, Stop: stop})
 //	g.Start(t0)                    // when the load starts
-//	g.Record(end, latency, class)  // for every finished task
+//	g.Outcome(o)                   // for every finished task
 //	g.Stop()                       // when the load has ended
 //	note, fail := g.Finish(complete)
 package guard
@@ -27,6 +27,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/steadyload/steadyload/internal/class"
+	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -128,22 +129,21 @@ func newHistogram() *hdrhistogram.Histogram {
 
 // Start starts the watcher: the load started at t0, from which the guard
 // counts its slots and the times its verdicts name. Call it once, before
-// the first Record.
+// the first Outcome.
 func (g *Guard) Start(t0 time.Time) {
 	g.t0 = t0
 	g.started = true
 	go g.watch()
 }
 
-// Record feeds the guard one finished task, of failure class cls ("" for
-// a success). Tasks cut off by the run's own end (class stopped) say
+// Outcome feeds the guard one finished task. Tasks cut off by the run's own end (class stopped) say
 // nothing about the target; a panic is the scenario's own fault, not the
 // target's: the failure ratio check counts it, the guard does not.
-func (g *Guard) Record(end time.Time, latency time.Duration, cls string) {
-	if cls == class.Stopped || cls == class.Panic {
+func (g *Guard) Outcome(o pipeline.Outcome) {
+	if o.Class == class.Stopped || o.Class == class.Panic {
 		return
 	}
-	g.add(end, latency, cls != "")
+	g.add(o.End, o.Latency, o.Class != "")
 }
 
 // add counts one outcome in its slot.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/internal/class"
+	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -143,7 +144,7 @@ func TestGuardWatch(t *testing.T) {
 			t0 := time.Now()
 			g.Start(t0)
 			for range 20 {
-				g.Record(t0, 5*time.Millisecond, class.HTTP)
+				g.Outcome(pipeline.Outcome{End: t0, Latency: 5 * time.Millisecond, Class: class.HTTP})
 			}
 			time.Sleep(time.Second)
 			g.Stop()
@@ -164,7 +165,7 @@ func TestGuardWatch(t *testing.T) {
 			t0 := time.Now()
 			g.Start(t0)
 			for _, cls := range []string{"", "", class.HTTP, class.Stopped, class.Panic} {
-				g.Record(t0, 5*time.Millisecond, cls)
+				g.Outcome(pipeline.Outcome{End: t0, Latency: 5 * time.Millisecond, Class: cls})
 			}
 			time.Sleep(time.Second)
 			g.Stop()

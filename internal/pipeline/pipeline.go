@@ -37,6 +37,23 @@ type Observer interface {
 	Stop(seg *Segment)
 }
 
+// Outcome is one finished task, as the engine measured it.
+type Outcome struct {
+	Task    int           // the task's index in the run's list of tasks (see Info.Tasks)
+	End     time.Time     // when it ended
+	Latency time.Duration // from its scheduled start (open model) or its start
+	Class   string        // empty for a success, else the failure class, e.g. "http", "timeout"
+	Status  int           // the last HTTP status seen; 0 when none
+	TraceID [16]byte      // the trace id its requests carried; zero when none
+}
+
+// OutcomeObserver is told of every finished task, on the engine's hot
+// path: Outcome must be quick, must not keep a pointer into o, and is
+// called from many goroutines at once.
+type OutcomeObserver interface {
+	Outcome(o Outcome)
+}
+
 // Evaluator judges a segment once its data is complete, adding what it
 // finds to the segment: findings, verdicts, its report.
 type Evaluator interface {
@@ -154,6 +171,7 @@ type Info struct {
 	Out     string        // the results folder
 	Window  time.Duration // the length of a window
 	Shape   result.Meta   // the load shape, as the run's metadata will say it (model, rate or users, wait, duration)
+	Tasks   []string      // the tasks' keys, e.g. "GET /orders/{id}", by Outcome.Task; the per-user setup is "OnStart"
 
 	// Logf logs a line through the test's testing.TB; parts log nothing
 	// any other way.
