@@ -68,9 +68,14 @@ type Sink interface {
 }
 
 // Segment is a stretch of a run judged as a whole: its measured data and
-// everything the evaluators said of it.
+// everything the evaluators said of it. A run of fixed duration is one
+// segment; a run without end is cut into segments of equal length, each
+// judged and written while the load goes on.
 type Segment struct {
 	*result.Run
+	Index    int             // from 0, in the run's order
+	Name     string          // the base of its files' names: the test's for a run of one segment, with the segment's start time appended for each of a run without end
+	Last     bool            // the run's last segment
 	Gate     *gate.Report    // the comparison with the baseline; nil when there is no gate
 	Signals  *signals.Report // the server signals sampled; nil when none were
 	Verdicts []Verdict       // in the order they were given
