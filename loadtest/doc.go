@@ -40,7 +40,10 @@
 //   - Settings are a plain Scenario whose zero fields mean the defaults;
 //     -loadtest.* flags, registered by this package, override them. Invalid
 //     settings fail the test before any request is sent.
-//   - Everything beyond load and measurement — the baseline gate, the abort
-//     guard, server signals, history and drift, the report — is a feature in
-//     a file of its own, switched by its flags and Scenario fields.
+//   - Everything beyond load and measurement — the abort guard, server
+//     signals, the baseline gate, history and drift, the report — is a part
+//     of the run's pipeline, in a package of its own, switched by its flags
+//     and Scenario fields: observers see each closed window while the load
+//     runs, evaluators judge the segment at its end, sinks write it. The
+//     order is fixed in one place (see ARCHITECTURE.md).
 package loadtest

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net/url"
@@ -11,10 +12,14 @@ import (
 	"github.com/steadyload/steadyload/internal/signals"
 )
 
-// A Probe is a number the scenario reads from the target — a queue length
-// from an admin API, say — sampled once per window, written with the
-// server signals and tested for a steady rise like them.
-type Probe = signals.Probe
+// A Probe is a number the scenario reads from the target itself — a queue
+// length from an admin API, a row count — sampled once per window and
+// tested for a steady rise like the server's gauges. An error skips the
+// sample with a warning.
+type Probe struct {
+	Name   string // the signal's name in the CSV and the report, e.g. "orders queue"
+	Sample func(ctx context.Context) (float64, error)
+}
 
 // signalFlags are the flags of the server signals.
 type signalFlags struct {
@@ -41,7 +46,7 @@ func (f *signalFlags) set(name string) bool { return isSetIn(f.fs, name) }
 // target's URL; standIn tells whether it is a stand-in, whose /metrics is
 // scraped by default.
 func planSignals(sc Scenario, f *signalFlags, base string, standIn bool) (signalcheck.Config, error) {
-	p := signalcheck.Config{Probes: sc.Probes, Interval: signals.DefaultInterval}
+	p := signalcheck.Config{Probes: probes(sc.Probes), Interval: signals.DefaultInterval}
 	var errs []string
 	rise, err := checkMode(f.fs, "loadtest.signal-rise", *f.rise, sc.SignalRise, "SignalRise")
 	if err != nil {
@@ -90,4 +95,13 @@ func newSignalsPart(r *runner, f *signalFlags) (*signalcheck.Part, error) {
 		return nil, err
 	}
 	return signalcheck.New(r.info(), cfg), nil
+}
+
+// probes are the scenario's probes as the collector takes them.
+func probes(ps []Probe) []signals.Probe {
+	out := make([]signals.Probe, len(ps))
+	for i, p := range ps {
+		out[i] = signals.Probe{Name: p.Name, Sample: p.Sample}
+	}
+	return out
 }
