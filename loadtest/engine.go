@@ -277,7 +277,9 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if lag > p.LateTolerance+p.Coalesce {
 			r.late.Add(1)
 		}
-		r.lag.RecordValue(micros(lag)) // only this goroutine records
+		r.lagMu.Lock() // only this goroutine records; a segment's end reads and resets
+		r.lag.RecordValue(micros(lag))
+		r.lagMu.Unlock()
 		for {
 			m := r.maxLag.Load()
 			if int64(lag) <= m || r.maxLag.CompareAndSwap(m, int64(lag)) {
@@ -311,6 +313,7 @@ type openStart struct {
 // counters of the open model's schedule keeping.
 type schedule struct {
 	scheduled, late, dropped atomic.Int64
-	maxLag                   atomic.Int64
-	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs; read once the scheduler is done
+	maxLag                   atomic.Int64            // since the segment's start
+	lagMu                    sync.Mutex              // guards lag
+	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs, since the segment's start
 }

@@ -15,6 +15,7 @@ type flags struct {
 	fs          *flag.FlagSet
 	host        *string
 	duration    *time.Duration
+	segment     *time.Duration
 	users       *int
 	spawnRate   *float64
 	rate        *float64
@@ -34,7 +35,8 @@ func newFlags(fs *flag.FlagSet) *flags {
 	return &flags{
 		fs:          fs,
 		host:        fs.String("loadtest.host", "", "base `URL` of the target (default: the scenario's stand-in)"),
-		duration:    fs.Duration("loadtest.duration", 0, "how long tasks start (default 30s or the scenario's)"),
+		duration:    fs.Duration("loadtest.duration", 0, "how long tasks start (default 30s or the scenario's); 0: until stopped by SIGINT or SIGTERM, judged once a -loadtest.segment (needs go test -timeout=0)"),
+		segment:     fs.Duration("loadtest.segment", 0, "judge and write the run once per this much of it, a whole number of windows, at least 3 (default: the whole run; 1h for a run without end)"),
 		users:       fs.Int("loadtest.users", 0, "run in the closed model with this many users"),
 		spawnRate:   fs.Float64("loadtest.spawn-rate", 0, "users started per second in the closed model (default 1)"),
 		rate:        fs.Float64("loadtest.rate", 0, "run in the open model at this many task starts per second"),
@@ -61,10 +63,15 @@ func isSetIn(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
+// endlessDuration stands for the Duration of a run without end: far
+// enough that no timer of the run ever reaches it.
+const endlessDuration = 100 * 365 * 24 * time.Hour
+
 // plan is a scenario with flags applied and defaults filled in, validated.
 type plan struct {
 	Scenario
 	open    bool
+	endless bool     // runs until stopped; Duration is endlessDuration
 	host    *url.URL // nil when a stand-in is to be used
 	out     string
 	weights []int // cumulative
@@ -82,8 +89,17 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 	}
 	if f.set("loadtest.duration") {
 		p.Duration = *f.duration
-		if p.Duration <= 0 {
-			bad("-loadtest.duration=%s: must be positive", *f.duration)
+		switch {
+		case p.Duration == 0:
+			p.Duration = Endless
+		case p.Duration < 0:
+			bad("-loadtest.duration=%s: must be positive, or 0 for a run without end", *f.duration)
+		}
+	}
+	if f.set("loadtest.segment") {
+		p.Segment = *f.segment
+		if p.Segment <= 0 {
+			bad("-loadtest.segment=%s: must be positive", *f.segment)
 		}
 	}
 	rateSet, usersSet := f.set("loadtest.rate"), f.set("loadtest.users")
@@ -198,10 +214,27 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		p.MaxLateRatio = DefaultMaxLateRatio
 	}
 
+	// Segments: the whole run, unless cut.
+	if p.Duration == Endless {
+		p.endless = true
+		p.Duration = endlessDuration
+		if p.Segment == 0 {
+			p.Segment = DefaultSegment
+		}
+	}
+	switch {
+	case p.Segment < 0:
+		bad("segment %s is negative", p.Segment)
+	case p.Segment == 0 || p.Segment >= p.Duration:
+		p.Segment = 0 // one segment: the whole run
+	case p.Window > 0 && (p.Segment%p.Window != 0 || p.Segment < 3*p.Window):
+		bad("segment %s: must be a whole number of windows (%s), at least 3", p.Segment, p.Window)
+	}
+
 	// The scenario itself.
 	switch {
 	case p.Duration < 0:
-		bad("duration %s is negative", p.Duration)
+		bad("duration %s is negative (Endless, -1, asks for a run without end)", p.Duration)
 	case p.Window < 0:
 		bad("window %s is negative", p.Window)
 	case p.Grace < 0:

@@ -179,7 +179,7 @@ type resultFiles struct{ r *runner }
 
 func (f resultFiles) Write(seg *pipeline.Segment) {
 	r := f.r
-	if paths, err := seg.Run.WriteCSV(r.plan.out); err != nil {
+	if paths, err := seg.Run.WriteCSV(r.plan.out, seg.Name); err != nil {
 		seg.Failf("results not written: %v", err)
 	} else {
 		r.tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))

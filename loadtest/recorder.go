@@ -223,11 +223,40 @@ func taskLess(t1, n1, t2, n2 string) bool {
 	return t1 < t2
 }
 
+// cut returns the figures since the start or the last cut — per task
+// (sorted by name then type), the aggregate, the failures (sorted) and
+// the closed windows' rows — and starts afresh, so that a run without end
+// keeps one segment's measurements at most.
+func (rec *recorder) cut() ([]*result.Task, *result.Task, []result.Failure, []result.Window) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	tasks, total, fails := rec.tasksResultLocked()
+	windows := rec.windows
+	rec.windows = nil
+	for i := range rec.tasks {
+		t := &rec.tasks[i]
+		t.requests, t.failures, t.bytes = 0, 0, 0
+		t.latency = result.NewHistogram()
+		t.errs = map[failKey]int64{}
+	}
+	if len(rec.tasks) == 1 {
+		rec.total = rec.tasks[0].latency
+	} else {
+		rec.total = result.NewHistogram()
+	}
+	return tasks, total, fails, windows
+}
+
 // tasksResult returns the whole-run figures per task (sorted by name then
 // type), the aggregate, and the failures (sorted).
 func (rec *recorder) tasksResult() ([]*result.Task, *result.Task, []result.Failure) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	return rec.tasksResultLocked()
+}
+
+// tasksResultLocked is tasksResult with rec.mu held.
+func (rec *recorder) tasksResultLocked() ([]*result.Task, *result.Task, []result.Failure) {
 	total := &result.Task{Name: result.AggregateName, Latency: rec.total.Clone()}
 	var tasks []*result.Task
 	var fails []result.Failure

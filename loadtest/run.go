@@ -59,9 +59,17 @@ type runner struct {
 	backoff  pacer                      // the answer to 429 and 503
 	scrub    func(string) string
 
-	taskNames  []string // by recorder index: the tasks, then OnStart when there is one
-	setupIndex int      // recorder index of OnStart, when there is one
-	openUsers  []*User  // every user the open model made
+	taskNames []string // by recorder index: the tasks, then OnStart when there is one
+	commit    string   // the commit under test
+
+	// Segments: the channel to the goroutine that judges them, and the
+	// start and counters of the current one.
+	segs       chan<- *pipeline.Segment
+	segIndex   int
+	segStart   time.Time
+	segBase    struct{ scheduled, late, dropped int64 }
+	setupIndex int     // recorder index of OnStart, when there is one
+	openUsers  []*User // every user the open model made
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
@@ -102,7 +110,8 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 type runOptions struct {
 	flags   *flags
 	parts   parts
-	signals bool // stop on SIGINT and SIGTERM
+	sinks   []pipeline.Sink // more sinks, after the parts' (tests)
+	signals bool            // stop on SIGINT and SIGTERM
 }
 
 // runWith is Run with the given options; it returns the judged segment.
@@ -117,7 +126,11 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	if !p.open {
 		need += time.Duration(float64(p.Users-1) / p.SpawnRate * float64(time.Second))
 	}
-	if dl, ok := deadline(tb); ok {
+	if dl, ok := deadline(tb); ok && p.endless {
+		tb.Fatalf("loadtest: a run without end (-loadtest.duration=0) goes on until it is stopped, but go test's -timeout ends it in %s: run with -timeout=0",
+			time.Until(dl).Round(time.Second))
+		return nil
+	} else if ok {
 		if left := time.Until(dl); left < need {
 			tb.Fatalf("loadtest: the run needs about %s (duration %s + grace %s + reporting) but go test's -timeout leaves %s: run with -timeout=%s",
 				need.Round(time.Second), p.Duration, p.Grace, left.Round(time.Second), suggestTimeout(need))
@@ -149,6 +162,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		names = append(names, "OnStart")
 	}
 	r.taskNames = names
+	r.commit = gitCommit()
 	r.rec = newRecorder(names)
 	r.lag = result.NewWindowHistogram()
 	r.backoff, r.scrub = noPacer{}, noScrub
@@ -158,16 +172,68 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
 		return nil
 	}
+	pipe.Sinks = append(pipe.Sinks, opt.sinks...)
 	r.pipe = pipe
 
-	tb.Logf("loadtest: %s: %s against %s%s (run %s, seed %d)",
-		tb.Name(), planMeta(p).Shape(), redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d)",
+		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+
+	// Segments are judged and written in order by one goroutine while
+	// the load goes on.
+	segs := make(chan *pipeline.Segment, 4)
+	judged := make(chan *pipeline.Segment)
+	go func() {
+		var last *pipeline.Segment
+		for seg := range segs {
+			pipe.Finish(seg)
+			decide(tb, seg)
+			last = seg
+		}
+		judged <- last
+	}()
+	r.segs = segs
 	r.execute()
-	seg := &pipeline.Segment{Run: r.result()}
-	pipe.Stop(seg)
-	pipe.Finish(seg)
-	decide(tb, seg)
-	return seg
+	r.endSegment(r.loadEnd, true)
+	close(segs)
+	return <-judged
+}
+
+// shape is the load's shape as the log's first line says it.
+func (r *runner) shape() string {
+	m := planMeta(r.plan)
+	if r.plan.endless {
+		m.Duration = 0
+		return strings.TrimSuffix(m.Shape().String(), ", 0s") + ", until stopped"
+	}
+	return m.Shape().String()
+}
+
+// segmentNote says how the run is cut, when it is.
+func (r *runner) segmentNote() string {
+	if r.plan.Segment == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", judged every %s", r.plan.Segment)
+}
+
+// segmentTime is the layout of a segment's start in its files' names:
+// fixed width, so that the names sort in time, and to the millisecond, so
+// that no segment's files are written twice.
+const segmentTime = "20060102T150405.000Z"
+
+// endSegment cuts the segment that ends at end: the measurements since
+// the last cut become a segment, which the observers complete and the
+// judging goroutine evaluates and writes. last marks the run's last.
+func (r *runner) endSegment(end time.Time, last bool) {
+	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(end, last)}
+	seg.Name = result.FileBase(r.tb.Name())
+	if r.plan.Segment > 0 {
+		seg.Name += "_" + seg.Meta.Start.UTC().Format(segmentTime)
+	}
+	r.pipe.EndSegment(seg)
+	r.segs <- seg
+	r.segIndex++
+	r.segStart = end
 }
 
 // decide fails tb once for each failed verdict of seg, in order, after
@@ -489,16 +555,21 @@ func (r *runner) drainPool() {
 	}
 }
 
-// clock closes a window every Window from the start. The last window runs
-// from its start to the end of the run, grace included, so no window is a
-// sliver.
+// clock closes a window every Window from the start, and a segment every
+// Segment (a whole number of windows). The last window runs from its
+// start to the end of the run, grace included, so no window is a sliver;
+// the last segment is cut once the load has ended.
 func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	p := r.plan
+	perSegment := 0
+	if p.Segment > 0 {
+		perSegment = int(p.Segment / p.Window)
+	}
 	winStart := r.t0
 	tm := time.NewTimer(p.Window)
 	defer tm.Stop()
-	for {
+	for n := 1; ; n++ {
 		next := winStart.Add(p.Window)
 		var tick <-chan time.Time
 		if next.Before(r.stopAt) {
@@ -508,6 +579,9 @@ func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
 		select {
 		case <-tick:
 			r.closeWindow(winStart, p.Window)
+			if perSegment > 0 && n%perSegment == 0 {
+				r.endSegment(next, false)
+			}
 			winStart = next
 		case <-finished:
 			r.closeWindow(winStart, time.Since(winStart))
@@ -525,10 +599,13 @@ func (r *runner) closeWindow(start time.Time, length time.Duration) {
 	r.pipe.Window(rows)
 }
 
-// result assembles the run's outcome.
-func (r *runner) result() *result.Run {
+// segmentResult assembles the outcome of the segment that ends at end
+// and starts the next: its tasks, windows and failures, and its
+// schedule's keeping. The run's status is the last segment's; the others
+// are complete.
+func (r *runner) segmentResult(end time.Time, last bool) *result.Run {
 	p := r.plan
-	tasks, total, fails := r.rec.tasksResult()
+	tasks, total, fails, windows := r.rec.cut()
 	if r.setupIndex >= 0 {
 		for _, t := range tasks {
 			if t.Type == "" && t.Name == "OnStart" {
@@ -536,21 +613,36 @@ func (r *runner) result() *result.Run {
 			}
 		}
 	}
-	r.rec.mu.Lock()
-	windows := append([]result.Window(nil), r.rec.windows...)
-	r.rec.mu.Unlock()
+	start := r.segStart
+	if start.IsZero() {
+		start = r.t0
+	}
+	r.lagMu.Lock()
+	lagP50, lagP99 := r.lag.ValueAtPercentile(50), r.lag.ValueAtPercentile(99)
+	r.lag.Reset()
+	r.lagMu.Unlock()
+	scheduled, late, dropped := r.scheduled.Load(), r.late.Load(), r.dropped.Load()
 	meta := result.Meta{
 		Test: r.tb.Name(), RunID: r.runID, Version: Version,
-		Status: r.status, Reason: r.reason,
-		Model: "closed", Users: p.Users, SpawnRate: p.SpawnRate,
+		Status: result.Complete,
+		Model:  "closed", Users: p.Users, SpawnRate: p.SpawnRate,
 		MaxInFlight: p.MaxInFlight, Duration: p.Duration, Window: p.Window, Grace: p.Grace,
-		Start: r.t0, Elapsed: r.loadEnd.Sub(r.t0),
+		Start: start, Elapsed: end.Sub(start),
 		Target: redact(r.target.String()), Env: r.env, StandIn: r.standIn,
-		GitCommit: gitCommit(), GoVersion: runtime.Version(),
-		Scheduled: r.scheduled.Load(), Late: r.late.Load(), Dropped: r.dropped.Load(),
-		MaxLag: time.Duration(r.maxLag.Load()),
-		LagP50: time.Duration(r.lag.ValueAtPercentile(50)) * time.Microsecond,
-		LagP99: time.Duration(r.lag.ValueAtPercentile(99)) * time.Microsecond,
+		GitCommit: r.commit, GoVersion: runtime.Version(),
+		Scheduled: scheduled - r.segBase.scheduled, Late: late - r.segBase.late, Dropped: dropped - r.segBase.dropped,
+		MaxLag: time.Duration(r.maxLag.Swap(0)),
+		LagP50: time.Duration(lagP50) * time.Microsecond,
+		LagP99: time.Duration(lagP99) * time.Microsecond,
+	}
+	r.segBase.scheduled, r.segBase.late, r.segBase.dropped = scheduled, late, dropped
+	if p.Segment > 0 {
+		meta.Duration = p.Segment // a segment compares with segments of its length
+	}
+	if last {
+		r.stopMu.Lock()
+		meta.Status, meta.Reason = r.status, r.reason
+		r.stopMu.Unlock()
 	}
 	meta.Wait = waitName(p.Wait)
 	if p.open {

@@ -161,9 +161,9 @@ type safety struct {
 	unlock func() // the output folder's lock
 }
 
-// Start, Window and Stop make the guard rails an observer of the load:
-// the guard's watcher runs from the load's start, and stops with the
-// load.
+// Start, Window and EndSegment make the guard rails an observer of the
+// load: the guard's watcher runs from the load's start, and stops with
+// the load.
 func (s *safety) Start(_ context.Context, t0 time.Time) {
 	if s.guard != nil {
 		s.guard.Start(t0)
@@ -171,7 +171,11 @@ func (s *safety) Start(_ context.Context, t0 time.Time) {
 }
 
 func (s *safety) Window([]result.Window) {}
-func (s *safety) Stop(*pipeline.Segment) { s.close() }
+func (s *safety) EndSegment(seg *pipeline.Segment) {
+	if seg.Last {
+		s.close()
+	}
+}
 
 var (
 	_ pipeline.OutcomeObserver = (*guard.Guard)(nil)
@@ -241,11 +245,12 @@ func (s *safety) release() {
 	}
 }
 
-// Evaluate reports what the guard rails saw: a target that turned bad as
-// the load ended, what the target did to a failed run, the back-off.
+// Evaluate reports what the guard rails saw: what the target did to a
+// failed segment; at the end of the load, a target that turned bad as the
+// load ended and the back-off.
 func (s *safety) Evaluate(seg *pipeline.Segment) {
 	r := s.r
-	if s.guard != nil {
+	if s.guard != nil && seg.Last {
 		note, fail := s.guard.Finish(seg.Meta.Status == result.Complete)
 		if note != "" {
 			r.tb.Logf("loadtest: %s", note)
@@ -257,7 +262,7 @@ func (s *safety) Evaluate(seg *pipeline.Segment) {
 	if d := guard.Diagnose(seg.Run, r.plan.MaxFailureRatio, r.target.Host); d != "" {
 		seg.Failf("what happened: %s", d)
 	}
-	if s.bo != nil {
+	if s.bo != nil && seg.Last {
 		if report := s.bo.Report(r.plan.open); report != "" {
 			r.tb.Logf("loadtest: %s", report)
 		}

@@ -21,7 +21,14 @@ const (
 	DefaultLateTolerance   = 10 * time.Millisecond
 	DefaultCoalesce        = 10 * time.Millisecond
 	DefaultMaxLateRatio    = 0.01
+	// DefaultSegment is the length of a segment of a run without end.
+	DefaultSegment = time.Hour
 )
+
+// Endless is the Duration of a run without end: it goes on until it is
+// stopped (SIGINT, SIGTERM, the test's context), judged and written once a
+// Segment. -loadtest.duration=0 asks for the same.
+const Endless time.Duration = -1
 
 // A Scenario describes a load: the tasks, their mix, and the load shape.
 // Its zero fields take the defaults above; a -loadtest.* flag that is set
@@ -53,10 +60,18 @@ type Scenario struct {
 	// time.
 	Coalesce time.Duration
 
-	Duration time.Duration // how long new tasks start (default 30 s)
-	Grace    time.Duration // how long in-flight tasks may finish after Duration (default 5 s)
-	Timeout  time.Duration // per-task timeout unless the task sets one (default 10 s)
-	Window   time.Duration // time-series window (default 10 s)
+	Duration time.Duration // how long new tasks start (default 30 s; Endless: until stopped)
+	// Segment cuts the run into stretches judged and written on their
+	// own while the load goes on: at the end of each, its files are
+	// written under the name <Test>_<start, UTC>, it is compared with the
+	// baseline, tested for leaks, appended to the history, and its
+	// findings are announced. A whole number of windows, at least 3
+	// (default: the whole run, one segment; DefaultSegment for a run
+	// without end).
+	Segment time.Duration
+	Grace   time.Duration // how long in-flight tasks may finish after Duration (default 5 s)
+	Timeout time.Duration // per-task timeout unless the task sets one (default 10 s)
+	Window  time.Duration // time-series window (default 10 s)
 
 	// MaxFailureRatio fails the test when a task's failures exceed this
 	// fraction of its requests (default 1%). Negative disables the check.

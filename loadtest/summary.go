@@ -67,7 +67,14 @@ func progressLine(r *runner, rows []result.Window) string {
 	if s := agg.Length.Seconds(); s > 0 {
 		rps = float64(agg.Requests) / s
 	}
-	return fmt.Sprintf("loadtest: [%6s/%s] %d req (%.1f/s), p95 %s ms, %d errors; total %d req, %d errors",
-		end.Round(time.Second), r.plan.Duration, agg.Requests, rps,
-		result.FormatMillis(agg.Quantiles[5]), agg.Failures, agg.TotalRequests, agg.TotalFailures)
+	of, total := r.plan.Duration.String(), "total"
+	if r.plan.endless {
+		of = "∞"
+	}
+	if r.plan.Segment > 0 {
+		total = "segment"
+	}
+	return fmt.Sprintf("loadtest: [%6s/%s] %d req (%.1f/s), p95 %s ms, %d errors; %s %d req, %d errors",
+		end.Round(time.Second), of, agg.Requests, rps,
+		result.FormatMillis(agg.Quantiles[5]), agg.Failures, total, agg.TotalRequests, agg.TotalFailures)
 }

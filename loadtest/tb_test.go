@@ -20,6 +20,7 @@ type captureTB struct {
 	testing.TB
 	ctx      context.Context
 	deadline time.Time // zero: none
+	quiet    bool      // keep no log lines (long runs)
 
 	mu     sync.Mutex
 	errs   []string
@@ -47,8 +48,17 @@ func (c *captureTB) Fatalf(format string, args ...any) {
 	c.add(&c.fatals, fmt.Sprintf(format, args...))
 }
 func (c *captureTB) Fatal(args ...any)               { c.add(&c.fatals, fmt.Sprint(args...)) }
-func (c *captureTB) Logf(format string, args ...any) { c.add(&c.logs, fmt.Sprintf(format, args...)) }
-func (c *captureTB) Log(args ...any)                 { c.add(&c.logs, fmt.Sprint(args...)) }
+func (c *captureTB) Logf(format string, args ...any) {
+	if !c.quiet {
+		c.add(&c.logs, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *captureTB) Log(args ...any) {
+	if !c.quiet {
+		c.add(&c.logs, fmt.Sprint(args...))
+	}
+}
 func (c *captureTB) Failed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

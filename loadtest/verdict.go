@@ -15,19 +15,27 @@ func (r *runner) verdict(res *result.Run) []string {
 	p := r.plan
 	var problems []string
 	m := res.Meta
-	if m.Status != result.Complete {
+	// A run without end ends when it is stopped: its last, partial
+	// segment is written (and never recorded) but fails nothing.
+	stopped := p.endless && m.Status == result.Interrupted
+	if m.Status != result.Complete && !stopped {
 		problems = append(problems, fmt.Sprintf("run %s: %s; results written are partial", m.Status, m.Reason))
 	}
-	if res.Total == nil || res.Total.Requests == 0 {
+	if (res.Total == nil || res.Total.Requests == 0) && !stopped {
 		problems = append(problems, "no request completed: no data, no verdict")
 	}
 	for _, t := range res.Tasks {
-		if p.MaxFailureRatio < 0 || t.Requests == 0 {
+		reqs, fails := t.Requests, t.Failures
+		if stopped { // the tasks the stop cut off are not the target's failures
+			cut := occurrences(res.Failures, t, ClassStopped)
+			reqs, fails = reqs-cut, fails-cut
+		}
+		if p.MaxFailureRatio < 0 || reqs == 0 {
 			continue
 		}
-		if ratio := t.FailureRatio(); ratio > p.MaxFailureRatio {
+		if ratio := float64(fails) / float64(reqs); ratio > p.MaxFailureRatio {
 			problems = append(problems, fmt.Sprintf("task %q: %d of %d requests failed (%.1f%% > %s): %s",
-				t.Key(), t.Failures, t.Requests, 100*ratio, percent(p.MaxFailureRatio), topErrors(res.Failures, t, 3)))
+				t.Key(), fails, reqs, 100*ratio, percent(p.MaxFailureRatio), topErrors(res.Failures, t, 3)))
 		}
 	}
 	if p.open && m.Scheduled+m.Dropped > 0 {
@@ -58,4 +66,15 @@ func topErrors(fails []result.Failure, t *result.Task, n int) string {
 		parts = append(parts, fmt.Sprintf("%d× %s (%s)", f.Occurrences, f.Error, f.Class))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// occurrences counts task t's failures of class c.
+func occurrences(fails []result.Failure, t *result.Task, c string) int64 {
+	var n int64
+	for _, f := range fails {
+		if f.Type == t.Type && f.Name == t.Name && f.Class == c {
+			n += f.Occurrences
+		}
+	}
+	return n
 }

@@ -110,14 +110,16 @@ func (h *Part) signalsPath() string {
 
 // Evaluate tests the history, this segment's rows added when it is
 // complete, for drift and steps of each task's p95 and each server
-// signal's mean.
+// signal's mean. The rows stay for the next segments of the run.
 func (h *Part) Evaluate(seg *pipeline.Segment) {
+	h.cur, h.curSig = nil, nil
 	rows, sigs := h.old, h.sigs
 	if seg.Meta.Status == result.Complete {
 		h.cur = history.FromRun(seg.Run, seLnP95)
 		h.curSig = history.SignalsFromRun(seg.Run, seg.Signals)
 		rows = append(slices.Clone(rows), h.cur...)
 		sigs = append(slices.Clone(sigs), h.curSig...)
+		h.old, h.sigs = rows, sigs
 	}
 	if !h.cfg.Check {
 		return

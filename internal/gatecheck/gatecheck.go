@@ -296,7 +296,7 @@ func (g *Part) record(seg *pipeline.Segment) {
 // results folder and appends the Markdown table to $GITHUB_STEP_SUMMARY.
 func (g *Part) writeOutputs(seg *pipeline.Segment) {
 	res, rep := seg.Run, seg.Gate
-	base := filepath.Join(g.info.Out, result.FileBase(res.Meta.Test))
+	base := filepath.Join(g.info.Out, seg.Name)
 	if err := atomicfile.Write(base+"_gate.csv", rep.WriteCSV); err != nil {
 		seg.Failf("comparison not written: %v", err)
 	}

@@ -33,8 +33,10 @@ type Observer interface {
 	// Window is called with each closed window's rows: one per task,
 	// then the aggregate. It must return quickly; it runs on the clock.
 	Window(rows []result.Window)
-	// Stop is called once, when the load has ended.
-	Stop(seg *Segment)
+	// EndSegment is called at the end of each segment, before it is
+	// judged, to attach what the observer gathered during it; seg.Last
+	// says the load has ended.
+	EndSegment(seg *Segment)
 }
 
 // Outcome is one finished task, as the engine measured it.
@@ -141,12 +143,12 @@ func (p *Pipeline) Window(rows []result.Window) {
 	}
 }
 
-// Stop tells the observers the load has ended, in order; they may attach
-// what they gathered to seg.
-func (p *Pipeline) Stop(seg *Segment) {
+// EndSegment tells the observers a segment has ended, in order; they may
+// attach what they gathered to seg.
+func (p *Pipeline) EndSegment(seg *Segment) {
 	for _, o := range p.Observers {
 		if o != nil {
-			o.Stop(seg)
+			o.EndSegment(seg)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func New(info pipeline.Info, cfg Config) *Part {
 
 // Write writes the report's files.
 func (p *Part) Write(seg *pipeline.Segment) {
-	base := filepath.Join(p.info.Out, result.FileBase(seg.Meta.Test))
+	base := filepath.Join(p.info.Out, seg.Name)
 	if err := atomicfile.Write(base+"_exemplars.csv", func(w io.Writer) error {
 		return report.WriteExemplarsCSV(w, seg.Run)
 	}); err != nil {

@@ -82,7 +82,6 @@ type Part struct {
 
 	mu      sync.Mutex
 	started bool
-	rep     *signals.Report
 }
 
 var (
@@ -122,29 +121,39 @@ func (s *Part) Window([]result.Window) {
 	}
 }
 
-// Stop ends the collection, fits each signal's trend over the segment
-// (unless the rise test is off) and puts both on the segment, where the
-// history and the report read them.
-func (s *Part) Stop(seg *pipeline.Segment) {
+// EndSegment takes the samples of the segment (and ends the collection
+// after the last), fits each signal's trend over it (unless the rise test
+// is off) and puts both on the segment, where the evaluators, the history
+// and the report read them.
+func (s *Part) EndSegment(seg *pipeline.Segment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
 		return
 	}
-	s.rep = s.c.Stop()
-	if s.cfg.Check {
-		s.rep.Trends = signals.Analyze(s.rep.Samples, signals.Options{Warmup: s.info.Window})
+	var rep *signals.Report
+	if seg.Last {
+		rep = s.c.Stop()
+	} else {
+		rep = s.c.Cut()
 	}
-	seg.Signals = s.rep
+	if s.cfg.Check {
+		warmup := time.Duration(0)
+		if seg.Index == 0 {
+			warmup = s.info.Window // the first window of the run warms up
+		}
+		rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: warmup})
+	}
+	seg.Signals = rep
 }
 
 // Evaluate gives a finding for each signal that rose over the segment.
 func (s *Part) Evaluate(seg *pipeline.Segment) {
-	if s.rep == nil || !s.cfg.Check {
+	if seg.Signals == nil || !s.cfg.Check {
 		return
 	}
 	fail := s.cfg.Fail
-	for _, t := range s.rep.Rising() {
+	for _, t := range seg.Signals.Rising() {
 		seg.Findings = append(seg.Findings, result.Finding{
 			Kind: "signal", Metric: t.Signal, Text: t.String(), Fail: fail,
 			P: t.P, From: t.From, To: t.To, Change: t.Growth, N: t.N,
@@ -155,15 +164,15 @@ func (s *Part) Evaluate(seg *pipeline.Segment) {
 
 // Write writes the samples to <Test>_signals.csv.
 func (s *Part) Write(seg *pipeline.Segment) {
-	if s.rep == nil {
+	if seg.Signals == nil {
 		return
 	}
-	path := filepath.Join(s.info.Out, result.FileBase(seg.Meta.Test)+"_signals.csv")
+	path := filepath.Join(s.info.Out, seg.Name+"_signals.csv")
 	if err := atomicfile.Write(path, func(w io.Writer) error {
-		return signals.WriteCSV(w, s.rep.Samples, s.info.Window)
+		return signals.WriteCSV(w, seg.Signals.Samples, s.info.Window)
 	}); err != nil {
 		seg.Failf("server signals not written: %v", err)
 		return
 	}
-	s.info.Logf("loadtest: %d samples of %d server signals written to %s", len(s.rep.Samples), len(s.rep.Names()), path)
+	s.info.Logf("loadtest: %d samples of %d server signals written to %s", len(seg.Signals.Samples), len(seg.Signals.Names()), path)
 }

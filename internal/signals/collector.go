@@ -155,8 +155,8 @@ func (c *Collector) Tick() {
 }
 
 // Stop ends collection — a last scrape, the probe round in progress — and
-// returns what was collected, samples sorted by signal then time. Later
-// calls return the same report.
+// returns what was collected since the last Cut, samples sorted by signal
+// then time. Later calls return the same report.
 func (c *Collector) Stop() *Report {
 	c.once.Do(func() {
 		close(c.stop)
@@ -164,25 +164,34 @@ func (c *Collector) Stop() *Report {
 		if t, ok := c.Client.Transport.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		sort.SliceStable(c.samples, func(i, j int) bool {
-			a, b := c.samples[i], c.samples[j]
-			if a.Signal != b.Signal {
-				return a.Signal < b.Signal
-			}
-			return a.Offset < b.Offset
-		})
-		c.report = &Report{
-			Source: c.URL, Interval: c.Interval,
-			Scrapes: c.scrapes, Failed: c.failed,
-			Samples: c.samples, Warnings: c.warnings,
-		}
-		if c.scrapes > 0 && c.failed == c.scrapes {
-			c.report.Warnings = append(c.report.Warnings, fmt.Sprintf("all %d scrapes of %s failed: no server signals were recorded", c.scrapes, c.URL))
-		}
+		c.report = c.Cut()
 	})
 	return c.report
+}
+
+// Cut returns what was collected since the start or the last Cut, and
+// starts afresh while collection goes on: a run without end cuts once a
+// segment, so its memory stays flat.
+func (c *Collector) Cut() *Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.SliceStable(c.samples, func(i, j int) bool {
+		a, b := c.samples[i], c.samples[j]
+		if a.Signal != b.Signal {
+			return a.Signal < b.Signal
+		}
+		return a.Offset < b.Offset
+	})
+	rep := &Report{
+		Source: c.URL, Interval: c.Interval,
+		Scrapes: c.scrapes, Failed: c.failed,
+		Samples: c.samples, Warnings: c.warnings,
+	}
+	if c.scrapes > 0 && c.failed == c.scrapes {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("all %d scrapes of %s failed: no server signals were recorded", c.scrapes, c.URL))
+	}
+	c.samples, c.warnings, c.scrapes, c.failed = nil, nil, 0, 0
+	return rep
 }
 
 func (c *Collector) scrapeLoop() {

@@ -329,10 +329,11 @@ func Files(dir, test string) (stats, history, failures string) {
 }
 
 // WriteCSV writes the stats, history and failures files of r into dir, and
-// the run's metadata (<Test>_meta.csv: status, load shape, target...),
-// each atomically, and returns their paths.
-func (r *Run) WriteCSV(dir string) ([]string, error) {
-	stats, history, failures := Files(dir, r.Meta.Test)
+// the run's metadata (<name>_meta.csv: status, load shape, target...),
+// each atomically, and returns their paths. name is the files' prefix:
+// the test's name (made safe with FileBase), or a segment's.
+func (r *Run) WriteCSV(dir, name string) ([]string, error) {
+	stats, history, failures := Files(dir, name)
 	writes := []struct {
 		path  string
 		write func(io.Writer) error
@@ -340,7 +341,7 @@ func (r *Run) WriteCSV(dir string) ([]string, error) {
 		{stats, func(w io.Writer) error { return WriteRows(w, r.StatsRows()) }},
 		{history, func(w io.Writer) error { return WriteRows(w, r.HistoryRows()) }},
 		{failures, func(w io.Writer) error { return WriteRows(w, r.FailureRows()) }},
-		{MetaFile(dir, r.Meta.Test), func(w io.Writer) error { return WriteMeta(w, r.Meta) }},
+		{MetaFile(dir, name), func(w io.Writer) error { return WriteMeta(w, r.Meta) }},
 	}
 	var paths []string
 	for _, w := range writes {

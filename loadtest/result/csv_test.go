@@ -81,7 +81,7 @@ func sampleRun() *Run {
 
 func TestWriteCSVGolden(t *testing.T) {
 	dir := t.TempDir()
-	paths, err := sampleRun().WriteCSV(dir)
+	paths, err := sampleRun().WriteCSV(dir, sampleRun().Meta.Test)
 	require.NoError(t, err)
 	require.Len(t, paths, 4, "WriteCSV wrote %d files; want 4", len(paths))
 	for _, p := range paths {
@@ -191,7 +191,7 @@ func TestLocustHeaders(t *testing.T) {
 	}
 	dir := t.TempDir()
 	run := &Run{Meta: Meta{Test: "TestEmpty"}} // no rows at all: headers still written
-	_, err := run.WriteCSV(dir)
+	_, err := run.WriteCSV(dir, run.Meta.Test)
 	require.NoError(t, err)
 	for suffix, want := range locust {
 		b, err := os.ReadFile(filepath.Join(dir, "TestEmpty"+suffix))
