@@ -47,7 +47,7 @@ func (c *captureTB) Error(args ...any)                 { c.add(&c.errs, fmt.Spri
 func (c *captureTB) Fatalf(format string, args ...any) {
 	c.add(&c.fatals, fmt.Sprintf(format, args...))
 }
-func (c *captureTB) Fatal(args ...any)               { c.add(&c.fatals, fmt.Sprint(args...)) }
+func (c *captureTB) Fatal(args ...any) { c.add(&c.fatals, fmt.Sprint(args...)) }
 func (c *captureTB) Logf(format string, args ...any) {
 	if !c.quiet {
 		c.add(&c.logs, fmt.Sprintf(format, args...))
