@@ -162,6 +162,9 @@ func gateConfig(r *runner, f *baselineFlags) (gatecheck.Config, error) {
 // pipeline.Info.Shape, which the gate compares with the baseline's.
 func planMeta(p *plan) result.Meta {
 	m := result.Meta{Model: "closed", Users: p.Users, SpawnRate: p.SpawnRate, MaxInFlight: p.MaxInFlight, Duration: p.Duration}
+	if p.Segment > 0 {
+		m.Duration = p.Segment // what each segment's meta will say
+	}
 	m.Wait = waitName(p.Wait)
 	if p.open {
 		m.Model, m.Rate, m.Users, m.SpawnRate = "open", p.Rate, 0, 0

@@ -201,11 +201,12 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 // shape is the load's shape as the log's first line says it.
 func (r *runner) shape() string {
 	m := planMeta(r.plan)
+	m.Duration = 0
+	s := strings.TrimSuffix(m.Shape().String(), ", 0s")
 	if r.plan.endless {
-		m.Duration = 0
-		return strings.TrimSuffix(m.Shape().String(), ", 0s") + ", until stopped"
+		return s + ", until stopped"
 	}
-	return m.Shape().String()
+	return s + ", " + r.plan.Duration.String()
 }
 
 // segmentNote says how the run is cut, when it is.
