@@ -26,7 +26,7 @@ func (r *runner) pick(u *User) int {
 // sched, the start the schedule asked for (the open model), so a late start
 // shows in the latency instead of hiding it (no coordinated omission). It
 // returns how long the task took and when it ended.
-func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (took time.Duration, end time.Time) {
+func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (took time.Duration, end time.Time, class string) {
 	task := &r.plan.Tasks[ti]
 	timeout := task.Timeout
 	if timeout == 0 {
@@ -41,12 +41,12 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	err := r.call(func() error { return task.Do(tctx, u) })
 	end = time.Now()
 	cancel()
-	r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
-	return end.Sub(start), end
+	class = r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
+	return end.Sub(start), end, class
 }
 
 // recordOutcome classifies err and records the outcome of task ti, run by u.
-func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Time, latency time.Duration, err error) {
+func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Time, latency time.Duration, err error) string {
 	o := outcome{latency: latency, end: end, bytes: u.bytes, status: u.status, traceID: u.traceID}
 	if err != nil {
 		o.class = Classify(err)
@@ -59,6 +59,7 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 	for _, w := range r.outcomes {
 		w.Outcome(pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.class, Status: o.status, TraceID: o.traceID})
 	}
+	return o.class
 }
 
 // newUser makes user number id, ready for its first task.
@@ -136,7 +137,10 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 					now = time.Now()
 					continue // the target asked to slow down: check the time again
 				}
-				took, end := r.exec(taskCtx, u, r.pick(u), time.Time{})
+				if r.hold != nil && !r.hold.wait(startCtx, tm, id) {
+					return
+				}
+				took, end, _ := r.exec(r.taskContext(taskCtx), u, r.pick(u), time.Time{})
 				now = end
 				if p.Wait == nil {
 					continue
@@ -154,7 +158,16 @@ func (r *runner) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup
 	}
 }
 
-// dueTimer is a arrivals that can say when a given start is due.
+// taskContext is the context a task starts with: taskCtx, or in a run
+// without end the hold's, which a pause cancels.
+func (r *runner) taskContext(taskCtx context.Context) context.Context {
+	if r.hold != nil {
+		return r.hold.taskContext()
+	}
+	return taskCtx
+}
+
+// dueTimer is an arrivals that can say when a given start is due.
 type dueTimer interface {
 	Due(hits uint64) time.Duration
 }
@@ -197,7 +210,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			}
 			u.started = true
 		}
-		r.exec(taskCtx, u, r.pick(u), st.origin)
+		r.exec(r.taskContext(taskCtx), u, r.pick(u), st.origin)
 		pool <- u
 	}
 	due, canDue := pacer.(dueTimer)
@@ -251,6 +264,10 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		if r.backoff.Skip(r.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late
+			continue
+		}
+		if r.hold != nil && r.hold.skip() {
+			hits++ // the load is paused: not made, not late, not dropped
 			continue
 		}
 		at := r.t0.Add(sched)

@@ -56,6 +56,8 @@ type runner struct {
 	// What the engine consults on the hot path. Each is set to a part
 	// that does nothing when its part of the run is switched off.
 	outcomes []pipeline.OutcomeObserver // the abort guard, live outputs
+	events   []pipeline.EventSink       // told of pauses and resumptions
+	hold     *hold                      // a run without end's pause; nil in a run of fixed length
 	backoff  pacer                      // the answer to 429 and 503
 	scrub    func(string) string
 
@@ -465,6 +467,9 @@ func (r *runner) execute() {
 	defer stopTasks(nil)
 	startCtx, stopStarts := context.WithCancel(taskCtx)
 	defer stopStarts()
+	if p.endless {
+		r.hold = newHold(r, taskCtx)
+	}
 
 	r.t0 = time.Now()
 	r.stopAt = r.t0.Add(p.Duration)
@@ -637,6 +642,9 @@ func (r *runner) segmentResult(end time.Time, last bool) *result.Run {
 		LagP99: time.Duration(lagP99) * time.Microsecond,
 	}
 	r.segBase.scheduled, r.segBase.late, r.segBase.dropped = scheduled, late, dropped
+	if r.hold != nil {
+		meta.Paused, meta.Outages = r.hold.cut(end)
+	}
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}

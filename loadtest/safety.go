@@ -331,11 +331,17 @@ func (s *safety) installGuard(f *safetyFlags) error {
 	if err != nil || off {
 		return err
 	}
-	s.guard = guard.New(cfg, guard.Run{
+	run := guard.Run{
 		Host:       r.target.Host,
 		TopFailure: func() (string, string, bool) { return topFailure(r.rec) },
 		Stop:       func(reason string) { r.stop(result.Aborted, reason) },
-	})
+	}
+	if r.plan.endless {
+		// A run without end rides out an outage: it pauses, probes and
+		// resumes instead of ending.
+		run.Pause = func(reason string) <-chan struct{} { return r.hold.pause(reason) }
+	}
+	s.guard = guard.New(cfg, run)
 	return nil
 }
 

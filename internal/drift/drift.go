@@ -114,7 +114,7 @@ func (h *Part) signalsPath() string {
 func (h *Part) Evaluate(seg *pipeline.Segment) {
 	h.cur, h.curSig = nil, nil
 	rows, sigs := h.old, h.sigs
-	if seg.Meta.Status == result.Complete {
+	if recordable(seg) {
 		h.cur = history.FromRun(seg.Run, seLnP95)
 		h.curSig = history.SignalsFromRun(seg.Run, seg.Signals)
 		rows = append(slices.Clone(rows), h.cur...)
@@ -134,6 +134,8 @@ func (h *Part) Write(seg *pipeline.Segment) {
 	case !h.cfg.Append:
 	case seg.Meta.Status != result.Complete:
 		h.info.Logf("loadtest: history: run %s, not appended to %s", seg.Meta.Status, h.cfg.Path)
+	case !recordable(seg):
+		h.info.Logf("loadtest: history: the load was paused for %s by an outage of the target: segment not appended to %s, so that drift is not confused by it", seg.Meta.Paused.Round(time.Second), h.cfg.Path)
 	default:
 		if err := history.Append(h.cfg.Path, h.cur); err != nil {
 			seg.Failf("history not appended: %v", err)
@@ -371,4 +373,10 @@ func formatTaus(taus map[string]float64) string {
 		s += fmt.Sprintf("%s %.1f%%", k, 100*taus[k])
 	}
 	return s
+}
+
+// recordable reports whether seg's figures belong in the history: a
+// complete segment whose load was never paused by an outage.
+func recordable(seg *pipeline.Segment) bool {
+	return seg.Meta.Status == result.Complete && seg.Meta.Outages == 0 && seg.Meta.Paused == 0
 }

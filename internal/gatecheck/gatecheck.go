@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/perf/benchfmt"
@@ -267,6 +268,9 @@ func (g *Part) record(seg *pipeline.Segment) {
 	switch {
 	case res.Meta.Status != result.Complete:
 		seg.Failf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
+		return
+	case res.Meta.Outages > 0 || res.Meta.Paused > 0:
+		seg.Failf("baseline not updated: the load was paused for %s by an outage of the target in this segment; only a segment without one is recorded", res.Meta.Paused.Round(time.Second))
 		return
 	case n < minRecord:
 		seg.Failf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, minReq)

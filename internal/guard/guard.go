@@ -59,6 +59,11 @@ type Run struct {
 	TopFailure func() (class, msg string, ok bool)
 	// Stop stops all load at once, marking the run aborted for reason.
 	Stop func(reason string)
+	// Pause, when set (a run without end), replaces Stop: it stops all
+	// load at once for reason and returns a channel closed when the load
+	// has resumed. The guard forgets what it saw and judges afresh from
+	// there.
+	Pause func(reason string) (resumed <-chan struct{})
 }
 
 // Guard is the abort guard of one run. Outcomes go into a ring of short
@@ -213,12 +218,37 @@ func (g *Guard) watch() {
 		case <-g.quit:
 			return
 		case now := <-tk.C:
-			if bad := g.check(now); bad != "" {
+			bad := g.check(now)
+			if bad == "" {
+				continue
+			}
+			if g.run.Pause == nil {
 				g.run.Stop("aborted to protect the target: " + bad + "; all load stopped")
 				return
 			}
+			resumed := g.run.Pause("target unhealthy: " + bad + "; load paused")
+			select {
+			case <-g.quit:
+				return
+			case <-resumed:
+				g.reset()
+			}
 		}
 	}
+}
+
+// reset forgets every outcome seen, so that the guard judges the resumed
+// load on its own.
+func (g *Guard) reset() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.ring {
+		g.ring[i].idx, g.ring[i].req, g.ring[i].fails = -1, 0, 0
+		if g.ring[i].lat != nil {
+			g.ring[i].lat.Reset()
+		}
+	}
+	g.recent, g.next = g.recent[:0], 0
 }
 
 // verdictSpan is what the guard judged: a span of the run and its figures.

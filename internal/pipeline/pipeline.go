@@ -56,6 +56,31 @@ type OutcomeObserver interface {
 	Outcome(o Outcome)
 }
 
+// EventKind names what happened to a run between two segments' ends.
+type EventKind string
+
+// The events of a run without end.
+const (
+	Paused  EventKind = "paused"  // the target is unhealthy: all load stopped
+	Probing EventKind = "probing" // a probe of the paused target is under way
+	Resumed EventKind = "resumed" // the target recovered: the load resumed
+)
+
+// Event is something the run announces as it happens, not at a segment's
+// end.
+type Event struct {
+	Kind   EventKind
+	At     time.Time
+	Text   string        // what a person reads, e.g. "target unhealthy: …; load paused"
+	Outage time.Duration // for Resumed: how long the load was paused
+}
+
+// EventSink is told of a run's events as they happen; Event must return
+// quickly.
+type EventSink interface {
+	Event(e Event)
+}
+
 // Evaluator judges a segment once its data is complete, adding what it
 // finds to the segment: findings, verdicts, its report.
 type Evaluator interface {

@@ -25,11 +25,12 @@ var metaKeys = []string{
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
+	"paused", "outages",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true}
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true, "paused": true, "outages": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -47,10 +48,14 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
+		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages),
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(metaHeader)
 	for _, k := range metaKeys {
+		if (k == "paused" || k == "outages") && m.Outages == 0 && m.Paused == 0 {
+			continue // only a segment with an outage says so: other files stay as they were
+		}
 		cw.Write([]string{k, v[k]})
 	}
 	cw.Flush()
@@ -185,6 +190,14 @@ func (m *Meta) set(k, v string) (err error) {
 		dur(&m.LagP99)
 	case "coalesce":
 		dur(&m.Coalesce)
+	case "paused":
+		dur(&m.Paused)
+	case "outages":
+		var n int64
+		if n, err = strconv.ParseInt(v, 10, 32); err == nil && n < 0 {
+			err = fmt.Errorf("negative")
+		}
+		m.Outages = int(n)
 	default:
 		return fmt.Errorf("unknown key")
 	}

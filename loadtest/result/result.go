@@ -97,7 +97,13 @@ type Meta struct {
 	MaxLag    time.Duration // the latest start, behind its schedule
 	LagP50    time.Duration // scheduling jitter: median start lag behind schedule
 	LagP99    time.Duration // and its 99th percentile
-	Coalesce  time.Duration // starts due within this were made together (0: each at its own time)
+	// A run without end pauses its load while the target is unhealthy:
+	// how long it was paused within this segment, and how many outages
+	// began in it. A segment with an outage is never recorded into the
+	// baseline or the history.
+	Paused   time.Duration
+	Outages  int
+	Coalesce time.Duration // starts due within this were made together (0: each at its own time)
 }
 
 // Task is the whole-run figures of one task (or of all of them).
