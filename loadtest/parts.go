@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/internal/drift"
+	"github.com/steadyload/steadyload/internal/findings"
 	"github.com/steadyload/steadyload/internal/gatecheck"
 	"github.com/steadyload/steadyload/internal/leak"
 	"github.com/steadyload/steadyload/internal/pipeline"
@@ -156,6 +157,7 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	if sig != nil {
 		pipe.Sinks = append(pipe.Sinks, sig)
 	}
+	pipe.Sinks = append(pipe.Sinks, findings.New(r.info()))
 	if rep != nil {
 		pipe.Sinks = append(pipe.Sinks, rep)
 	}
