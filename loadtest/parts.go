@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/alert"
 	"github.com/steadyload/steadyload/internal/drift"
 	"github.com/steadyload/steadyload/internal/findings"
 	"github.com/steadyload/steadyload/internal/gatecheck"
@@ -40,6 +41,7 @@ func newCommandLine(fs *flag.FlagSet) *flagSet {
 			baseline: newBaselineFlags(fs),
 			leak:     newLeakFlags(fs),
 			report:   newReportFlags(fs),
+			alert:    newAlertFlags(fs),
 		},
 	}
 }
@@ -54,6 +56,7 @@ type parts struct {
 	baseline *baselineFlags // the gate against the baseline, and recording into it
 	leak     *leakFlags     // the leak test within the run
 	report   *reportFlags   // the HTML report, the exemplars and the job summary
+	alert    *alertFlags    // findings, pauses and recoveries to a webhook
 }
 
 // buildPipeline makes the run's pipeline from its parts, in the one order
@@ -115,6 +118,11 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		}
 		rep = newReportPart(r, ps.report, historyPath)
 	}
+	var alerts *alert.Part
+	if ps.alert != nil {
+		alerts, err = newAlertPart(r, ps.alert)
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, release, err
 	}
@@ -160,6 +168,11 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	pipe.Sinks = append(pipe.Sinks, findings.New(r.info()))
 	if rep != nil {
 		pipe.Sinks = append(pipe.Sinks, rep)
+	}
+	// Last, the people: once the files they will be pointed to are there.
+	if alerts != nil {
+		pipe.Sinks = append(pipe.Sinks, alerts)
+		r.events = append(r.events, alerts)
 	}
 	return pipe, release, nil
 }

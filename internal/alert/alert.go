@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/steadyload/steadyload/internal/atomicfile"
@@ -73,6 +74,10 @@ type Part struct {
 	client  *http.Client
 	retry   time.Duration     // the wait before the first retry; doubled for each one after
 	entries map[string]*entry // by key, of this test in this env
+
+	events sync.WaitGroup // posts of pauses and recoveries under way
+	mu     sync.Mutex     // guards failed
+	failed []string       // warnings of those posts, for the next segment
 }
 
 var _ pipeline.Sink = (*Part)(nil)
@@ -141,6 +146,17 @@ func parseURL(s string) (*url.URL, error) {
 // Write posts what started and what stopped in the segment, and keeps
 // the state. It records warnings only.
 func (p *Part) Write(seg *pipeline.Segment) {
+	if seg.Last {
+		p.flushEvents(seg)
+	} else {
+		p.mu.Lock()
+		failed := p.failed
+		p.failed = nil
+		p.mu.Unlock()
+		for _, f := range failed {
+			seg.Warnf("%s", f)
+		}
+	}
 	active := alerts(seg)
 	name := segmentName(seg)
 	start := seg.Meta.Start
