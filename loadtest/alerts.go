@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"flag"
+	"net/http"
 
 	"github.com/steadyload/steadyload/internal/alert"
 )
@@ -10,6 +11,7 @@ import (
 type alertFlags struct {
 	webhook *string
 	state   *string
+	client  *http.Client // posts the messages; the part's own when nil (tests inject one)
 }
 
 func newAlertFlags(fs *flag.FlagSet) *alertFlags {
@@ -24,5 +26,5 @@ func newAlertPart(r *runner, f *alertFlags) (*alert.Part, error) {
 	if *f.webhook == "" {
 		return nil, nil
 	}
-	return alert.New(r.info(), alert.Config{URL: *f.webhook, StateFile: *f.state, RunID: r.runID})
+	return alert.New(r.info(), alert.Config{URL: *f.webhook, StateFile: *f.state, RunID: r.runID, Client: f.client})
 }

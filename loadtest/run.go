@@ -112,8 +112,9 @@ func Run(tb testing.TB, sc Scenario) *result.Run {
 type runOptions struct {
 	flags   *flags
 	parts   parts
-	sinks   []pipeline.Sink // more sinks, after the parts' (tests)
-	signals bool            // stop on SIGINT and SIGTERM
+	sinks   []pipeline.Sink      // more sinks, after the parts' (tests)
+	events  []pipeline.EventSink // more event sinks (tests)
+	signals bool                 // stop on SIGINT and SIGTERM
 }
 
 // runWith is Run with the given options; it returns the judged segment.
@@ -175,6 +176,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		return nil
 	}
 	pipe.Sinks = append(pipe.Sinks, opt.sinks...)
+	r.events = append(r.events, opt.events...)
 	r.pipe = pipe
 
 	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d)",

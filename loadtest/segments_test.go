@@ -39,6 +39,9 @@ type segmentSeen struct {
 	requests int64
 	windows  int
 	heap     uint64
+	start    time.Time
+	paused   time.Duration
+	outages  int
 }
 
 func (l *segmentLog) Write(seg *pipeline.Segment) {
@@ -56,6 +59,7 @@ func (l *segmentLog) Write(seg *pipeline.Segment) {
 	l.segs = append(l.segs, segmentSeen{
 		index: seg.Index, name: seg.Name, last: seg.Last, status: seg.Meta.Status,
 		elapsed: seg.Meta.Elapsed, requests: seg.Total.Requests, windows: windows, heap: ms.HeapInuse,
+		start: seg.Meta.Start, paused: seg.Meta.Paused, outages: seg.Meta.Outages,
 	})
 }
 
