@@ -489,4 +489,3 @@ func TestFixtureHasEveryMetric(t *testing.T) {
 		}
 	}
 }
-
