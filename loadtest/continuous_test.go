@@ -11,9 +11,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyload/steadyload/internal/alert"
 	"github.com/steadyload/steadyload/internal/pipeline"
 )
 
@@ -56,20 +58,26 @@ func (s *steppedTarget) RoundTrip(req *http.Request) (*http.Response, error) {
 // fails the gate on p95, and the load never pauses.
 func TestContinuousStep(t *testing.T) {
 	out, root := t.TempDir(), t.TempDir()
+	hook := &webhookLog{}
+	reg := prometheus.NewRegistry()
+	gathered := &gatherSink{reg: reg}
 	run := func(t *testing.T, target *steppedTarget, duration time.Duration, args ...string) (*captureTB, *segmentLog) {
 		log := &segmentLog{}
 		var tb *captureTB
 		synctest.Test(t, func(t *testing.T) {
 			fs := newFlagSet()
-			fl, bf := newFlags(fs), newBaselineFlags(fs)
-			require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.baseline=" + root, "-loadtest.segment=1m", "-loadtest.window=10s"}, args...)))
+			fl, bf, af, mf := newFlags(fs), newBaselineFlags(fs), newAlertFlags(fs), newMetricsFlags(fs)
+			af.client = &http.Client{Transport: hook}
+			mf.registry = reg
+			require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.baseline=" + root, "-loadtest.segment=1m", "-loadtest.window=10s",
+				"-loadtest.webhook=http://hooks.test/x"}, args...)))
 			tb = newCaptureTB(t)
 			tb.quiet = true
 			sc := Scenario{
 				Host: "http://orders.test", Transport: target, Rate: 10, Duration: duration, Seed: 7,
 				Tasks: []Task{getTask("GET /orders", "/orders", 1)},
 			}
-			runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf}, sinks: []pipeline.Sink{log}})
+			runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf, alert: af, metrics: mf}, sinks: []pipeline.Sink{log, gathered}})
 		})
 		return tb, log
 	}
@@ -79,6 +87,7 @@ func TestContinuousStep(t *testing.T) {
 		tb, log := run(t, &steppedTarget{base: 20 * time.Millisecond, factor: 1, step: time.Hour, rng: rng(1)}, 5*time.Minute, "-loadtest.update")
 		require.Empty(t, tb.messages(), "recording the baseline")
 		require.Len(t, log.segs, 5, "segments recorded")
+		require.Zero(t, hook.status(alert.Firing), "alerts while recording the baseline")
 	}
 	{
 		target := &steppedTarget{base: 20 * time.Millisecond, factor: 1.5, step: 5 * time.Minute, rng: rng(2)}
@@ -98,6 +107,62 @@ func TestContinuousStep(t *testing.T) {
 		for _, msg := range failed {
 			assert.Contains(t, msg, "baseline gate: ", "a gate failure")
 			assert.Contains(t, msg, "p95", "on p95")
+		}
+
+		// Announced once on the webhook: one firing message per task
+		// and metric, at the first segment after the step only.
+		hook.mu.Lock()
+		var firing []alert.Message
+		for _, m := range hook.msgs {
+			if m.Status == alert.Firing {
+				firing = append(firing, m)
+			}
+		}
+		hook.mu.Unlock()
+		if assert.Len(t, firing, 2, "firing messages: the task's p95 and the aggregate's") {
+			for _, m := range firing {
+				assert.Equal(t, alert.Regression, m.Kind)
+				assert.Equal(t, "p95", m.Metric)
+				assert.Equal(t, log.segs[5].name, m.Segment, "announced at the first segment after the step")
+			}
+		}
+
+		// And in the metrics of this run: the last segment's gate
+		// regressed on p95, five segments passed and five failed.
+		require.NoError(t, gathered.err)
+		got := gathered.values
+		assert.Equal(t, 1.0, got["steadyload_gate_regressed{metric=p95,task=GET /orders}"], "gate_regressed, the task's p95")
+		assert.Equal(t, 1.0, got["steadyload_gate_regressed{metric=p95,task=Aggregated}"], "gate_regressed, the aggregate's p95")
+		assert.Equal(t, 5.0, got["steadyload_segments_total{verdict=pass}"], "segments passed: the 5 before the step")
+		assert.Equal(t, 5.0, got["steadyload_segments_total{verdict=fail}"], "segments failed: the 5 after the step")
+		assert.Equal(t, 2.0*5, got["steadyload_findings_total{kind=regression}"], "regressions counted, per segment, task and metric")
+	}
+}
+
+// gatherSink reads a registry's gauges and counters at the run's last
+// segment, after the live metrics' own sink: by name{labels}, the test
+// label left out.
+type gatherSink struct {
+	reg    *prometheus.Registry
+	values map[string]float64
+	err    error
+}
+
+func (g *gatherSink) Write(seg *pipeline.Segment) {
+	if !seg.Last {
+		return
+	}
+	mfs, err := g.reg.Gather()
+	g.values, g.err = map[string]float64{}, err
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "test" {
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				}
+			}
+			g.values[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
 }

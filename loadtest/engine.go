@@ -297,6 +297,9 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		r.lagMu.Lock() // only this goroutine records; a segment's end reads and resets
 		r.lag.RecordValue(micros(lag))
 		r.lagMu.Unlock()
+		if r.lagObserver != nil {
+			r.lagObserver.ObserveLag(lag)
+		}
 		for {
 			m := r.maxLag.Load()
 			if int64(lag) <= m || r.maxLag.CompareAndSwap(m, int64(lag)) {

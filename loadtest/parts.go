@@ -13,6 +13,7 @@ import (
 	"github.com/steadyload/steadyload/internal/findings"
 	"github.com/steadyload/steadyload/internal/gatecheck"
 	"github.com/steadyload/steadyload/internal/leak"
+	"github.com/steadyload/steadyload/internal/livemetrics"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/reportsink"
 	"github.com/steadyload/steadyload/internal/signalcheck"
@@ -42,6 +43,7 @@ func newCommandLine(fs *flag.FlagSet) *flagSet {
 			leak:     newLeakFlags(fs),
 			report:   newReportFlags(fs),
 			alert:    newAlertFlags(fs),
+			metrics:  newMetricsFlags(fs),
 		},
 	}
 }
@@ -57,6 +59,7 @@ type parts struct {
 	leak     *leakFlags     // the leak test within the run
 	report   *reportFlags   // the HTML report, the exemplars and the job summary
 	alert    *alertFlags    // findings, pauses and recoveries to a webhook
+	metrics  *metricsFlags  // live metrics for Prometheus
 }
 
 // buildPipeline makes the run's pipeline from its parts, in the one order
@@ -123,6 +126,14 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		alerts, err = newAlertPart(r, ps.alert)
 		errs = append(errs, err)
 	}
+	var live *livemetrics.Part
+	if ps.metrics != nil {
+		live, err = newMetricsPart(r, ps.metrics)
+		errs = append(errs, err)
+		if live != nil {
+			undo = append(undo, func() { live.Close() })
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, release, err
 	}
@@ -134,6 +145,12 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	// While the load runs.
 	if safe != nil {
 		pipe.Observers = append(pipe.Observers, safe)
+	}
+	if live != nil {
+		pipe.Observers = append(pipe.Observers, live)
+		r.outcomes = append(r.outcomes, live)
+		r.events = append(r.events, live)
+		r.lagObserver = live
 	}
 	if sig != nil {
 		pipe.Observers = append(pipe.Observers, sig)
@@ -169,10 +186,14 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	if rep != nil {
 		pipe.Sinks = append(pipe.Sinks, rep)
 	}
-	// Last, the people: once the files they will be pointed to are there.
+	// Last, the people: once the files they will be pointed to are there,
+	// and the live metrics, which count every verdict.
 	if alerts != nil {
 		pipe.Sinks = append(pipe.Sinks, alerts)
 		r.events = append(r.events, alerts)
+	}
+	if live != nil {
+		pipe.Sinks = append(pipe.Sinks, live)
 	}
 	return pipe, release, nil
 }

@@ -58,8 +58,11 @@ type runner struct {
 	outcomes []pipeline.OutcomeObserver // the abort guard, live outputs
 	events   []pipeline.EventSink       // told of pauses and resumptions
 	hold     *hold                      // a run without end's pause; nil in a run of fixed length
-	backoff  pacer                      // the answer to 429 and 503
-	scrub    func(string) string
+	// lagObserver is told of every open-model start's lag behind its
+	// schedule, from the scheduler's goroutine; nil when none listens.
+	lagObserver interface{ ObserveLag(time.Duration) }
+	backoff     pacer // the answer to 429 and 503
+	scrub       func(string) string
 
 	taskNames []string // by recorder index: the tasks, then OnStart when there is one
 	commit    string   // the commit under test

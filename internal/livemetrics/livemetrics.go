@@ -157,6 +157,7 @@ var (
 	_ pipeline.Observer        = (*Part)(nil)
 	_ pipeline.OutcomeObserver = (*Part)(nil)
 	_ pipeline.Sink            = (*Part)(nil)
+	_ pipeline.EventSink       = (*Part)(nil)
 )
 
 // taskMetrics are one task's series, made in New so that Outcome looks
@@ -299,8 +300,12 @@ func (p *Part) build() {
 		p.findings, p.segments, p.segEnd, info}
 }
 
-// Start sets the state to running.
-func (p *Part) Start(ctx context.Context, t0 time.Time) { p.SetState(Running) }
+// Start sets the state to running, and the last segment's end to t0, so
+// that an alert on a stale run counts from the start.
+func (p *Part) Start(ctx context.Context, t0 time.Time) {
+	p.SetState(Running)
+	p.segEnd.Set(float64(t0.UnixMilli()) / 1e3)
+}
 
 // Window sets the load in flight from the window's last row.
 func (p *Part) Window(rows []result.Window) {
@@ -309,10 +314,26 @@ func (p *Part) Window(rows []result.Window) {
 	}
 }
 
-// Stop sets the state to stopped, and the load in flight to none.
-func (p *Part) Stop(seg *pipeline.Segment) {
-	p.inFlight.Set(0)
-	p.SetState(Stopped)
+// EndSegment sets, at the end of the load, the state to stopped and the
+// load in flight to none.
+func (p *Part) EndSegment(seg *pipeline.Segment) {
+	if seg.Last {
+		p.inFlight.Set(0)
+		p.SetState(Stopped)
+	}
+}
+
+// Event follows the state of a run without end: paused while its target
+// is unhealthy, probing, running again once it recovered.
+func (p *Part) Event(e pipeline.Event) {
+	switch e.Kind {
+	case pipeline.Paused:
+		p.SetState(Paused)
+	case pipeline.Probing:
+		p.SetState(Probing)
+	case pipeline.Resumed:
+		p.SetState(Running)
+	}
 }
 
 // Outcome counts one finished task and, for a success, its latency, with

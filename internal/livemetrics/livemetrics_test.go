@@ -678,7 +678,11 @@ func TestStates(t *testing.T) {
 		{"paused", func(p *Part) { p.Start(context.Background(), t0); p.SetState(Paused) }, map[string]float64{"running": 0, "paused": 1, "probing": 0, "stopped": 0}},
 		{"resumed", func(p *Part) { p.Start(context.Background(), t0); p.SetState(Paused); p.SetState(Running) },
 			map[string]float64{"running": 1, "paused": 0, "probing": 0, "stopped": 0}},
-		{"stopped", func(p *Part) { p.Start(context.Background(), t0); p.SetState(Probing); p.Stop(&pipeline.Segment{}) },
+		{"stopped", func(p *Part) {
+			p.Start(context.Background(), t0)
+			p.SetState(Probing)
+			p.EndSegment(&pipeline.Segment{Last: true})
+		},
 			map[string]float64{"running": 0, "paused": 0, "probing": 0, "stopped": 1}},
 		{"a state of its own", func(p *Part) { p.Start(context.Background(), t0); p.SetState("draining"); p.SetState(Paused) },
 			map[string]float64{"running": 0, "paused": 1, "probing": 0, "stopped": 0, "draining": 0}},
@@ -726,7 +730,7 @@ func TestInFlight(t *testing.T) {
 	assert.Equal(t, 40.0, get(), "an empty window changes nothing")
 	p.Window([]result.Window{{Users: 7, Name: result.AggregateName}})
 	assert.Equal(t, 7.0, get())
-	p.Stop(&pipeline.Segment{})
+	p.EndSegment(&pipeline.Segment{Last: true})
 	assert.Equal(t, 0.0, get())
 }
 
