@@ -70,7 +70,7 @@ func (l *segmentLog) Write(seg *pipeline.Segment) {
 func runSegments(t *testing.T, sc Scenario, stop time.Duration, quiet bool, args ...string) (*pipeline.Segment, *captureTB, *segmentLog, string) {
 	t.Helper()
 	out := t.TempDir()
-	log := &segmentLog{}
+	log := &segmentLog{segs: make([]segmentSeen, 0, 512)} // grown up front: the heap measured is the run's
 	var seg *pipeline.Segment
 	var tb *captureTB
 	synctest.Test(t, func(t *testing.T) {
