@@ -347,7 +347,7 @@ func TestExemplars(t *testing.T) {
 	tr.Window(rows(ids[6]))
 	// Window 2: too late for a task of window 0.
 	tr.Window(rows(ids[7], quick))
-	tr.Stop(nil)
+	tr.EndSegment(&pipeline.Segment{Last: true})
 
 	got := map[[16]byte]bool{}
 	for id := range rc.traces() {
