@@ -10,6 +10,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/tracing"
 )
 
 // pick returns the index of a task drawn by weight.
@@ -38,10 +39,20 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 	if sched.IsZero() {
 		sched = start
 	}
+	var span tracing.Task
+	if r.tracer != nil {
+		tctx, span = r.tracer.StartTask(tctx, ti)
+		if id := span.TraceID(); id != ([16]byte{}) {
+			u.traceID = id // the exemplars name the trace that was exported
+		}
+	}
 	err := r.call(func() error { return task.Do(tctx, u) })
 	end = time.Now()
 	cancel()
 	class = r.recordOutcome(ctx, ti, u, end, end.Sub(sched), err)
+	if r.tracer != nil {
+		span.End(end.Sub(sched), class)
+	}
 	return end.Sub(start), end, class
 }
 

@@ -44,6 +44,7 @@ func newCommandLine(fs *flag.FlagSet) *flagSet {
 			report:   newReportFlags(fs),
 			alert:    newAlertFlags(fs),
 			metrics:  newMetricsFlags(fs),
+			traces:   newTraceFlags(fs),
 		},
 	}
 }
@@ -60,6 +61,7 @@ type parts struct {
 	report   *reportFlags   // the HTML report, the exemplars and the job summary
 	alert    *alertFlags    // findings, pauses and recoveries to a webhook
 	metrics  *metricsFlags  // live metrics for Prometheus
+	traces   *traceFlags    // client spans over OTLP
 }
 
 // buildPipeline makes the run's pipeline from its parts, in the one order
@@ -126,6 +128,14 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		alerts, err = newAlertPart(r, ps.alert)
 		errs = append(errs, err)
 	}
+	if ps.traces != nil {
+		r.tracer, err = newTracer(r, ps.traces)
+		errs = append(errs, err)
+		if r.tracer != nil {
+			undo = append(undo, func() { r.tracer.Close(context.Background()) })
+			r.client.Transport = r.tracer.Transport(r.client.Transport)
+		}
+	}
 	var live *livemetrics.Part
 	if ps.metrics != nil {
 		live, err = newMetricsPart(r, ps.metrics)
@@ -145,6 +155,9 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	// While the load runs.
 	if safe != nil {
 		pipe.Observers = append(pipe.Observers, safe)
+	}
+	if r.tracer != nil {
+		pipe.Observers = append(pipe.Observers, r.tracer)
 	}
 	if live != nil {
 		pipe.Observers = append(pipe.Observers, live)

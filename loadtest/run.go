@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -61,7 +62,8 @@ type runner struct {
 	// lagObserver is told of every open-model start's lag behind its
 	// schedule, from the scheduler's goroutine; nil when none listens.
 	lagObserver interface{ ObserveLag(time.Duration) }
-	backoff     pacer // the answer to 429 and 503
+	tracer      *tracing.Tracer // a span per task and request; nil when off
+	backoff     pacer           // the answer to 429 and 503
 	scrub       func(string) string
 
 	taskNames []string // by recorder index: the tasks, then OnStart when there is one
