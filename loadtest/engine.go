@@ -307,6 +307,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		}
 		r.lagMu.Lock() // only this goroutine records; a segment's end reads and resets
 		r.lag.RecordValue(micros(lag))
+		r.winLag.RecordValue(micros(lag))
 		r.lagMu.Unlock()
 		if r.lagObserver != nil {
 			r.lagObserver.ObserveLag(lag)
@@ -347,4 +348,5 @@ type schedule struct {
 	maxLag                   atomic.Int64            // since the segment's start
 	lagMu                    sync.Mutex              // guards lag
 	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs, since the segment's start
+	winLag                   *hdrhistogram.Histogram // and since the window's
 }

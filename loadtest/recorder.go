@@ -190,6 +190,16 @@ func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, 
 	return rows
 }
 
+// mark says why the last n rows kept, the last window's, are the
+// generator's figures rather than the target's.
+func (rec *recorder) mark(n int, why string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i := max(len(rec.windows)-n, 0); i < len(rec.windows); i++ {
+		rec.windows[i].Generator = why
+	}
+}
+
 func fillWindow(w *result.Window, win, total *hdrhistogram.Histogram, req, fail, bytes int64) {
 	if win.TotalCount() > 0 {
 		w.Quantiles = win.ValueAtPercentilesSlice(result.Percentiles)

@@ -75,6 +75,7 @@ type runner struct {
 	segIndex   int
 	segStart   time.Time
 	segBase    struct{ scheduled, late, dropped int64 }
+	starved    int     // windows of the segment marked as the generator's (the clock goroutine counts them)
 	setupIndex int     // recorder index of OnStart, when there is one
 	openUsers  []*User // every user the open model made
 
@@ -172,7 +173,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	r.taskNames = names
 	r.commit = gitCommit()
 	r.rec = newRecorder(names)
-	r.lag = result.NewWindowHistogram()
+	r.lag, r.winLag = result.NewWindowHistogram(), result.NewWindowHistogram()
 	r.backoff, r.scrub = noPacer{}, noScrub
 	pipe, release, err := r.buildPipeline(opt.parts)
 	defer release()
@@ -591,25 +592,56 @@ func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
 		}
 		select {
 		case <-tick:
-			r.closeWindow(winStart, p.Window)
+			r.closeWindow(winStart, p.Window, time.Since(next))
 			if perSegment > 0 && n%perSegment == 0 {
 				r.endSegment(next, false)
 			}
 			winStart = next
 		case <-finished:
-			r.closeWindow(winStart, time.Since(winStart))
+			r.closeWindow(winStart, time.Since(winStart), 0)
 			return
 		}
 	}
 }
 
-func (r *runner) closeWindow(start time.Time, length time.Duration) {
+// closeWindow closes the window of length from start; its clock fired
+// late after it. A window whose figures are the generator's — its clock
+// jumped, its starts fell far behind — is marked so.
+func (r *runner) closeWindow(start time.Time, length, late time.Duration) {
 	users := int(r.active.Load() + r.inFlight.Load())
 	rows := r.rec.closeWindow(start, start.Sub(r.t0), length, users)
+	if why := r.generatorTrouble(late); why != "" {
+		r.rec.mark(len(rows), why)
+		for i := range rows {
+			rows[i].Generator = why
+		}
+		r.starved++
+		r.tb.Logf("loadtest: window at %s: %s; its latencies are the generator's, not charged to the target", start.Sub(r.t0).Round(time.Second), why)
+	}
 	if testing.Verbose() {
 		r.tb.Log(progressLine(r, rows))
 	}
 	r.pipe.Window(rows)
+}
+
+// generatorTrouble says what kept the generator from measuring the
+// target in the window just closed, if anything: a clock that fired a
+// window's length late or more (the machine was suspended, or starved
+// for that long), or a p99 start lag in the window (open model) above
+// ten times the lag a start may have and 50 ms.
+func (r *runner) generatorTrouble(late time.Duration) string {
+	p := r.plan
+	r.lagMu.Lock()
+	lagP99 := time.Duration(r.winLag.ValueAtPercentile(99)) * time.Microsecond
+	r.winLag.Reset()
+	r.lagMu.Unlock()
+	switch {
+	case late >= max(p.Window, time.Second):
+		return fmt.Sprintf("the generator's clock jumped %s: its machine was suspended or starved", late.Round(time.Millisecond))
+	case p.open && lagP99 > max(50*time.Millisecond, 10*(p.LateTolerance+p.Coalesce)):
+		return fmt.Sprintf("the generator was starved: its starts were %s behind schedule (p99)", lagP99.Round(time.Millisecond))
+	}
+	return ""
 }
 
 // segmentResult assembles the outcome of the segment that ends at end
@@ -652,6 +684,7 @@ func (r *runner) segmentResult(end time.Time, last bool) *result.Run {
 	if r.hold != nil {
 		meta.Paused, meta.Outages = r.hold.cut(end)
 	}
+	meta.Starved, r.starved = r.starved, 0
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}

@@ -25,12 +25,12 @@ var metaKeys = []string{
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
-	"paused", "outages",
+	"paused", "outages", "starved_windows",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true, "paused": true, "outages": true}
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true, "paused": true, "outages": true, "starved_windows": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -48,13 +48,14 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
-		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages),
+		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages), "starved_windows": strconv.Itoa(m.Starved),
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(metaHeader)
 	for _, k := range metaKeys {
-		if (k == "paused" || k == "outages") && m.Outages == 0 && m.Paused == 0 {
-			continue // only a segment with an outage says so: other files stay as they were
+		if (k == "paused" || k == "outages") && m.Outages == 0 && m.Paused == 0 ||
+			k == "starved_windows" && m.Starved == 0 {
+			continue // only a segment with an outage or a starved generator says so: other files stay as they were
 		}
 		cw.Write([]string{k, v[k]})
 	}
@@ -192,6 +193,12 @@ func (m *Meta) set(k, v string) (err error) {
 		dur(&m.Coalesce)
 	case "paused":
 		dur(&m.Paused)
+	case "starved_windows":
+		var n int64
+		if n, err = strconv.ParseInt(v, 10, 32); err == nil && n < 0 {
+			err = fmt.Errorf("negative")
+		}
+		m.Starved = int(n)
 	case "outages":
 		var n int64
 		if n, err = strconv.ParseInt(v, 10, 32); err == nil && n < 0 {

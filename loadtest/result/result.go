@@ -101,8 +101,11 @@ type Meta struct {
 	// how long it was paused within this segment, and how many outages
 	// began in it. A segment with an outage is never recorded into the
 	// baseline or the history.
-	Paused   time.Duration
-	Outages  int
+	Paused  time.Duration
+	Outages int
+	// Starved counts the windows whose figures are the generator's: see
+	// Window.Generator.
+	Starved  int
 	Coalesce time.Duration // starts due within this were made together (0: each at its own time)
 }
 
@@ -161,6 +164,13 @@ type Window struct {
 	// Exemplars are the window's slowest requests, slowest first, so a slow
 	// window leads to the target's traces of it.
 	Exemplars []Exemplar
+
+	// Generator, when not empty, says why the window's figures are the
+	// generator's rather than the target's: its machine was suspended
+	// (the clock jumped) or starved of CPU (starts far behind schedule).
+	// Such a window is left out of the trend tests, and the gate gives a
+	// segment holding one no verdict.
+	Generator string
 }
 
 // Exemplar is one request remembered for its latency.
