@@ -15,6 +15,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -112,7 +115,7 @@ func runFake(t *testing.T, sc Scenario) (*result.Run, *captureTB, time.Duration)
 	out := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		fl := newFlags(newFlagSet())
-		fl.fs.Parse([]string{"-loadtest.out=" + out})
+		require.NoError(t, fl.fs.Parse([]string{"-loadtest.out=" + out}))
 		tb = newCaptureTB(t)
 		start := time.Now()
 		res = resultOf(runWith(tb, sc, runOptions{flags: fl})) // the core alone: features test themselves
@@ -149,22 +152,15 @@ func TestOpenModelHoldsRate(t *testing.T) {
 			sc := fakeScenario(t, target)
 			sc.Rate, sc.Duration = tt.rate, tt.duration
 			res, tb, took := runFake(t, sc)
-			if msg := tb.messages(); msg != "" {
-				t.Fatalf("run failed: %s", msg)
-			}
-			if got := target.total.Load(); got != tt.want {
-				t.Errorf("target saw %d requests; want %d", got, tt.want)
-			}
-			if res.Meta.Scheduled != tt.want || res.Meta.Late != 0 || res.Meta.Dropped != 0 {
-				t.Errorf("scheduled %d, late %d, dropped %d; want %d, 0, 0", res.Meta.Scheduled, res.Meta.Late, res.Meta.Dropped, tt.want)
-			}
-			h := res.Total.Latency
-			if p50 := h.ValueAtPercentile(50); p50 < 20000 || p50 > 20100 {
-				t.Errorf("p50 = %dµs; want 20ms (within the histogram's precision)", p50)
-			}
-			if took > tt.duration+time.Second {
-				t.Errorf("run took %s; want about %s", took, tt.duration)
-			}
+			require.Empty(t, tb.messages(), "run failed")
+			assert.Equal(t, tt.want, target.total.Load(), "requests the target saw")
+			assert.Equal(t, tt.want, res.Meta.Scheduled, "meta: scheduled")
+			assert.Zero(t, res.Meta.Late, "meta: late")
+			assert.Zero(t, res.Meta.Dropped, "meta: dropped")
+			p50 := res.Total.Latency.ValueAtPercentile(50)
+			assert.GreaterOrEqual(t, p50, int64(20000), "p50 in µs; want 20ms (within the histogram's precision)")
+			assert.LessOrEqual(t, p50, int64(20100), "p50 in µs; want 20ms (within the histogram's precision)")
+			assert.LessOrEqual(t, took, tt.duration+time.Second, "run took; want about %s", tt.duration)
 		})
 	}
 }
@@ -194,27 +190,18 @@ func TestOpenModelCoalesce(t *testing.T) {
 			sc := fakeScenario(t, target)
 			sc.Rate, sc.Duration, sc.Coalesce = tt.rate, time.Second, tt.coalesce
 			res, tb, _ := runFake(t, sc)
-			if msg := tb.messages(); msg != "" {
-				t.Fatalf("run failed: %s", msg)
-			}
-			if got, want := target.total.Load(), int64(tt.rate); got != want {
-				t.Errorf("target saw %d requests; want %d", got, want)
-			}
-			if got := len(target.instants); got != tt.wakes {
-				t.Errorf("requests came at %d instants; want %d", got, tt.wakes)
-			}
-			if res.Meta.Late != 0 || res.Meta.Dropped != 0 {
-				t.Errorf("late %d, dropped %d; want 0, 0", res.Meta.Late, res.Meta.Dropped)
-			}
+			require.Empty(t, tb.messages(), "run failed")
+			assert.Equal(t, int64(tt.rate), target.total.Load(), "requests the target saw")
+			assert.Len(t, target.instants, tt.wakes, "instants the requests came at")
+			assert.Zero(t, res.Meta.Late, "meta: late")
+			assert.Zero(t, res.Meta.Dropped, "meta: dropped")
 			// Latency is the target's 20 ms: the wait for the wake-up is
 			// the generator's, reported as lag.
 			h := res.Total.Latency
-			if lo, hi := h.Min(), h.Max(); lo < 20000 || hi > 20020 {
-				t.Errorf("latency from %dµs to %dµs; want 20ms", lo, hi)
-			}
-			if got := res.Meta.LagP99; got < tt.lagP99 || got > tt.lagP99+time.Millisecond {
-				t.Errorf("start lag p99 %s; want %s to %s", got, tt.lagP99, tt.lagP99+time.Millisecond)
-			}
+			assert.GreaterOrEqual(t, h.Min(), int64(20000), "least latency in µs; want 20ms")
+			assert.LessOrEqual(t, h.Max(), int64(20020), "most latency in µs; want 20ms")
+			assert.GreaterOrEqual(t, res.Meta.LagP99, tt.lagP99, "start lag p99; want %s to %s", tt.lagP99, tt.lagP99+time.Millisecond)
+			assert.LessOrEqual(t, res.Meta.LagP99, tt.lagP99+time.Millisecond, "start lag p99; want %s to %s", tt.lagP99, tt.lagP99+time.Millisecond)
 			want := tt.coalesce
 			switch {
 			case want == 0:
@@ -222,9 +209,7 @@ func TestOpenModelCoalesce(t *testing.T) {
 			case want < 0:
 				want = 0
 			}
-			if res.Meta.Coalesce != want {
-				t.Errorf("meta coalesce %s; want %s", res.Meta.Coalesce, want)
-			}
+			assert.Equal(t, want, res.Meta.Coalesce, "meta: coalesce")
 		})
 	}
 }
@@ -237,20 +222,12 @@ func TestOpenModelNoCoordinatedOmission(t *testing.T) {
 	sc := fakeScenario(t, target)
 	sc.Rate, sc.Duration, sc.MaxInFlight = 10, 5*time.Second, 2
 	res, tb, _ := runFake(t, sc)
-	if res.Meta.Late == 0 {
-		t.Errorf("no late starts counted with 2 in flight, 1s latency and 10/s")
-	}
-	if res.Meta.Dropped == 0 {
-		t.Errorf("no dropped starts counted")
-	}
+	assert.NotZero(t, res.Meta.Late, "late starts counted with 2 in flight, 1s latency and 10/s")
+	assert.NotZero(t, res.Meta.Dropped, "dropped starts counted")
 	// Only 2 per second can run; the ones that do wait up to seconds for
 	// their slot, and that wait is part of their latency.
-	if p99 := res.Total.Latency.ValueAtPercentile(99); p99 < 2_000_000 {
-		t.Errorf("p99 = %dµs; want the schedule delay included (> 2s)", p99)
-	}
-	if msg := tb.messages(); !strings.Contains(msg, "could not hold 10/s") {
-		t.Errorf("messages = %q; want the generator's failure to hold the rate", msg)
-	}
+	assert.GreaterOrEqual(t, res.Total.Latency.ValueAtPercentile(99), int64(2_000_000), "p99 in µs; want the schedule delay included (> 2s)")
+	assert.Contains(t, tb.messages(), "could not hold 10/s", "messages; want the generator's failure to hold the rate")
 }
 
 func TestClosedModel(t *testing.T) {
@@ -277,19 +254,12 @@ func TestClosedModel(t *testing.T) {
 			sc := fakeScenario(t, target)
 			sc.Users, sc.SpawnRate, sc.Wait, sc.Duration = tt.users, tt.spawn, tt.wait, tt.duration
 			res, tb, _ := runFake(t, sc)
-			if msg := tb.messages(); msg != "" {
-				t.Fatalf("run failed: %s", msg)
-			}
+			require.Empty(t, tb.messages(), "run failed")
 			got := target.total.Load()
-			if got < tt.lo || got > tt.hi {
-				t.Errorf("target saw %d requests; want within [%d, %d]", got, tt.lo, tt.hi)
-			}
-			if got != res.Total.Requests {
-				t.Errorf("recorded %d requests; target saw %d", res.Total.Requests, got)
-			}
-			if target.maxInFlight > tt.users {
-				t.Errorf("%d requests in flight at once; want at most %d users", target.maxInFlight, tt.users)
-			}
+			assert.GreaterOrEqual(t, got, tt.lo, "requests the target saw; want within [%d, %d]", tt.lo, tt.hi)
+			assert.LessOrEqual(t, got, tt.hi, "requests the target saw; want within [%d, %d]", tt.lo, tt.hi)
+			assert.Equal(t, got, res.Total.Requests, "requests recorded; want those the target saw")
+			assert.LessOrEqual(t, target.maxInFlight, tt.users, "requests in flight at once; want at most one per user")
 		})
 	}
 }
@@ -309,9 +279,7 @@ func TestSpawnRate(t *testing.T) {
 	}
 	// Window k has k+1 users doing 10 tasks/s each.
 	for k, n := range perWindow {
-		if want := int64(10 * (k + 1)); n != want {
-			t.Errorf("window %d: %d requests; want %d (%d users)", k, n, want, k+1)
-		}
+		assert.Equal(t, int64(10*(k+1)), n, "window %d: requests (%d users)", k, k+1)
 	}
 }
 
@@ -334,9 +302,7 @@ func TestWeightMix(t *testing.T) {
 			sc.Tasks = append(sc.Tasks, getTask(fmt.Sprintf("T%d", i), "/", w))
 		}
 		p, err := resolve(sc, newFlags(newFlagSet()))
-		if err != nil {
-			t.Fatalf("weights %v: %v", tt.weights, err)
-		}
+		require.NoError(t, err, "resolve: weights %v", tt.weights)
 		r := &runner{plan: p}
 		u := &User{Rand: rand.New(rand.NewPCG(7, 7))}
 		counts := make([]int, len(tt.weights))
@@ -344,10 +310,7 @@ func TestWeightMix(t *testing.T) {
 			counts[r.pick(u)]++
 		}
 		for i, c := range counts {
-			got := float64(c) / float64(tt.n)
-			if want := tt.want[i]; got < want-0.03 || got > want+0.03 {
-				t.Errorf("weights %v: task %d picked %.1f%% of %d; want %.1f%% ± 3 points", tt.weights, i, 100*got, tt.n, 100*want)
-			}
+			assert.InDelta(t, tt.want[i], float64(c)/float64(tt.n), 0.03, "weights %v: task %d's share of %d picks", tt.weights, i, tt.n)
 		}
 	}
 }
@@ -361,12 +324,8 @@ func TestWeightMixEndToEnd(t *testing.T) {
 	sc.Rate, sc.Duration = 100, 20*time.Second
 	runFake(t, sc)
 	a, b := target.count("/a"), target.count("/b")
-	if a+b != 2000 {
-		t.Fatalf("target saw %d requests; want 2000", a+b)
-	}
-	if share := float64(a) / 2000; share < 0.72 || share > 0.78 {
-		t.Errorf("GET /a had %.1f%% of requests; want 75%% ± 3 points", 100*share)
-	}
+	require.Equal(t, 2000, a+b, "requests the target saw")
+	assert.InDelta(t, 0.75, float64(a)/2000, 0.03, "GET /a's share of requests")
 }
 
 // TestDurationHonoured: a target that never answers cannot hold the run
@@ -384,20 +343,15 @@ func TestDurationHonoured(t *testing.T) {
 				sc.Users, sc.SpawnRate, sc.Wait = 3, 10, Constant(0)
 			}
 			res, tb, took := runFake(t, sc)
-			if want := sc.Duration + sc.Grace; took < want || took > want+100*time.Millisecond {
-				t.Errorf("run took %s; want %s (duration + grace)", took, want)
-			}
-			if res.Total.Failures == 0 || res.Total.Failures != res.Total.Requests {
-				t.Errorf("%d of %d requests failed; want all", res.Total.Failures, res.Total.Requests)
-			}
+			want := sc.Duration + sc.Grace
+			assert.GreaterOrEqual(t, took, want, "run took; want duration + grace")
+			assert.LessOrEqual(t, took, want+100*time.Millisecond, "run took; want duration + grace")
+			assert.NotZero(t, res.Total.Failures, "requests failed; want all")
+			assert.Equal(t, res.Total.Requests, res.Total.Failures, "requests failed; want all")
 			for _, f := range res.Failures {
-				if f.Class != ClassStopped {
-					t.Errorf("failure %+v; want class %q", f, ClassStopped)
-				}
+				assert.Equal(t, ClassStopped, f.Class, "failure %+v: class", f)
 			}
-			if msg := tb.messages(); !strings.Contains(msg, "stopped at the end of the run's grace period") {
-				t.Errorf("messages = %q; want the cut-off explained", msg)
-			}
+			assert.Contains(t, tb.messages(), "stopped at the end of the run's grace period", "messages; want the cut-off explained")
 		})
 	}
 }
@@ -409,12 +363,11 @@ func TestTaskTimeout(t *testing.T) {
 	sc.Rate, sc.Duration = 2, 3*time.Second
 	sc.Tasks[0].Timeout = 500 * time.Millisecond
 	res, tb, _ := runFake(t, sc)
-	if len(res.Failures) != 1 || res.Failures[0].Class != ClassTimeout || res.Failures[0].Occurrences != 6 {
-		t.Errorf("failures = %+v; want 6 timeouts", res.Failures)
+	if assert.Len(t, res.Failures, 1, "failures; want 6 timeouts") {
+		assert.Equal(t, ClassTimeout, res.Failures[0].Class, "failure: class")
+		assert.Equal(t, int64(6), res.Failures[0].Occurrences, "failure: occurrences")
 	}
-	if !strings.Contains(tb.messages(), `task "GET /a": 6 of 6 requests failed`) {
-		t.Errorf("messages = %q", tb.messages())
-	}
+	assert.Contains(t, tb.messages(), `task "GET /a": 6 of 6 requests failed`, "messages")
 }
 
 func TestHeaders(t *testing.T) {
@@ -423,29 +376,25 @@ func TestHeaders(t *testing.T) {
 	sc.Rate, sc.Duration = 2, time.Second
 	sc.Header = http.Header{"X-Team": {"orders"}}
 	res, _, _ := runFake(t, sc)
-	if len(target.headers) == 0 {
-		t.Fatal("no request seen")
-	}
+	require.NotEmpty(t, target.headers, "requests seen")
 	seen := map[string]bool{}
-	for _, h := range target.headers {
-		if got := h.Get("User-Agent"); got != UserAgent || !strings.HasPrefix(got, "steadyload/") {
-			t.Errorf("User-Agent = %q; want %q", got, UserAgent)
-		}
-		if got := h.Get(RunHeader); got != res.Meta.RunID || len(got) != 16 {
-			t.Errorf("%s = %q; want the run id %q", RunHeader, got, res.Meta.RunID)
-		}
+	for i, h := range target.headers {
+		assert.Equal(t, UserAgent, h.Get("User-Agent"), "request %d: User-Agent", i)
+		assert.True(t, strings.HasPrefix(h.Get("User-Agent"), "steadyload/"), "request %d: User-Agent %q; want steadyload/...", i, h.Get("User-Agent"))
+		assert.Equal(t, res.Meta.RunID, h.Get(RunHeader), "request %d: %s; want the run id", i, RunHeader)
+		assert.Len(t, h.Get(RunHeader), 16, "request %d: %s", i, RunHeader)
 		tp := h.Get("Traceparent")
 		var ver, trace, span, flags string
-		if parts := strings.Split(tp, "-"); len(parts) == 4 {
+		if parts := strings.Split(tp, "-"); assert.Len(t, parts, 4, "request %d: traceparent %q; want 00-<32 hex, fresh per task>-<16 hex>-01", i, tp) {
 			ver, trace, span, flags = parts[0], parts[1], parts[2], parts[3]
-		}
-		if ver != "00" || len(trace) != 32 || len(span) != 16 || flags != "01" || seen[trace] {
-			t.Errorf("traceparent = %q; want 00-<32 hex, fresh per task>-<16 hex>-01", tp)
+			assert.Equal(t, "00", ver, "request %d: traceparent %q: version", i, tp)
+			assert.Len(t, trace, 32, "request %d: traceparent %q: trace id", i, tp)
+			assert.Len(t, span, 16, "request %d: traceparent %q: span id", i, tp)
+			assert.Equal(t, "01", flags, "request %d: traceparent %q: flags", i, tp)
+			assert.False(t, seen[trace], "request %d: traceparent %q: trace id seen before; want one fresh per task", i, tp)
 		}
 		seen[trace] = true
-		if got := h.Get("X-Team"); got != "orders" {
-			t.Errorf("X-Team = %q; want the scenario's header", got)
-		}
+		assert.Equal(t, "orders", h.Get("X-Team"), "request %d: X-Team; want the scenario's header", i)
 	}
 }
 
@@ -459,9 +408,7 @@ func TestSeedReproducible(t *testing.T) {
 		runFake(t, sc)
 		return fmt.Sprint(target.count("/a"), target.count("/b"))
 	}
-	if a, b := seq(), seq(); a != b {
-		t.Errorf("same seed, different mixes: %s vs %s", a, b)
-	}
+	assert.Equal(t, seq(), seq(), "task mixes of two runs with the same seed")
 }
 
 // TestOnStartOnStop: each user logs in once, its header is then sent with
@@ -479,23 +426,16 @@ func TestOnStartOnStop(t *testing.T) {
 	}
 	sc.OnStop = func(context.Context, *User) error { stops.Add(1); return nil }
 	res, tb, _ := runFake(t, sc)
-	if msg := tb.messages(); msg != "" {
-		t.Fatalf("run failed: %s", msg)
+	require.Empty(t, tb.messages(), "run failed")
+	assert.Equal(t, int64(3), starts.Load(), "OnStart calls")
+	assert.Equal(t, int64(3), stops.Load(), "OnStop calls")
+	assert.Equal(t, 3, target.count("/login"), "/login requests")
+	if setup := task(res, "OnStart"); assert.NotNil(t, setup, "OnStart row") {
+		assert.True(t, setup.Setup, "OnStart row %+v: setup", setup)
+		assert.Equal(t, int64(3), setup.Requests, "OnStart row: requests")
 	}
-	if starts.Load() != 3 || stops.Load() != 3 {
-		t.Errorf("OnStart ran %d times, OnStop %d; want 3 each", starts.Load(), stops.Load())
-	}
-	if target.count("/login") != 3 {
-		t.Errorf("/login requested %d times; want 3", target.count("/login"))
-	}
-	setup := task(res, "OnStart")
-	if setup == nil || !setup.Setup || setup.Requests != 3 {
-		t.Errorf("OnStart row = %+v; want a setup row with 3 requests", setup)
-	}
-	for _, h := range target.headers[1:] {
-		if !strings.HasPrefix(h.Get("Authorization"), "Bearer user-") {
-			t.Errorf("Authorization = %q; want the user's token", h.Get("Authorization"))
-		}
+	for i, h := range target.headers[1:] {
+		assert.True(t, strings.HasPrefix(h.Get("Authorization"), "Bearer user-"), "request %d: Authorization %q; want the user's token", i+1, h.Get("Authorization"))
 	}
 }
 
@@ -509,16 +449,12 @@ func TestOpenModelUsers(t *testing.T) {
 	sc.OnStart = func(context.Context, *User) error { starts.Add(1); return nil }
 	sc.OnStop = func(context.Context, *User) error { stops.Add(1); return nil }
 	res, tb, _ := runFake(t, sc)
-	if msg := tb.messages(); msg != "" {
-		t.Fatalf("run failed: %s", msg)
-	}
+	require.Empty(t, tb.messages(), "run failed")
 	// 250 ms tasks at 10/s: 3 in flight at most, so 3 users serve all 20.
-	if starts.Load() != 3 || stops.Load() != 3 {
-		t.Errorf("OnStart ran %d times, OnStop %d; want 3 each", starts.Load(), stops.Load())
-	}
-	if res.Total.Requests != 23 || target.total.Load() != 20 {
-		t.Errorf("%d recorded (tasks and setups), %d at the target; want 23 and 20", res.Total.Requests, target.total.Load())
-	}
+	assert.Equal(t, int64(3), starts.Load(), "OnStart calls")
+	assert.Equal(t, int64(3), stops.Load(), "OnStop calls")
+	assert.Equal(t, int64(23), res.Total.Requests, "requests recorded (tasks and setups)")
+	assert.Equal(t, int64(20), target.total.Load(), "requests the target saw")
 }
 
 // TestFailedOnStart: a user whose OnStart fails runs no task.
@@ -528,15 +464,11 @@ func TestFailedOnStart(t *testing.T) {
 	sc.Users, sc.SpawnRate, sc.Wait, sc.Duration = 2, 10, Constant(0), time.Second
 	sc.OnStart = func(context.Context, *User) error { return errors.New("login refused") }
 	res, tb, _ := runFake(t, sc)
-	if target.total.Load() != 0 {
-		t.Errorf("target saw %d requests; want none", target.total.Load())
+	assert.Zero(t, target.total.Load(), "requests the target saw")
+	if setup := task(res, "OnStart"); assert.NotNil(t, setup, "OnStart row") {
+		assert.Equal(t, int64(2), setup.Failures, "OnStart row: failures")
 	}
-	if setup := task(res, "OnStart"); setup == nil || setup.Failures != 2 {
-		t.Errorf("OnStart row = %+v; want 2 failures", setup)
-	}
-	if msg := tb.messages(); !strings.Contains(msg, "login refused") {
-		t.Errorf("messages = %q; want the OnStart error", msg)
-	}
+	assert.Contains(t, tb.messages(), "login refused", "messages; want the OnStart error")
 }
 
 // TestOnStartTimeout: a hanging OnStart is cut off by the scenario's
@@ -550,16 +482,14 @@ func TestOnStartTimeout(t *testing.T) {
 		return err
 	}
 	res, _, took := runFake(t, sc)
-	setup := task(res, "OnStart")
-	if setup == nil || setup.Failures != 1 || len(res.Failures) != 1 || res.Failures[0].Class != ClassTimeout {
-		t.Errorf("OnStart = %+v, failures %+v; want one timeout", setup, res.Failures)
+	if setup := task(res, "OnStart"); assert.NotNil(t, setup, "OnStart row") {
+		assert.Equal(t, int64(1), setup.Failures, "OnStart row: failures")
 	}
-	if target.total.Load() != 1 {
-		t.Errorf("target saw %d requests; want only the login", target.total.Load())
+	if assert.Len(t, res.Failures, 1, "failures; want one timeout") {
+		assert.Equal(t, ClassTimeout, res.Failures[0].Class, "failure: class")
 	}
-	if took > sc.Duration+time.Second {
-		t.Errorf("run took %s; want it to end at its duration", took)
-	}
+	assert.Equal(t, int64(1), target.total.Load(), "requests the target saw; want only the login")
+	assert.LessOrEqual(t, took, sc.Duration+time.Second, "run took; want it to end at its duration")
 }
 
 // lateTimer is a pacer whose timer always wakes late by over, as Go's
@@ -591,12 +521,10 @@ func TestLastStartNotDropped(t *testing.T) {
 	sc.Rate, sc.Duration = 1, 3*time.Second
 	sc.pacer = lateTimer{dues: []time.Duration{0, time.Second, 3*time.Second - 500*time.Microsecond}, over: 2 * time.Millisecond}
 	res, tb, _ := runFake(t, sc)
-	if msg := tb.messages(); msg != "" {
-		t.Fatalf("run failed: %s", msg)
-	}
-	if got := target.total.Load(); got != 3 || res.Meta.Dropped != 0 || res.Meta.Late != 0 {
-		t.Errorf("target saw %d requests, %d dropped, %d late; want 3, 0, 0", got, res.Meta.Dropped, res.Meta.Late)
-	}
+	require.Empty(t, tb.messages(), "run failed")
+	assert.Equal(t, int64(3), target.total.Load(), "requests the target saw")
+	assert.Zero(t, res.Meta.Dropped, "meta: dropped")
+	assert.Zero(t, res.Meta.Late, "meta: late")
 }
 
 // TestCoalesceSetting: the field's zero is the default, negative is off,
@@ -615,17 +543,11 @@ func TestCoalesceSetting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		fl := newFlags(newFlagSet())
-		if err := fl.fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, tt.args...)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, fl.fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, tt.args...)))
 		sc := fakeScenario(t, &fakeTarget{})
 		sc.Rate, sc.Coalesce = 10, tt.field
 		p, err := resolve(sc, fl)
-		if err != nil {
-			t.Fatalf("field %s, flags %q: %v", tt.field, tt.args, err)
-		}
-		if p.Coalesce != tt.want {
-			t.Errorf("field %s, flags %q: coalesce %s; want %s", tt.field, tt.args, p.Coalesce, tt.want)
-		}
+		require.NoError(t, err, "resolve: field %s, flags %q", tt.field, tt.args)
+		assert.Equal(t, tt.want, p.Coalesce, "resolve: field %s, flags %q: coalesce", tt.field, tt.args)
 	}
 }

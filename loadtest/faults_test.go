@@ -2,10 +2,11 @@ package loadtest
 
 import (
 	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/steadyload/steadyload/internal/faultserver"
@@ -73,14 +74,12 @@ func TestFaultsSurvived(t *testing.T) {
 			if host == "" || host == "closed" {
 				if host == "closed" {
 					var err error
-					if host, err = faultserver.ClosedURL(); err != nil {
-						t.Fatal(err)
-					}
+					host, err = faultserver.ClosedURL()
+					require.NoError(t, err, "faultserver.ClosedURL")
 				} else {
 					var err error
-					if srv, err = faultserver.Start(tt.cfg); err != nil {
-						t.Fatal(err)
-					}
+					srv, err = faultserver.Start(tt.cfg)
+					require.NoError(t, err, "faultserver.Start")
 					defer srv.Close()
 					host = srv.URL()
 				}
@@ -105,40 +104,30 @@ func TestFaultsSurvived(t *testing.T) {
 
 			// A bound on the run's end, not a speed check: the grace is
 			// the promise; the slack covers a busy machine.
-			if limit := duration + grace + 3*time.Second; took > limit {
-				t.Errorf("run took %s; want it over by duration + grace (%s) and a little", took, duration+grace)
-			}
-			if res == nil {
-				t.Fatalf("no result; messages: %s", tb.messages())
-			}
+			assert.LessOrEqual(t, took, duration+grace+3*time.Second, "run took; want it over by duration + grace (%s) and a little", duration+grace)
+			require.NotNil(t, res, "no result; messages: %s", tb.messages())
 			var n int64
 			for _, f := range res.Failures {
 				if f.Class == tt.class {
 					n += f.Occurrences
 				}
 			}
-			if n == 0 {
-				t.Errorf("no failure of class %q; failures: %+v", tt.class, res.Failures)
-			}
+			assert.NotZero(t, n, "failures of class %q; failures: %+v", tt.class, res.Failures)
 			msg := tb.messages()
 			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message = %q; want %q", msg, w)
-				}
+				assert.Contains(t, msg, w, "messages")
 			}
 			stats, history, failures := result.Files(out, t.Name())
 			for _, f := range []string{stats, history, failures, result.MetaFile(out, t.Name())} {
-				if fi, err := os.Stat(f); err != nil || fi.Size() == 0 {
-					t.Errorf("result file: %v", err)
+				if fi, err := os.Stat(f); assert.NoError(t, err, "result file") {
+					assert.NotZero(t, fi.Size(), "result file %s: size", f)
 				}
 			}
-			if m := readMeta(t, out, t.Name()); m.Status != res.Meta.Status {
-				t.Errorf("meta file status %q; want %q", m.Status, res.Meta.Status)
-			}
+			assert.Equal(t, res.Meta.Status, readMeta(t, out, t.Name()).Status, "meta file status")
 			if srv != nil {
 				for deadline := time.Now().Add(5 * time.Second); srv.OpenConns() > 0; time.Sleep(10 * time.Millisecond) {
 					if time.Now().After(deadline) {
-						t.Errorf("%d connections to the target still open after the run", srv.OpenConns())
+						assert.Zero(t, srv.OpenConns(), "connections to the target still open 5s after the run")
 						break
 					}
 				}

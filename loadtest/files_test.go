@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/baseline"
 )
@@ -21,9 +24,7 @@ func runFiles(t *testing.T, sc Scenario, probe func(string) error, args ...strin
 	fl := newFlags(fs)
 	bf, hf := newBaselineFlags(fs), newHistoryFlags(fs)
 	bf.probe, hf.probe = probe, probe
-	if err := fs.Parse(append([]string{"-loadtest.out=" + t.TempDir(), "-loadtest.env=e2e"}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + t.TempDir(), "-loadtest.env=e2e"}, args...)))
 	tb := newCaptureTB(t)
 	runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf, history: hf}})
 	return tb
@@ -39,9 +40,7 @@ func runFiles(t *testing.T, sc Scenario, probe func(string) error, args ...strin
 func TestUnwritableDirsFailBeforeLoad(t *testing.T) {
 	srv, hits := lognormalServer(t, 11, unchanged)
 	file := filepath.Join(t.TempDir(), "a-file")
-	if err := os.WriteFile(file, []byte("not a directory\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, []byte("not a directory\n"), 0o644))
 	root := t.TempDir()
 	// readOnly is atomicfile.Probe on a read-only file system mounted at
 	// mount, where dirs are still to be created.
@@ -81,19 +80,14 @@ func TestUnwritableDirsFailBeforeLoad(t *testing.T) {
 			before := hits.Load()
 			tb := runFiles(t, gateScenario(srv, tt.root, 200), tt.probe, tt.args...)
 			msgs := tb.messages()
-			if !strings.Contains(msgs, tt.want) || !strings.Contains(msgs, "no request sent") {
-				t.Errorf("messages %q;\nwant %q, before any request", msgs, tt.want)
-			}
-			if n := hits.Load() - before; n != 0 {
-				t.Errorf("%d requests sent; want none", n)
-			}
+			assert.Contains(t, msgs, tt.want, "messages")
+			assert.Contains(t, msgs, "no request sent", "messages; want the failure before any request")
+			assert.Zero(t, hits.Load()-before, "requests sent")
 		})
 	}
 	// The same directories, writable: the run goes ahead.
 	tb := runFiles(t, gateScenario(srv, root, 200), nil, "-loadtest.history", "-loadtest.history-dir="+filepath.Join(root, "h"))
-	if msgs := tb.messages(); msgs != "" {
-		t.Errorf("a run with writable directories failed: %s", msgs)
-	}
+	assert.Empty(t, tb.messages(), "a run with writable directories failed")
 }
 
 // TestBadBaselineRunFailsBeforeLoad: a baseline run whose meta.csv says
@@ -107,40 +101,29 @@ func TestBadBaselineRunFailsBeforeLoad(t *testing.T) {
 		t.Run("rate "+v, func(t *testing.T) {
 			root := t.TempDir()
 			run := filepath.Join(baseline.Dir(root, "e2e", t.Name()), filepath.Base(committed))
-			if err := os.MkdirAll(filepath.Dir(run), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.CopyFS(run, os.DirFS(committed)); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.MkdirAll(filepath.Dir(run), 0o755))
+			require.NoError(t, os.CopyFS(run, os.DirFS(committed)), "copy the committed baseline run")
 			meta := filepath.Join(run, baseline.MetaFile)
 			good, _ := os.ReadFile(meta)
 			bad := bytes.Replace(good, []byte("\nrate,10\n"), []byte("\nrate,"+v+"\n"), 1)
-			if err := os.WriteFile(meta, bad, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(meta, bad, 0o644))
 			before := hits.Load()
 			for _, args := range [][]string{nil, {"-loadtest.update"}} {
 				tb := runFiles(t, gateScenario(srv, root, 200), nil, args...)
-				want := meta + `:11: rate: bad value "` + v + `"`
-				if msgs := tb.messages(); !strings.Contains(msgs, want) || !strings.Contains(msgs, "no request sent") {
-					t.Errorf("with %q: messages %q;\nwant %q before any request", args, msgs, want)
-				}
+				msgs := tb.messages()
+				assert.Contains(t, msgs, meta+`:11: rate: bad value "`+v+`"`, "with %q: messages", args)
+				assert.Contains(t, msgs, "no request sent", "with %q: messages; want the failure before any request", args)
 			}
-			if n := hits.Load() - before; n != 0 {
-				t.Errorf("%d requests sent; want none", n)
-			}
-			if after, err := os.ReadFile(meta); err != nil || !bytes.Equal(after, bad) {
-				t.Errorf("the damaged meta.csv was changed or removed (%v)", err)
+			assert.Zero(t, hits.Load()-before, "requests sent")
+			if after, err := os.ReadFile(meta); assert.NoError(t, err, "the damaged meta.csv was removed") {
+				assert.Equal(t, string(bad), string(after), "the damaged meta.csv was changed")
 			}
 			entries, _ := os.ReadDir(filepath.Dir(run))
 			var names []string
 			for _, e := range entries {
 				names = append(names, e.Name())
 			}
-			if len(names) != 1 || names[0] != filepath.Base(run) {
-				t.Errorf("the baseline directory holds %q; want only the damaged run", names)
-			}
+			assert.Equal(t, []string{filepath.Base(run)}, names, "the baseline directory; want only the damaged run")
 		})
 	}
 }

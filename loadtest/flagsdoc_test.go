@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // updateFlagsDoc rewrites ../docs/flags.md from the flag set instead of
@@ -43,20 +45,16 @@ applies, else the default its meaning names. What the flags do is told in the pa
 // flag registered on the command line; -update rewrites it.
 func TestFlagsDoc(t *testing.T) {
 	got := renderFlagsDoc(flag.CommandLine)
-	if !strings.Contains(got, "`-loadtest.host URL`") {
-		t.Fatalf("renderFlagsDoc: no -loadtest.host row; are the harness's flags still registered by package loadtest?\n%s", got)
-	}
+	require.Contains(t, got, "`-loadtest.host URL`", "renderFlagsDoc: no -loadtest.host row; are the harness's flags still registered by package loadtest?")
 	if *updateFlagsDoc {
-		if err := os.WriteFile(flagsDocPath, []byte(got), 0o644); err != nil {
-			t.Fatalf("write flags page: %v", err)
-		}
+		require.NoError(t, os.WriteFile(flagsDocPath, []byte(got), 0o644), "write flags page")
 		t.Logf("wrote %s", flagsDocPath)
 		return
 	}
 	want, err := os.ReadFile(flagsDocPath)
-	if err != nil {
-		t.Fatalf("read flags page: %v (create it with: go test ./loadtest -run TestFlagsDoc -update)", err)
-	}
+	require.NoError(t, err, "read flags page (create it with: go test ./loadtest -run TestFlagsDoc -update)")
+	// The page's own line diff, not assert.Equal: testify's diff of two
+	// long strings is hard to read and says nothing of how to refresh.
 	if got != string(want) {
 		t.Errorf("%s is not the table of the registered -loadtest.* flags; refresh it with: go test ./loadtest -run TestFlagsDoc -update\n%s",
 			flagsDocPath, lineDiff(string(want), got))

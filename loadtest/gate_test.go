@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/internal/baseline"
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/pipeline"
@@ -91,9 +94,7 @@ func runGate(t *testing.T, sc Scenario, args ...string) (*pipeline.Segment, *cap
 	fs := newFlagSet()
 	fl := newFlags(fs)
 	bf := newBaselineFlags(fs)
-	if err := fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.env=e2e"}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.env=e2e"}, args...)))
 	tb := newCaptureTB(t)
 	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{baseline: bf}})
 	return res, tb, out
@@ -105,12 +106,8 @@ func baselineFor(t *testing.T, root, test string) string {
 	t.Helper()
 	dst := t.TempDir()
 	to := baseline.Dir(dst, "e2e", t.Name())
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(to, os.DirFS(baseline.Dir(root, "e2e", test))); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(to, 0o755))
+	require.NoError(t, os.CopyFS(to, os.DirFS(baseline.Dir(root, "e2e", test))), "copy the baseline of %s", test)
 	return dst
 }
 
@@ -124,33 +121,23 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 	srv, _ := lognormalServer(t, 1, unchanged)
 
 	res, tb, _ := runGate(t, gateScenario(srv, root, 200))
-	if msgs := tb.messages(); msgs != "" {
-		t.Fatalf("first run without a baseline failed: %s", msgs)
-	}
-	if !strings.Contains(tb.logText(), "NO BASELINE") || !strings.Contains(tb.logText(), "-loadtest.update") {
-		t.Errorf("run without a baseline does not say so and how to record one:\n%s", tb.logText())
-	}
-	if res.Gate == nil || len(res.Gate.Rows) != 0 {
-		t.Errorf("res.Gate = %+v; want a report with no rows", res.Gate)
+	require.Empty(t, tb.messages(), "first run without a baseline failed")
+	assert.Contains(t, tb.logText(), "NO BASELINE", "log of a run without a baseline; want it to say so")
+	assert.Contains(t, tb.logText(), "-loadtest.update", "log of a run without a baseline; want how to record one")
+	if assert.NotNil(t, res.Gate, "res.Gate; want a report with no rows") {
+		assert.Empty(t, res.Gate.Rows, "res.Gate.Rows")
 	}
 	_, tb, _ = runGate(t, gateScenario(srv, root, 200), "-loadtest.require-baseline")
-	if !strings.Contains(tb.messages(), "no baseline and -loadtest.require-baseline is set") {
-		t.Errorf("-loadtest.require-baseline without a baseline: messages %q; want a failure", tb.messages())
-	}
+	assert.Contains(t, tb.messages(), "no baseline and -loadtest.require-baseline is set", "-loadtest.require-baseline without a baseline: messages; want a failure")
 
 	for i := range 3 {
 		_, tb, _ := runGate(t, gateScenario(srv, root, 200), "-loadtest.update")
-		if msgs := tb.messages(); msgs != "" {
-			t.Fatalf("recording run %d failed: %s", i+1, msgs)
-		}
-		if !strings.Contains(tb.logText(), "baseline: recorded run") {
-			t.Errorf("recording run %d logged no record:\n%s", i+1, tb.logText())
-		}
+		require.Empty(t, tb.messages(), "recording run %d failed", i+1)
+		assert.Contains(t, tb.logText(), "baseline: recorded run", "recording run %d: log", i+1)
 	}
 	runs, err := baseline.Load(dir)
-	if err != nil || len(runs) != 3 {
-		t.Fatalf("baseline after 3 updates: %d runs, %v; want 3", len(runs), err)
-	}
+	require.NoError(t, err, "baseline.Load after 3 updates")
+	require.Len(t, runs, 3, "baseline runs after 3 updates")
 
 	parent := t.Name()
 	t.Run("same server passes", func(t *testing.T) {
@@ -171,24 +158,23 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 			}
 			failed = append(failed, tb.messages()+"\n"+tb.logText())
 		}
+		// The attempts' messages and logs, printed as they are: a quoted
+		// slice of them would not read.
 		if failed != nil {
 			t.Errorf("unchanged server failed the gate in 3 attempts:\n%s", strings.Join(failed, "\n\n"))
 		}
-		if res.Gate == nil || len(res.Gate.Runs) != 3 || len(res.Gate.Rows) != 6 {
-			t.Fatalf("res.Gate = %+v; want 3 runs and 6 rows (2 tasks × p95, failures, rate)", res.Gate)
-		}
+		require.NotNil(t, res.Gate, "res.Gate")
+		require.Len(t, res.Gate.Runs, 3, "res.Gate.Runs")
+		require.Len(t, res.Gate.Rows, 6, "res.Gate.Rows (2 tasks × p95, failures, rate)")
 		for _, row := range res.Gate.Rows {
-			if row.Verdict == gate.NoVerdict {
-				t.Errorf("%s %s: no verdict (%s); want one", row.Task, row.Metric, row.Warnings)
-			}
+			assert.NotEqual(t, gate.NoVerdict, row.Verdict, "%s %s: verdict (%s)", row.Task, row.Metric, row.Warnings)
 		}
 		csv, err := os.ReadFile(filepath.Join(out, result.FileBase(t.Name())+"_gate.csv"))
-		if err != nil || !bytes.HasPrefix(csv, []byte(strings.Join(gate.CSVHeader, ","))) {
-			t.Errorf("comparison CSV: %v\n%s", err, csv)
+		if assert.NoError(t, err, "comparison CSV") {
+			assert.True(t, bytes.HasPrefix(csv, []byte(strings.Join(gate.CSVHeader, ","))), "comparison CSV; want the header first:\n%s", csv)
 		}
-		if runs, _ := filepath.Glob(filepath.Join(dir, "2*")); len(runs) != 3 {
-			t.Errorf("a plain run changed the baseline: %d runs", len(runs))
-		}
+		runs, _ := filepath.Glob(filepath.Join(dir, "2*"))
+		assert.Len(t, runs, 3, "baseline runs after a plain run; want it unchanged")
 	})
 
 	t.Run("1.6x slower fails", func(t *testing.T) {
@@ -199,16 +185,14 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		_, tb, _ := runGate(t, gateScenario(slow, root, 200))
 		msgs := tb.messages()
 		for _, want := range []string{"baseline gate: GET /work: p95 rose +", "baseline gate: Aggregated: p95 rose +", "98% CI", "tolerance +10%"} {
-			if !strings.Contains(msgs, want) {
-				t.Errorf("messages lack %q:\n%s", want, msgs)
-			}
+			assert.Contains(t, msgs, want, "messages")
 		}
-		if log := tb.logText(); !strings.Contains(log, "baseline comparison") || !strings.Contains(log, "FAIL") {
-			t.Errorf("the log has no comparison table with FAIL:\n%s", log)
-		}
+		assert.Contains(t, tb.logText(), "baseline comparison", "log; want the comparison table")
+		assert.Contains(t, tb.logText(), "FAIL", "log; want the comparison table with FAIL")
 		md, err := os.ReadFile(summary)
-		if err != nil || !strings.Contains(string(md), "| GET /work | p95 |") || !strings.Contains(string(md), "**FAIL**") {
-			t.Errorf("step summary: %v\n%s", err, md)
+		if assert.NoError(t, err, "step summary") {
+			assert.Contains(t, string(md), "| GET /work | p95 |", "step summary")
+			assert.Contains(t, string(md), "**FAIL**", "step summary")
 		}
 	})
 
@@ -219,13 +203,11 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		sc.Gate.Metrics = []string{"p50", "p95"}
 		res, tb, _ := runGate(t, sc)
 		for _, row := range res.Gate.Rows {
-			if row.Metric == gate.P95 && row.Verdict == gate.Regressed {
-				t.Errorf("%s p95 regressed on a p50-only change: %s", row.Task, row.Message())
+			if row.Metric == gate.P95 {
+				assert.NotEqual(t, gate.Regressed, row.Verdict, "%s p95 on a p50-only change: %s", row.Task, row.Message())
 			}
 		}
-		if !strings.Contains(tb.messages(), "GET /work: p50 rose") {
-			t.Errorf("the p50 gate did not catch a +60%% median:\n%s", tb.messages())
-		}
+		assert.Contains(t, tb.messages(), "GET /work: p50 rose", "messages; want the p50 gate to catch a +60% median")
 	})
 
 	t.Run("another load shape is not compared", func(t *testing.T) {
@@ -233,49 +215,33 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		sc := gateScenario(srv, root, 100)
 		sc.Duration = time.Second
 		res, tb, _ := runGate(t, sc)
-		if msgs := tb.messages(); msgs != "" {
-			t.Errorf("a run of another shape failed: %s", msgs)
-		}
+		assert.Empty(t, tb.messages(), "a run of another shape failed")
 		log := tb.logText()
 		for _, want := range []string{"NOT COMPARED", "rate 200 in the baseline, 100 now", "duration 2s in the baseline, 1s now", "-loadtest.update"} {
-			if !strings.Contains(log, want) {
-				t.Errorf("log lacks %q:\n%s", want, log)
-			}
+			assert.Contains(t, log, want, "log")
 		}
-		if len(res.Gate.Rows) != 0 {
-			t.Errorf("%d rows compared across load shapes; want none", len(res.Gate.Rows))
-		}
+		assert.Empty(t, res.Gate.Rows, "rows compared across load shapes")
 		_, tb, _ = runGate(t, sc, "-loadtest.require-baseline")
-		if !strings.Contains(tb.messages(), "no comparable baseline") {
-			t.Errorf("-loadtest.require-baseline with another shape: %q; want a failure", tb.messages())
-		}
+		assert.Contains(t, tb.messages(), "no comparable baseline", "-loadtest.require-baseline with another shape: messages; want a failure")
 	})
 
 	t.Run("malformed baseline fails before load, untouched", func(t *testing.T) {
 		bad := baselineFor(t, root, parent)
 		file := filepath.Join(baseline.Dir(bad, "e2e", t.Name()), runs[1].Name, baseline.HistogramsFile)
 		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		lines := strings.SplitN(string(b), "\n", 4)
 		lines[2] = strings.Replace(lines[2], ",", ",,", 1)
 		damaged := []byte(strings.Join(lines, "\n"))
-		if err := os.WriteFile(file, damaged, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(file, damaged, 0o644))
 		for _, args := range [][]string{nil, {"-loadtest.update"}} {
 			srv, hits := lognormalServer(t, 4, unchanged)
 			_, tb, _ := runGate(t, gateScenario(srv, bad, 200), args...)
-			if want := file + ":3: wrong number of fields"; !strings.Contains(tb.messages(), want) || !strings.Contains(tb.messages(), "no request sent") {
-				t.Errorf("run %v over a damaged baseline: messages %q; want %q before any request", args, tb.messages(), want)
-			}
-			if n := hits.Load(); n != 0 {
-				t.Errorf("run %v over a damaged baseline sent %d requests; want none", args, n)
-			}
-			if after, _ := os.ReadFile(file); !bytes.Equal(after, damaged) {
-				t.Errorf("run %v changed the damaged file", args)
-			}
+			assert.Contains(t, tb.messages(), file+":3: wrong number of fields", "run %v over a damaged baseline: messages", args)
+			assert.Contains(t, tb.messages(), "no request sent", "run %v over a damaged baseline: messages; want the failure before any request", args)
+			assert.Zero(t, hits.Load(), "run %v over a damaged baseline: requests sent", args)
+			after, _ := os.ReadFile(file)
+			assert.Equal(t, string(damaged), string(after), "run %v changed the damaged file", args)
 		}
 	})
 }
@@ -300,14 +266,11 @@ func TestBaselineGateBadSettings(t *testing.T) {
 			tt.gate.Dir = sc.Gate.Dir
 			sc.Gate = tt.gate
 			_, tb, _ := runGate(t, sc, tt.args...)
-			if !strings.Contains(tb.messages(), tt.want) || !strings.Contains(tb.messages(), "no request sent") {
-				t.Errorf("messages %q; want %q before any request", tb.messages(), tt.want)
-			}
+			assert.Contains(t, tb.messages(), tt.want, "messages")
+			assert.Contains(t, tb.messages(), "no request sent", "messages; want the failure before any request")
 		})
 	}
-	if n := hits.Load(); n != 0 {
-		t.Errorf("bad settings sent %d requests; want none", n)
-	}
+	assert.Zero(t, hits.Load(), "requests sent with bad settings")
 }
 
 // TestBaselineUpdateRefusesTinyRun: a run with too few requests is not
@@ -318,10 +281,8 @@ func TestBaselineUpdateRefusesTinyRun(t *testing.T) {
 	sc := gateScenario(srv, root, 10)
 	sc.Duration = time.Second
 	_, tb, _ := runGate(t, sc, "-loadtest.update")
-	if !strings.Contains(tb.messages(), "baseline not updated: 10 successful requests, a baseline run needs at least 20") {
-		t.Errorf("messages %q; want the run refused as a baseline", tb.messages())
-	}
-	if runs, err := baseline.Load(baseline.Dir(root, "e2e", t.Name())); err != nil || len(runs) != 0 {
-		t.Errorf("baseline after a refused update: %d runs, %v; want none", len(runs), err)
-	}
+	assert.Contains(t, tb.messages(), "baseline not updated: 10 successful requests, a baseline run needs at least 20", "messages; want the run refused as a baseline")
+	runs, err := baseline.Load(baseline.Dir(root, "e2e", t.Name()))
+	assert.NoError(t, err, "baseline.Load after a refused update")
+	assert.Empty(t, runs, "baseline runs after a refused update")
 }

@@ -3,12 +3,13 @@ package loadtest
 import (
 	"context"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/internal/faultserver"
 	"github.com/steadyload/steadyload/loadtest/result"
@@ -26,9 +27,7 @@ func snapshot(t *testing.T, root string) map[string]string {
 		files[path] = string(b)
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "read the files under %s", root)
 	return files
 }
 
@@ -41,9 +40,7 @@ func TestPartialRunsNeverUpdateBaseline(t *testing.T) {
 	run := func(t *testing.T, tb testing.TB, args ...string) *result.Run {
 		fs := newFlagSet()
 		fl, bf, sf := newFlags(fs), newBaselineFlags(fs), newSafetyFlags(fs)
-		if err := fs.Parse(append([]string{"-loadtest.out=" + t.TempDir(), "-loadtest.env=guard", "-loadtest.update"}, args...)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + t.TempDir(), "-loadtest.env=guard", "-loadtest.update"}, args...)))
 		sc := Scenario{
 			Host: srv.URL(), Rate: 50, Duration: 5 * time.Second, Window: 500 * time.Millisecond, MaxLateRatio: 0.5,
 			Tasks: []Task{getTask("GET /x", "/x", 1)}, Gate: Gate{Dir: root},
@@ -64,13 +61,12 @@ func TestPartialRunsNeverUpdateBaseline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv.Set(faultserver.None)
 			tb := newCaptureTB(t)
-			if res := run(t, tb); res == nil || res.Meta.Status != result.Complete || tb.Failed() {
-				t.Fatalf("recording run: %s", tb.messages())
-			}
+			recorded := run(t, tb)
+			require.NotNil(t, recorded, "recording run: %s", tb.messages())
+			require.Equal(t, result.Complete, recorded.Meta.Status, "recording run: status (%s)", tb.messages())
+			require.False(t, tb.Failed(), "recording run failed: %s", tb.messages())
 			before := snapshot(t, root)
-			if len(before) == 0 {
-				t.Fatal("the recording run wrote no baseline")
-			}
+			require.NotEmpty(t, before, "the recording run wrote no baseline")
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -80,15 +76,10 @@ func TestPartialRunsNeverUpdateBaseline(t *testing.T) {
 			defer tm.Stop()
 			res := run(t, tb)
 			srv.Set(faultserver.None)
-			if res == nil || res.Meta.Status != tt.status {
-				t.Fatalf("run: %+v, %s; want status %s", res, tb.messages(), tt.status)
-			}
-			if after := snapshot(t, root); !maps.Equal(before, after) {
-				t.Errorf("the baseline changed after a run that was %s", tt.status)
-			}
-			if msg := tb.messages(); !strings.Contains(msg, "baseline not updated: the run is "+string(tt.status)) {
-				t.Errorf("message = %q; want it to say the baseline was not updated", msg)
-			}
+			require.NotNil(t, res, "run: %s", tb.messages())
+			require.Equal(t, tt.status, res.Meta.Status, "run: status (meta %+v; %s)", res.Meta, tb.messages())
+			assert.Equal(t, before, snapshot(t, root), "the baseline after a run that was %s; want it unchanged", tt.status)
+			assert.Contains(t, tb.messages(), "baseline not updated: the run is "+string(tt.status), "messages; want them to say the baseline was not updated")
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -23,6 +25,9 @@ import (
 //
 // Recording, picking and pacing allocate nothing; a round trip allocates
 // what net/http needs for a request and its response.
+//
+// Checks inside a timed loop are plain ifs: an assertion there (its
+// t.Helper, its boxed arguments) would be part of what is measured.
 
 // benchPlan resolves a scenario for the benchmarks, failing b on error.
 func benchPlan(b *testing.B, sc Scenario) *plan {
@@ -31,9 +36,7 @@ func benchPlan(b *testing.B, sc Scenario) *plan {
 		sc.Host = "http://127.0.0.1:1"
 	}
 	p, err := resolve(sc, newFlags(flag.NewFlagSet("bench", flag.ContinueOnError)))
-	if err != nil {
-		b.Fatalf("resolve: %v", err)
-	}
+	require.NoError(b, err, "resolve")
 	return p
 }
 
@@ -42,9 +45,7 @@ func benchPlan(b *testing.B, sc Scenario) *plan {
 func benchRunner(b *testing.B, p *plan, target string) *runner {
 	b.Helper()
 	u, err := url.Parse(target)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	r := &runner{tb: b, plan: p, target: u, base: target, runID: "0123456789abcdef", headers: newOwnHeaders("0123456789abcdef"), seed: 1}
 	r.client = newClient(p, u)
 	b.Cleanup(r.client.CloseIdleConnections)
@@ -130,9 +131,7 @@ func BenchmarkPick(b *testing.B) {
 	for b.Loop() {
 		n += r.pick(u)
 	}
-	if n == 0 {
-		b.Fatal("pick always returned the first task")
-	}
+	require.NotZero(b, n, "sum of the picks: pick always returned the first task")
 }
 
 func BenchmarkPace(b *testing.B) {
@@ -206,9 +205,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				r.exec(ctx, u, 0, time.Time{})
 			}
 			b.StopTimer()
-			if f := r.rec.tasks[0].failures; f > 0 {
-				b.Fatalf("%d of %d requests failed: %v", f, r.rec.tasks[0].requests, r.rec.tasks[0].errs)
-			}
+			require.Zero(b, r.rec.tasks[0].failures, "failed requests of %d: %v", r.rec.tasks[0].requests, r.rec.tasks[0].errs)
 		})
 	}
 }
@@ -233,9 +230,7 @@ func BenchmarkScheduler(b *testing.B) {
 	r.runOpen(ctx, ctx, &wg, stopAfter(b.N))
 	wg.Wait()
 	b.StopTimer()
-	if got := r.scheduled.Load(); got != int64(b.N) {
-		b.Fatalf("scheduled %d starts; want %d", got, b.N)
-	}
+	require.Equal(b, int64(b.N), r.scheduled.Load(), "starts scheduled")
 }
 
 // BenchmarkClassify is the cost of a failure's class and message.

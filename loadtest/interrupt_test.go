@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -49,13 +52,9 @@ func TestInterruptedBySignal(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptChild$", "-test.v", "-test.count=1", "-loadtest.out="+out)
 			cmd.Env = append(os.Environ(), childEnv+"="+out)
 			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cmd.Stderr = cmd.Stdout
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, cmd.Start(), "start the child")
 			defer cmd.Process.Kill()
 			var log bytes.Buffer
 			progress := make(chan struct{})
@@ -80,9 +79,7 @@ func TestInterruptedBySignal(t *testing.T) {
 				t.Fatalf("the child showed no progress:\n%s", log.String())
 			}
 			sent := time.Now()
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, cmd.Process.Signal(sig))
 			waited := make(chan error, 1)
 			go func() { <-readDone; waited <- cmd.Wait() }()
 			select {
@@ -92,23 +89,20 @@ func TestInterruptedBySignal(t *testing.T) {
 				t.Fatalf("the child did not stop after %s:\n%s", sig, log.String())
 			}
 			t.Logf("child stopped %s after %s", time.Since(sent).Round(time.Millisecond), sig)
-			if err == nil {
-				t.Errorf("the child passed; want an interrupted run to fail the test")
-			}
+			assert.Error(t, err, "the child's exit; want an interrupted run to fail the test")
+			// A plain check: it prints the child's output as it ran.
 			if !strings.Contains(log.String(), "run interrupted: interrupted by a signal; results written are partial") {
 				t.Errorf("child output lacks the interruption:\n%s", log.String())
 			}
 			m := readMeta(t, out, "TestInterruptChild")
-			if m.Status != result.Interrupted || m.Reason != "interrupted by a signal" {
-				t.Errorf("meta: status %q, reason %q; want interrupted by a signal", m.Status, m.Reason)
-			}
-			if m.Elapsed <= 0 || m.Elapsed >= time.Minute {
-				t.Errorf("meta: elapsed %s; want the part of the minute before the signal", m.Elapsed)
-			}
+			assert.Equal(t, result.Interrupted, m.Status, "meta: status")
+			assert.Equal(t, "interrupted by a signal", m.Reason, "meta: reason")
+			assert.Positive(t, m.Elapsed, "meta: elapsed; want the part of the minute before the signal")
+			assert.Less(t, m.Elapsed, time.Minute, "meta: elapsed; want the part of the minute before the signal")
 			stats, _, _ := result.Files(out, "TestInterruptChild")
 			b, err := os.ReadFile(stats)
-			if err != nil || !strings.Contains(string(b), ",Aggregated,") {
-				t.Errorf("stats file: %v; want the measured part written", err)
+			if assert.NoError(t, err, "stats file") {
+				assert.Contains(t, string(b), ",Aggregated,", "stats file; want the measured part written")
 			}
 		})
 	}
@@ -125,15 +119,10 @@ func TestInterruptedByContext(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
 	res := runSafeIn(t, tb, out, Scenario{Host: srv, Rate: 20, Duration: time.Minute, Window: 200 * time.Millisecond, Tasks: []Task{getTask("GET /x", "/x", 1)}, MaxLateRatio: 0.5})
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("run took %s after a cancel at 700ms", took)
-	}
-	if res.Meta.Status != result.Interrupted || readMeta(t, out, t.Name()).Status != result.Interrupted {
-		t.Errorf("status %q; want interrupted in the result and the meta file", res.Meta.Status)
-	}
-	if !strings.Contains(tb.messages(), "run interrupted: the test's context was cancelled") {
-		t.Errorf("message = %q", tb.messages())
-	}
+	assert.LessOrEqual(t, time.Since(start), 10*time.Second, "run took; want it stopped soon after a cancel at 700ms")
+	assert.Equal(t, result.Interrupted, res.Meta.Status, "result status")
+	assert.Equal(t, result.Interrupted, readMeta(t, out, t.Name()).Status, "meta file status")
+	assert.Contains(t, tb.messages(), "run interrupted: the test's context was cancelled", "messages")
 }
 
 // movingDeadlineTB has a far deadline when Run checks it and a near one
@@ -160,15 +149,11 @@ func TestInterruptedByTimeout(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
 	res := runSafeIn(t, tb, out, Scenario{Host: srv, Rate: 20, Duration: time.Minute, Window: 200 * time.Millisecond, Tasks: []Task{getTask("GET /x", "/x", 1)}, MaxLateRatio: 0.5})
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("run took %s; want it stopped about 700ms in", took)
-	}
-	if res.Meta.Status != result.Interrupted || !strings.Contains(res.Meta.Reason, "before go test's -timeout") {
-		t.Errorf("status %q, reason %q; want interrupted before the timeout", res.Meta.Status, res.Meta.Reason)
-	}
-	if m := readMeta(t, out, t.Name()); m.Status != result.Interrupted || res.Total.Requests == 0 {
-		t.Errorf("meta status %q with %d requests; want interrupted, with what was measured", m.Status, res.Total.Requests)
-	}
+	assert.LessOrEqual(t, time.Since(start), 10*time.Second, "run took; want it stopped about 700ms in")
+	assert.Equal(t, result.Interrupted, res.Meta.Status, "result status")
+	assert.Contains(t, res.Meta.Reason, "before go test's -timeout", "result reason")
+	assert.Equal(t, result.Interrupted, readMeta(t, out, t.Name()).Status, "meta file status")
+	assert.NotZero(t, res.Total.Requests, "requests; want what was measured before the stop")
 }
 
 func startFaultOK(t *testing.T) string {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestNeverCached runs the load test of testdata/nocache twice with no
@@ -22,14 +24,13 @@ func TestNeverCached(t *testing.T) {
 		t.Skip("no go command on PATH")
 	}
 	dir, err := filepath.Abs(filepath.Join("testdata", "nocache"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(filepath.Join(dir, "loadtest-results")) })
 	served := regexp.MustCompile(`served [1-9][0-9]* requests`)
 	for i := range 2 {
 		cmd := exec.CommandContext(t.Context(), gobin, "test", "-v", "-run", "^TestTwice$", ".")
 		cmd.Dir = dir
+		// Plain checks: they print go test's output as it ran.
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("go test, run %d: %v\n%s", i+1, err, out)

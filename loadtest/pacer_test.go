@@ -4,6 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRatePace(t *testing.T) {
@@ -28,9 +31,8 @@ func TestRatePace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		wait, stop := tt.rate.Pace(tt.elapsed, tt.hits)
-		if wait != tt.wait || stop != tt.stop {
-			t.Errorf("%v.Pace(%s, %d) = (%s, %t); want (%s, %t)", tt.rate, tt.elapsed, tt.hits, wait, stop, tt.wait, tt.stop)
-		}
+		assert.Equal(t, tt.wait, wait, "%v.Pace(%s, %d): wait", tt.rate, tt.elapsed, tt.hits)
+		assert.Equal(t, tt.stop, stop, "%v.Pace(%s, %d): stop", tt.rate, tt.elapsed, tt.hits)
 	}
 }
 
@@ -43,9 +45,7 @@ func TestRateString(t *testing.T) {
 		{constantRate{Freq: 0.5}, "0.5/s"},
 		{constantRate{Freq: 3, Per: time.Minute}, "3/1m0s"},
 	} {
-		if got := tt.r.String(); got != tt.want {
-			t.Errorf("%#v.String() = %q; want %q", tt.r, got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.r.String(), "%#v.String()", tt.r)
 	}
 }
 
@@ -65,13 +65,11 @@ func TestThink(t *testing.T) {
 		{Between(2*time.Second, 2*time.Second), 0, 2 * time.Second, 2 * time.Second, "between(2s,2s)"},
 	}
 	for _, tt := range tests {
-		if got := tt.wait.String(); got != tt.name {
-			t.Errorf("String() = %q; want %q", got, tt.name)
-		}
+		assert.Equal(t, tt.name, tt.wait.String(), "String()")
 		for range 1000 {
-			if got := tt.wait.Think(tt.took, r); got < tt.lo || got > tt.hi {
-				t.Fatalf("%s.Think(%s) = %s; want within [%s, %s]", tt.wait, tt.took, got, tt.lo, tt.hi)
-			}
+			got := tt.wait.Think(tt.took, r)
+			require.GreaterOrEqual(t, got, tt.lo, "%s.Think(%s); want within [%s, %s]", tt.wait, tt.took, tt.lo, tt.hi)
+			require.LessOrEqual(t, got, tt.hi, "%s.Think(%s); want within [%s, %s]", tt.wait, tt.took, tt.lo, tt.hi)
 		}
 	}
 }
@@ -94,14 +92,10 @@ func TestBetweenUniform(t *testing.T) {
 			high++
 		}
 	}
-	mean := sum / n
-	if mean < 2950*time.Millisecond || mean > 3050*time.Millisecond {
-		t.Errorf("mean think time %s; want 3s ± 50ms", mean)
-	}
+	assert.InDelta(t, 3*time.Second, sum/n, float64(50*time.Millisecond), "mean think time; want 3s ± 50ms")
 	// Each 100 ms end holds 2.5% of draws: 500 ± 5 sd.
-	if low < 400 || low > 600 || high < 400 || high > 600 {
-		t.Errorf("draws in the first and last 100ms: %d and %d; want about 500 each", low, high)
-	}
+	assert.InDelta(t, 500, low, 100, "draws in the first 100ms")
+	assert.InDelta(t, 500, high, 100, "draws in the last 100ms")
 }
 
 func TestValidWait(t *testing.T) {
@@ -116,8 +110,10 @@ func TestValidWait(t *testing.T) {
 		{ConstantPacing(0), false},
 		{ConstantPacing(time.Second), true},
 	} {
-		if err := validWait(tt.w); (err == nil) != tt.ok {
-			t.Errorf("validWait(%s) = %v; want ok=%t", tt.w, err, tt.ok)
+		if err := validWait(tt.w); tt.ok {
+			assert.NoError(t, err, "validWait(%s)", tt.w)
+		} else {
+			assert.Error(t, err, "validWait(%s)", tt.w)
 		}
 	}
 }

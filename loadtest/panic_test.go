@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestTaskPanicIsAFailure: a task, OnStart or OnStop that panics does not
@@ -50,13 +53,9 @@ func TestTaskPanicIsAFailure(t *testing.T) {
 			}
 			sc.OnStop = func(context.Context, *User) error { panic("no logout") }
 			res, tb, _ := runFake(t, sc)
-			if res == nil {
-				t.Fatalf("Run returned no result: %s", tb.messages())
-			}
+			require.NotNil(t, res, "Run returned no result: %s", tb.messages())
 			tk := task(res, tt.wantTask)
-			if tk == nil {
-				t.Fatalf("no row for %q in the result", tt.wantTask)
-			}
+			require.NotNil(t, tk, "row for %q in the result", tt.wantTask)
 			var panics int64
 			for _, f := range res.Failures {
 				if f.Name == tk.Name && f.Class == ClassPanic {
@@ -66,27 +65,16 @@ func TestTaskPanicIsAFailure(t *testing.T) {
 			want := tt.wantPanics
 			if want < 0 {
 				want = tk.Requests // every request of the task
-				if want < 5 || target.total.Load() != 0 {
-					t.Errorf("%d requests of %q, %d reached the target; want at least 5, none", want, tt.wantTask, target.total.Load())
-				}
+				assert.GreaterOrEqual(t, want, int64(5), "requests of %q", tt.wantTask)
+				assert.Zero(t, target.total.Load(), "requests of %q that reached the target", tt.wantTask)
 			}
-			if panics != want {
-				t.Errorf("failures of class panic for %q = %d; want %d (failures %+v)", tt.wantTask, panics, want, res.Failures)
-			}
+			assert.Equal(t, want, panics, "failures of class panic for %q (failures %+v)", tt.wantTask, res.Failures)
 			logs := tb.logText()
 			// Each site panics many times; its stack is logged once.
-			if n := strings.Count(logs, "panicked at loadtest/panic_test.go:"); n != tt.sites {
-				t.Errorf("panic stacks logged %d times; want %d, once per site:\n%s", n, tt.sites, logs)
-			}
-			if !strings.Contains(logs, "goroutine ") {
-				t.Errorf("no stack in the log:\n%s", logs)
-			}
-			if !strings.Contains(tb.messages(), "(panic)") {
-				t.Errorf("the run passed with panicking tasks; messages: %q", tb.messages())
-			}
-			if !strings.Contains(logs, "results written to") {
-				t.Errorf("no results written after the panics:\n%s", logs)
-			}
+			assert.Equal(t, tt.sites, strings.Count(logs, "panicked at loadtest/panic_test.go:"), "panic stacks logged; want once per site:\n%s", logs)
+			assert.Contains(t, logs, "goroutine ", "log; want the panic's stack")
+			assert.Contains(t, tb.messages(), "(panic)", "messages; want the run failed for its panicking tasks")
+			assert.Contains(t, logs, "results written to", "log; want the results written after the panics")
 		})
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -26,10 +29,9 @@ func TestMinMedianMax(t *testing.T) {
 				h.RecordValue(v)
 			}
 			lo, med, hi := minMedianMax(h)
-			if lo != h.Min() || med != h.ValueAtPercentile(50) || hi != h.Max() {
-				t.Errorf("minMedianMax = %d, %d, %d; want Min %d, p50 %d, Max %d",
-					lo, med, hi, h.Min(), h.ValueAtPercentile(50), h.Max())
-			}
+			assert.Equal(t, h.Min(), lo, "minMedianMax: min; want Min")
+			assert.Equal(t, h.ValueAtPercentile(50), med, "minMedianMax: median; want p50")
+			assert.Equal(t, h.Max(), hi, "minMedianMax: max; want Max")
 		})
 	}
 }
@@ -78,9 +80,7 @@ func TestRecorderWindowTotals(t *testing.T) {
 					want := []float64{float64(h.Min()), float64(h.ValueAtPercentile(50)), float64(h.Max()), h.Mean()}
 					got := []float64{float64(row.TotalMinUS), float64(row.TotalMedianUS), float64(row.TotalMaxUS), row.TotalMeanUS}
 					for k, what := range []string{"min", "median", "max", "mean"} {
-						if got[k] != want[k] {
-							t.Errorf("window %d, %s %q: total %s %v; want %v", w, row.Type, row.Name, what, got[k], want[k])
-						}
+						assert.Equal(t, want[k], got[k], "window %d, %s %q: total %s", w, row.Type, row.Name, what)
 					}
 				}
 			}
@@ -89,9 +89,7 @@ func TestRecorderWindowTotals(t *testing.T) {
 			for _, pt := range perTask {
 				all.Merge(pt.Latency)
 			}
-			if !total.Latency.Equals(all) {
-				t.Errorf("the run's aggregate latency differs from the tasks' merged")
-			}
+			assert.True(t, total.Latency.Equals(all), "the run's aggregate latency; want the tasks' merged")
 		})
 	}
 }
@@ -103,6 +101,6 @@ func indexOf(t *testing.T, names []string, typ, name string) int {
 			return i
 		}
 	}
-	t.Fatalf("no task %s %q", typ, name)
+	require.Failf(t, "no such task", "%s %q in %q", typ, name, names)
 	return -1
 }

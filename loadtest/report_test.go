@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -42,26 +45,19 @@ func TestReportEndToEnd(t *testing.T) {
 			Requests: 100, Rate: 50, P50: 2000, P90: 4000, P95: int64(p95), P99: 8000, SELnP95: math.NaN(), RunID: fmt.Sprintf("run%02d", i),
 		})
 	}
-	if err := history.Append(path, rows); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, history.Append(path, rows), "history.Append")
 
 	fs := newFlagSet()
 	fl, sf, rf, hf := newFlags(fs), newSignalFlags(fs), newReportFlags(fs), newHistoryFlags(fs)
-	if err := fs.Parse([]string{"-loadtest.out=" + out, "-loadtest.history-dir=" + filepath.Join(out, "baseline"), fastScrape}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse([]string{"-loadtest.out=" + out, "-loadtest.history-dir=" + filepath.Join(out, "baseline"), fastScrape}))
 	tb := newCaptureTB(t)
 	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{signals: sf, history: hf, report: rf}})
-	if res == nil || tb.Failed() {
-		t.Fatalf("run failed: %s\nlog:\n%s", tb.messages(), tb.logText())
-	}
+	require.NotNil(t, res, "run failed: %s\nlog:\n%s", tb.messages(), tb.logText())
+	require.False(t, tb.Failed(), "run failed: %s\nlog:\n%s", tb.messages(), tb.logText())
 	base := filepath.Join(out, result.FileBase(t.Name()))
 
 	page, err := os.ReadFile(base + "_report.html")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "report")
 	html := string(page)
 	counts := []struct {
 		what, re string
@@ -74,37 +70,27 @@ func TestReportEndToEnd(t *testing.T) {
 		{"external assets", `<script|<link|src="http`, 0, 0},
 	}
 	for _, c := range counts {
-		if n := len(regexp.MustCompile(c.re).FindAllString(html, -1)); n < c.min || n > c.max {
-			t.Errorf("report: %d × %s (%q); want %d to %d", n, c.what, c.re, c.min, c.max)
-		}
+		n := len(regexp.MustCompile(c.re).FindAllString(html, -1))
+		assert.GreaterOrEqual(t, n, c.min, "report: %s (%q); want %d to %d", c.what, c.re, c.min, c.max)
+		assert.LessOrEqual(t, n, c.max, "report: %s (%q); want %d to %d", c.what, c.re, c.min, c.max)
 	}
-	if !strings.Contains(tb.logText(), "loadtest: report: file://") {
-		t.Errorf("the log does not point at the report")
-	}
+	assert.Contains(t, tb.logText(), "loadtest: report: file://", "log; want it to point at the report")
 
 	csv, err := os.ReadFile(base + "_exemplars.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "exemplars CSV")
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
-	if lines[0] != "Timestamp,Window Offset (s),Type,Name,Rank,Response Time,Status,Class,Trace ID" || len(lines) < 1+3*15 {
-		t.Fatalf("exemplars CSV: %d lines, header %q", len(lines), lines[0])
-	}
+	require.Equal(t, "Timestamp,Window Offset (s),Type,Name,Rank,Response Time,Status,Class,Trace ID", lines[0], "exemplars CSV: header")
+	require.GreaterOrEqual(t, len(lines), 1+3*15, "exemplars CSV: lines")
 	traceID := regexp.MustCompile(`^[0-9.]+,[0-9.]+,GET,/work,[123],[0-9.]+,200,,[0-9a-f]{32}$`)
 	for _, l := range lines[1:] {
-		if !traceID.MatchString(l) {
-			t.Errorf("exemplar row %q: want time, window, task, rank, latency, status 200, no class, a trace id", l)
+		if !assert.Regexp(t, traceID, l, "exemplar row: want time, window, task, rank, latency, status 200, no class, a trace id") {
 			break
 		}
 	}
 
 	md, err := os.ReadFile(summary)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "step summary")
 	for _, want := range []string{"### ✅ " + t.Name() + " — complete", "| GET /work | ", "```mermaid\nxychart-beta\n", "p95 of GET /work per run (ms); step at 01-15"} {
-		if !strings.Contains(string(md), want) {
-			t.Errorf("step summary lacks %q:\n%s", want, md)
-		}
+		assert.Contains(t, string(md), want, "step summary")
 	}
 }

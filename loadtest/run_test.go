@@ -7,13 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -24,9 +26,7 @@ func runReal(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB
 	t.Helper()
 	out := t.TempDir()
 	fl := newFlags(newFlagSet())
-	if err := fl.fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fl.fs.Parse(append([]string{"-loadtest.out=" + out}, args...)))
 	tb := newCaptureTB(t)
 	res := resultOf(runWith(tb, sc, runOptions{flags: fl}))
 	return res, tb, out
@@ -63,13 +63,12 @@ func countingServer(t *testing.T, delay time.Duration, h http.HandlerFunc) (*htt
 func TestFixedDelayServer(t *testing.T) {
 	var problems []string
 	for attempt := 1; attempt <= 3; attempt++ {
-		problems = fixedDelayAttempt(t)
-		if len(problems) == 0 {
-			return
+		if problems = fixedDelayAttempt(t); len(problems) == 0 {
+			break
 		}
 		t.Logf("attempt %d: %s", attempt, strings.Join(problems, "; "))
 	}
-	t.Errorf("no attempt passed: %s", strings.Join(problems, "; "))
+	assert.Empty(t, problems, "the last attempt's problems: no attempt of 3 passed")
 }
 
 func fixedDelayAttempt(t *testing.T) (problems []string) {
@@ -107,8 +106,7 @@ func fixedDelayAttempt(t *testing.T) (problems []string) {
 			case <-tick.C:
 			}
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/plain", nil)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err, "the plain client's request") {
 				return
 			}
 			start := time.Now()
@@ -129,14 +127,9 @@ func fixedDelayAttempt(t *testing.T) (problems []string) {
 	<-done
 
 	for _, f := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_meta.csv"} {
-		path := filepath.Join(out, result.FileBase(t.Name())+f)
-		if _, err := os.Stat(path); err != nil {
-			t.Errorf("result file missing: %v", err)
-		}
+		assert.FileExists(t, filepath.Join(out, result.FileBase(t.Name())+f), "result file")
 	}
-	if !strings.Contains(tb.logText(), "Aggregated") {
-		t.Errorf("summary table not logged:\n%s", tb.logText())
-	}
+	assert.Contains(t, tb.logText(), "Aggregated", "log; want the summary table")
 	if got := n.Load(); got < 198 || got > 202 {
 		problems = append(problems, fmt.Sprintf("server counted %d requests; want 200 ± 2", got))
 	}
@@ -177,16 +170,11 @@ func TestClosedModelRealServer(t *testing.T) {
 		Host: srv.URL, Users: 5, SpawnRate: 50, Wait: Between(10*time.Millisecond, 50*time.Millisecond),
 		Duration: 2 * time.Second, Tasks: []Task{getTask("GET /x", "/x", 1)},
 	})
-	if msg := tb.messages(); msg != "" {
-		t.Fatalf("run failed: %s", msg)
-	}
-	if peak.Load() > 5 {
-		t.Errorf("server saw %d requests in flight; want at most 5", peak.Load())
-	}
+	require.Empty(t, tb.messages(), "run failed")
+	assert.LessOrEqual(t, peak.Load(), int64(5), "requests in flight at once, as the server saw them")
 	// Each loop is 30 ms + U(10, 50) ms ≈ 60 ms: 5 users × 2 s ≈ 165.
-	if got := n.Load(); got < 100 || got > 200 {
-		t.Errorf("server counted %d requests; want about 165", got)
-	}
+	assert.GreaterOrEqual(t, n.Load(), int64(100), "requests the server counted; want about 165")
+	assert.LessOrEqual(t, n.Load(), int64(200), "requests the server counted; want about 165")
 }
 
 // TestFailureClasses: every class of failure is recognised, counted and
@@ -232,23 +220,18 @@ func TestFailureClasses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, tb, _ := runReal(t, Scenario{Host: tt.host, Rate: 20, Duration: 500 * time.Millisecond, Tasks: []Task{tt.task}})
-			if len(res.Failures) == 0 {
-				t.Fatalf("no failure recorded")
-			}
+			require.NotEmpty(t, res.Failures, "failures recorded")
 			var total int64
 			for _, f := range res.Failures {
-				if f.Class != tt.class {
-					t.Errorf("failure %q has class %q; want %q", f.Error, f.Class, tt.class)
-				}
+				assert.Equal(t, tt.class, f.Class, "failure %q: class", f.Error)
 				total += f.Occurrences
 			}
-			if total != res.Total.Requests || total != 10 {
-				t.Errorf("%d failures of %d requests; want all 10", total, res.Total.Requests)
-			}
+			assert.Equal(t, int64(10), total, "failures; want all 10 requests")
+			assert.Equal(t, res.Total.Requests, total, "failures; want all requests")
 			msg := tb.messages()
-			if !strings.Contains(msg, "10 of 10 requests failed") || !strings.Contains(msg, "("+tt.class+")") || !strings.Contains(msg, tt.text) {
-				t.Errorf("message = %q; want the task, the count, the class %q and %q", msg, tt.class, tt.text)
-			}
+			assert.Contains(t, msg, "10 of 10 requests failed", "messages; want the task and the count")
+			assert.Contains(t, msg, "("+tt.class+")", "messages; want the class")
+			assert.Contains(t, msg, tt.text, "messages")
 		})
 	}
 }
@@ -256,9 +239,7 @@ func TestFailureClasses(t *testing.T) {
 // closedPort returns the URL of a loopback port nothing listens on.
 func closedPort(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr
@@ -280,15 +261,9 @@ func TestHangingServer(t *testing.T) {
 		Host: srv.URL, Rate: 10, Duration: time.Second, Grace: 500 * time.Millisecond, Timeout: time.Minute,
 		Tasks: []Task{getTask("GET /x", "/x", 1)},
 	})
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("run took %s; want about 1.5s (duration + grace)", took)
-	}
-	if res.Total.Failures != 10 {
-		t.Errorf("%d failures; want the 10 cut-off requests", res.Total.Failures)
-	}
-	if msg := tb.messages(); !strings.Contains(msg, "stopped at the end of the run's grace period") {
-		t.Errorf("message = %q", msg)
-	}
+	assert.LessOrEqual(t, time.Since(start), 3*time.Second, "run took; want about 1.5s (duration + grace)")
+	assert.Equal(t, int64(10), res.Total.Failures, "failures; want the 10 cut-off requests")
+	assert.Contains(t, tb.messages(), "stopped at the end of the run's grace period", "messages")
 }
 
 // TestBadSettings: invalid flags and fields fail before any request, with
@@ -327,26 +302,16 @@ func TestBadSettings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, tb, _ := runReal(t, tt.sc, tt.args...)
-			if res != nil {
-				t.Errorf("Run returned a result; want none")
-			}
+			assert.Nil(t, res, "Run returned a result; want none")
 			msg := tb.messages()
-			if !strings.Contains(msg, "no request sent") {
-				t.Errorf("message = %q; want it to say no request was sent", msg)
-			}
+			assert.Contains(t, msg, "no request sent", "messages; want them to say no request was sent")
 			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message = %q; want it to contain %q", msg, w)
-				}
+				assert.Contains(t, msg, w, "messages")
 			}
-			if strings.Contains(msg, "hunter2") {
-				t.Errorf("message leaks a password: %q", msg)
-			}
+			assert.NotContains(t, msg, "hunter2", "messages leak a password")
 		})
 	}
-	if n.Load() != 0 {
-		t.Errorf("server saw %d requests; want none", n.Load())
-	}
+	assert.Zero(t, n.Load(), "requests the server saw")
 }
 
 // TestRefusesShortTimeout: a run that cannot finish before go test's
@@ -355,17 +320,12 @@ func TestRefusesShortTimeout(t *testing.T) {
 	srv, n := countingServer(t, 0, nil)
 	out := t.TempDir()
 	fl := newFlags(newFlagSet())
-	fl.fs.Parse([]string{"-loadtest.out=" + out})
+	require.NoError(t, fl.fs.Parse([]string{"-loadtest.out=" + out}))
 	tb := newCaptureTB(t)
 	tb.deadline = time.Now().Add(time.Minute)
 	runWith(tb, Scenario{Host: srv.URL, Rate: 1, Duration: 5 * time.Minute, Tasks: []Task{getTask("GET /x", "/x", 1)}}, runOptions{flags: fl})
-	msg := tb.messages()
-	if !strings.Contains(msg, "run with -timeout=8m") {
-		t.Errorf("message = %q; want the -timeout to use", msg)
-	}
-	if n.Load() != 0 {
-		t.Errorf("server saw %d requests; want none", n.Load())
-	}
+	assert.Contains(t, tb.messages(), "run with -timeout=8m", "messages; want the -timeout to use")
+	assert.Zero(t, n.Load(), "requests the server saw")
 }
 
 // TestRedirectsStayOnTarget: a redirect to another host is not followed.
@@ -387,14 +347,12 @@ func TestRedirectsStayOnTarget(t *testing.T) {
 		Tasks:           []Task{getTask("GET /same", "/same", 1), getTask("GET /away", "/away", 1)},
 		MaxFailureRatio: -1,
 	})
-	if otherN.Load() != 0 {
-		t.Errorf("the other host saw %d requests; want none", otherN.Load())
+	assert.Zero(t, otherN.Load(), "requests the other host saw")
+	if same := task(res, "GET /same"); assert.NotNil(t, same, "GET /same row") {
+		assert.Zero(t, same.Failures, "GET /same: failures; want a followed redirect")
 	}
-	if same := task(res, "GET /same"); same == nil || same.Failures != 0 {
-		t.Errorf("GET /same = %+v; want a followed redirect, no failure", same)
-	}
-	if away := task(res, "GET /away"); away == nil || away.Failures != away.Requests {
-		t.Errorf("GET /away = %+v; want every request failed with HTTP 302", away)
+	if away := task(res, "GET /away"); assert.NotNil(t, away, "GET /away row") {
+		assert.Equal(t, away.Requests, away.Failures, "GET /away: failures; want every request failed with HTTP 302")
 	}
 }
 
@@ -417,8 +375,6 @@ func TestEnvName(t *testing.T) {
 		{"10.0.0.7:40000", "10.0.0.7_40000"},
 	}
 	for _, tt := range tests {
-		if got := envName(tt.host); got != tt.want {
-			t.Errorf("envName(%q) = %q; want %q", tt.host, got, tt.want)
-		}
+		assert.Equal(t, tt.want, envName(tt.host), "envName(%q)", tt.host)
 	}
 }

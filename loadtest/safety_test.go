@@ -16,6 +16,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/faultserver"
 	"github.com/steadyload/steadyload/internal/secret"
@@ -28,9 +31,7 @@ func runSafeIn(t *testing.T, tb testing.TB, out string, sc Scenario, args ...str
 	t.Helper()
 	fs := newFlagSet()
 	fl, sf := newFlags(fs), newSafetyFlags(fs)
-	if err := fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out}, args...)))
 	return resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf}}))
 }
 
@@ -53,9 +54,7 @@ func runGuardedFake(t *testing.T, sc Scenario, args ...string) (*result.Run, *ca
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFlagSet()
 		fl, sf := newFlags(fs), newSafetyFlags(fs)
-		if err := fs.Parse(append([]string{"-loadtest.out=" + out}, args...)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out}, args...)))
 		tb = newCaptureTB(t)
 		res = resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf}}))
 	})
@@ -94,9 +93,7 @@ func guardNotes(tb *captureTB) []string {
 func startFault(t *testing.T, cfg faultserver.Config) *faultserver.Server {
 	t.Helper()
 	s, err := faultserver.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "faultserver.Start")
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -106,14 +103,10 @@ func readMeta(t *testing.T, dir, test string) result.Meta {
 	t.Helper()
 	path := result.MetaFile(dir, test)
 	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("meta file: %v", err)
-	}
+	require.NoError(t, err, "meta file")
 	defer f.Close()
 	m, err := result.ReadMeta(path, f)
-	if err != nil {
-		t.Fatalf("meta file: %v", err)
-	}
+	require.NoError(t, err, "meta file")
 	return m
 }
 
@@ -146,17 +139,15 @@ func TestCeiling(t *testing.T) {
 			msg := tb.messages()
 			sent := srv.Requests() - before
 			if tt.want == "" {
-				if msg != "" || res == nil || sent == 0 {
-					t.Errorf("run: %d requests sent, message %q; want a normal run", sent, msg)
-				}
+				assert.Empty(t, msg, "messages; want a normal run")
+				assert.NotNil(t, res, "Run's result; want a normal run")
+				assert.NotZero(t, sent, "requests sent; want a normal run")
 				return
 			}
-			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "no request sent") {
-				t.Errorf("message = %q; want %q and that no request was sent", msg, tt.want)
-			}
-			if res != nil || sent != 0 {
-				t.Errorf("Run returned %v and the server saw %d requests; want no run", res != nil, sent)
-			}
+			assert.Contains(t, msg, tt.want, "messages")
+			assert.Contains(t, msg, "no request sent", "messages; want them to say no request was sent")
+			assert.Nil(t, res, "Run's result; want no run")
+			assert.Zero(t, sent, "requests the server saw; want no run")
 		})
 	}
 }
@@ -185,13 +176,9 @@ func TestGuardSettings(t *testing.T) {
 			_, tb, _ := runGuarded(t, tt.sc, tt.args...)
 			msg := tb.messages()
 			for _, w := range append(tt.want, "no request sent") {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message = %q; want %q", msg, w)
-				}
+				assert.Contains(t, msg, w, "messages")
 			}
-			if n := srv.Requests() - before; n != 0 {
-				t.Errorf("server saw %d requests; want none", n)
-			}
+			assert.Zero(t, srv.Requests()-before, "requests the server saw")
 		})
 	}
 }
@@ -252,30 +239,20 @@ func TestAbortGuard(t *testing.T) {
 			t.Logf("server saw %d requests after turning bad; run took %s", after, took.Round(time.Millisecond))
 			// Within one window of turning bad: at most rate × window
 			// requests (and the few in flight when the load stopped).
-			if limit := int64(rate*window.Seconds()) + 5; after > limit {
-				t.Errorf("server saw %d requests after turning bad; want at most %d (one window at %g/s)", after, limit, rate)
-			}
-			if took > 10*time.Second {
-				t.Errorf("run took %s; want it stopped soon after the target turned bad at %s", took, turned.Sub(start).Round(time.Millisecond))
-			}
+			assert.LessOrEqual(t, after, int64(rate*window.Seconds())+5, "requests the server saw after turning bad; want at most one window at %g/s", rate)
+			assert.LessOrEqual(t, took, 10*time.Second, "run took; want it stopped soon after the target turned bad at %s", turned.Sub(start).Round(time.Millisecond))
 			msg := tb.messages()
 			t.Log(msg)
 			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message = %q; want %q", msg, w)
-				}
+				assert.Contains(t, msg, w, "messages")
 			}
-			if res == nil || res.Meta.Status != result.Aborted {
-				t.Fatalf("result = %+v; want status aborted", res)
-			}
+			require.NotNil(t, res, "Run's result; want status aborted")
+			require.Equal(t, result.Aborted, res.Meta.Status, "result status (meta %+v)", res.Meta)
 			m := readMeta(t, out, t.Name())
-			if m.Status != result.Aborted || !strings.HasPrefix(m.Reason, "aborted to protect the target:") {
-				t.Errorf("meta file: status %q, reason %q; want aborted with the guard's reason", m.Status, m.Reason)
-			}
+			assert.Equal(t, result.Aborted, m.Status, "meta file: status")
+			assert.True(t, strings.HasPrefix(m.Reason, "aborted to protect the target:"), "meta file: reason %q; want the guard's", m.Reason)
 			stats, _, _ := result.Files(out, t.Name())
-			if _, err := os.Stat(stats); err != nil {
-				t.Errorf("stats file: %v", err)
-			}
+			assert.FileExists(t, stats, "stats file")
 		})
 	}
 }
@@ -289,9 +266,8 @@ func TestAbortGuardHealthyTarget(t *testing.T) {
 		Tasks: []Task{getTask("GET /x", "/x", 1)}, Guard: Guard{MaxP95: 500 * time.Millisecond},
 		MaxLateRatio: 0.5,
 	})
-	if msg := tb.messages(); msg != "" || res.Meta.Status != result.Complete {
-		t.Errorf("status %s, message %q; want a complete, passing run", res.Meta.Status, msg)
-	}
+	assert.Empty(t, tb.messages(), "messages; want a passing run")
+	assert.Equal(t, result.Complete, res.Meta.Status, "result status")
 }
 
 // TestAbortGuardTooLittleData: a run too thin for a verdict is not failed
@@ -313,16 +289,15 @@ func TestAbortGuardTooLittleData(t *testing.T) {
 				Host: srv.URL(), Rate: 4, Duration: time.Second, Window: 500 * time.Millisecond,
 				Tasks: []Task{getTask("GET /x", "/x", 1)}, MaxLateRatio: 0.5,
 			})
-			if msg := tb.messages(); (tt.want == "") != (msg == "") || !strings.Contains(msg, tt.want) {
-				t.Errorf("messages = %q; want %q", msg, tt.want)
+			if tt.want == "" {
+				assert.Empty(t, tb.messages(), "messages; want the test to pass")
+			} else {
+				assert.Contains(t, tb.messages(), tt.want, "messages")
 			}
-			if res == nil || res.Meta.Status != result.Complete {
-				t.Fatalf("result = %+v; want a complete run", res)
-			}
+			require.NotNil(t, res, "Run's result; want a complete run")
+			require.Equal(t, result.Complete, res.Meta.Status, "result status (meta %+v)", res.Meta)
 			const note = "loadtest: abort guard: could not judge the target: 4 requests finished in the whole run and a verdict needs 20 (-loadtest.abort-min-requests); the failure ratio check still applies"
-			if notes := guardNotes(tb); len(notes) != 1 || notes[0] != note {
-				t.Errorf("guard notes = %q; want one: %q", notes, note)
-			}
+			assert.Equal(t, []string{note}, guardNotes(tb), "guard notes")
 		})
 	}
 }
@@ -346,15 +321,11 @@ func TestAbortGuardShortWindow(t *testing.T) {
 		Tasks: []Task{getTask("GET /x", "/x", 1)},
 	}, "-loadtest.window=200ms")
 	took := time.Since(start)
-	if res == nil || res.Meta.Status != result.Aborted {
-		t.Fatalf("result = %+v, messages %q; want status aborted", res, tb.messages())
-	}
-	if msg := tb.messages(); !strings.Contains(msg, "aborted to protect the target: 6 of 20 requests failed (30% > 20%) between ") {
-		t.Errorf("messages = %q; want the guard's verdict on the last 20 requests", msg)
-	}
-	if n := count.Load(); n > 25 || took > 10*time.Second {
-		t.Errorf("server saw %d requests in %s; want the load stopped once 20 had finished", n, took.Round(time.Millisecond))
-	}
+	require.NotNil(t, res, "Run's result, messages %q; want status aborted", tb.messages())
+	require.Equal(t, result.Aborted, res.Meta.Status, "result status (meta %+v), messages %q", res.Meta, tb.messages())
+	assert.Contains(t, tb.messages(), "aborted to protect the target: 6 of 20 requests failed (30% > 20%) between ", "messages; want the guard's verdict on the last 20 requests")
+	assert.LessOrEqual(t, count.Load(), int64(25), "requests the server saw in %s; want the load stopped once 20 had finished", took.Round(time.Millisecond))
+	assert.LessOrEqual(t, took, 10*time.Second, "run took; want the load stopped once 20 had finished")
 }
 
 // TestAbortGuardOff: with the guard off the run goes the whole way and the
@@ -365,13 +336,9 @@ func TestAbortGuardOff(t *testing.T) {
 		Host: srv.URL(), Rate: 20, Duration: time.Second, Window: 200 * time.Millisecond,
 		Tasks: []Task{getTask("GET /x", "/x", 1)},
 	}, "-loadtest.abort=false")
-	if res.Meta.Status != result.Complete || srv.Requests() != 20 {
-		t.Errorf("status %s, %d requests; want a complete run of 20", res.Meta.Status, srv.Requests())
-	}
-	msg := tb.messages()
-	if !strings.Contains(msg, `what happened: 20 of 20 requests failed, most with "HTTP 500": the target answered HTTP 500`) {
-		t.Errorf("message = %q; want what happened", msg)
-	}
+	assert.Equal(t, result.Complete, res.Meta.Status, "result status")
+	assert.Equal(t, int64(20), srv.Requests(), "requests the server saw")
+	assert.Contains(t, tb.messages(), `what happened: 20 of 20 requests failed, most with "HTTP 500": the target answered HTTP 500`, "messages; want what happened")
 }
 
 // TestOutputLock: a second run of the same test into the same folder
@@ -383,26 +350,19 @@ func TestOutputLock(t *testing.T) {
 	out := t.TempDir()
 	for i := range 2 {
 		tb := newCaptureTB(t)
-		if runSafeIn(t, tb, out, sc); tb.messages() != "" {
-			t.Fatalf("run %d: %s", i, tb.messages())
-		}
+		runSafeIn(t, tb, out, sc)
+		require.Empty(t, tb.messages(), "run %d", i)
 	}
 	// Another holder (another process, as far as this one can tell).
 	unlock, err := atomicfile.Lock(filepath.Join(out, "."+result.FileBase("TestOutputLock/other")+".lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "atomicfile.Lock")
 	defer unlock()
 	t.Run("other", func(t *testing.T) {
 		before := srv.Requests()
 		tb := newCaptureTB(t)
 		runSafeIn(t, tb, out, sc)
-		if msg := tb.messages(); !strings.Contains(msg, "another run of TestOutputLock/other is writing to "+out) {
-			t.Errorf("message = %q; want it to name the other run", msg)
-		}
-		if n := srv.Requests() - before; n != 0 {
-			t.Errorf("server saw %d requests; want none", n)
-		}
+		assert.Contains(t, tb.messages(), "another run of TestOutputLock/other is writing to "+out, "messages; want them to name the other run")
+		assert.Zero(t, srv.Requests()-before, "requests the server saw")
 	})
 }
 
@@ -435,21 +395,16 @@ func TestBackoffRealServer(t *testing.T) {
 			start := time.Now()
 			res, tb, _ := runGuarded(t, sc, append([]string{"-loadtest.abort=false"}, tt.args...)...)
 			took := time.Since(start)
-			if n := srv.Requests(); n < tt.min || n > tt.max {
-				t.Errorf("server saw %d requests; want %d to %d", n, tt.min, tt.max)
-			}
-			if took > 5*time.Second {
-				t.Errorf("run took %s; want about 2s: a back-off never outlasts the run", took)
-			}
-			if !strings.Contains(tb.logText(), "the target asked to slow down") || !strings.Contains(tb.logText(), tt.log) {
-				t.Errorf("log = %q; want the back-off reported with %q", tb.logText(), tt.log)
-			}
-			if res.Meta.Late > 1 || strings.Contains(tb.messages(), "could not hold") {
-				t.Errorf("%d late starts, message %q; a back-off is not the generator's fault", res.Meta.Late, tb.messages())
-			}
-			if res.Total.Failures != res.Total.Requests || !strings.Contains(tb.messages(), "HTTP 429") {
-				t.Errorf("%d of %d failed, message %q; want every 429 counted as a failure", res.Total.Failures, res.Total.Requests, tb.messages())
-			}
+			n := srv.Requests()
+			assert.GreaterOrEqual(t, n, tt.min, "requests the server saw; want %d to %d", tt.min, tt.max)
+			assert.LessOrEqual(t, n, tt.max, "requests the server saw; want %d to %d", tt.min, tt.max)
+			assert.LessOrEqual(t, took, 5*time.Second, "run took; want about 2s: a back-off never outlasts the run")
+			assert.Contains(t, tb.logText(), "the target asked to slow down", "log; want the back-off reported")
+			assert.Contains(t, tb.logText(), tt.log, "log; want the back-off reported")
+			assert.LessOrEqual(t, res.Meta.Late, int64(1), "late starts; a back-off is not the generator's fault")
+			assert.NotContains(t, tb.messages(), "could not hold", "messages; a back-off is not the generator's fault")
+			assert.Equal(t, res.Total.Requests, res.Total.Failures, "failures; want every 429 counted as a failure")
+			assert.Contains(t, tb.messages(), "HTTP 429", "messages; want every 429 counted as a failure")
 		})
 	}
 }
@@ -497,26 +452,22 @@ func TestAbortGuardThinLoads(t *testing.T) {
 			sc.Host, sc.Transport, sc.Seed = "http://target.test", tt.target(), 1
 			sc.Tasks = []Task{getTask("GET /a", "/a", 1)}
 			res, tb := runGuardedFake(t, sc, tt.args...)
-			if res == nil {
-				t.Fatalf("no run: %s", tb.messages())
-			}
+			require.NotNil(t, res, "no run: %s", tb.messages())
 			msg := tb.messages()
-			if len(tt.want) == 0 && msg != "" {
-				t.Errorf("messages = %q; want the test to pass", msg)
+			if len(tt.want) == 0 {
+				assert.Empty(t, msg, "messages; want the test to pass")
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("messages = %q; want %q", msg, w)
-				}
+				assert.Contains(t, msg, w, "messages")
 			}
-			if tt.status != "" && res.Meta.Status != tt.status {
-				t.Errorf("status %s (%s); want %s", res.Meta.Status, res.Meta.Reason, tt.status)
+			if tt.status != "" {
+				assert.Equal(t, tt.status, res.Meta.Status, "result status (%s)", res.Meta.Reason)
 			}
-			if notes := guardNotes(tb); tt.notes >= 0 && len(notes) != tt.notes {
-				t.Errorf("guard notes = %q; want %d", notes, tt.notes)
+			if tt.notes >= 0 {
+				assert.Len(t, guardNotes(tb), tt.notes, "guard notes")
 			}
-			if tt.most > 0 && res.Total.Requests > tt.most {
-				t.Errorf("%d requests made; want the guard to stop the load within %d", res.Total.Requests, tt.most)
+			if tt.most > 0 {
+				assert.LessOrEqual(t, res.Total.Requests, tt.most, "requests made; want the guard to stop the load")
 			}
 		})
 	}
@@ -608,40 +559,25 @@ func TestSecretNeverLeaks(t *testing.T) {
 				Host: target.URL, Rate: 30, Duration: 600 * time.Millisecond, MaxFailureRatio: -1, MaxLateRatio: 0.5,
 				Tasks: []Task{echo, whoami, getTask("GET /away", "/away", 1), getTask("GET /ok", "/ok", 1)},
 			}, append(tt.args(t), "-loadtest.abort=false")...)
-			if res == nil {
-				t.Fatalf("no run: %s", tb.messages())
-			}
+			require.NotNil(t, res, "no run: %s", tb.messages())
 			seen := target.values()
 			for i, v := range seen {
-				if v != tt.value {
-					t.Fatalf("target request %d carried %s %q; want the secret", i, tt.header, v)
-				}
+				require.Equal(t, tt.value, v, "target request %d: %s; want the secret", i, tt.header)
 			}
-			if len(seen) == 0 {
-				t.Fatal("target saw no request")
-			}
-			if n := len(other.values()); n != 0 {
-				t.Errorf("another host saw %d requests; want none", n)
-			}
-			text := tb.logText() + "\n" + tb.messages()
-			if strings.Contains(text, token[:8]) {
-				t.Errorf("the secret or a part of it is in the log or messages:\n%s", text)
-			}
+			require.NotEmpty(t, seen, "requests the target saw")
+			assert.Empty(t, other.values(), "requests another host saw")
+			assert.NotContains(t, tb.logText()+"\n"+tb.messages(), token[:8], "the log and messages; want no part of the secret")
 			found := false
 			filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err
 				}
 				b, _ := os.ReadFile(path)
-				if strings.Contains(string(b), token[:8]) {
-					t.Errorf("%s holds the secret or a part of it", path)
-				}
+				assert.NotContains(t, string(b), token[:8], "%s; want no part of the secret", path)
 				found = found || strings.Contains(string(b), secret.Redacted)
 				return nil
 			})
-			if !found {
-				t.Errorf("no file shows %s where the echoed secret was", secret.Redacted)
-			}
+			assert.True(t, found, "no file shows %s where the echoed secret was", secret.Redacted)
 		})
 	}
 }
@@ -680,14 +616,9 @@ func TestSecretErrors(t *testing.T) {
 	for _, tt := range tests {
 		_, tb, _ := runGuarded(t, Scenario{Host: srv.URL, Rate: 1, Tasks: []Task{getTask("GET /x", "/x", 1)}, Auth: tt.sc}, tt.args...)
 		msg := tb.messages()
-		if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "no request sent") {
-			t.Errorf("args %q: message = %q; want %q before any request", tt.args, msg, tt.want)
-		}
-		if strings.Contains(msg, "hunter2") {
-			t.Errorf("args %q: message shows the secret: %q", tt.args, msg)
-		}
+		assert.Contains(t, msg, tt.want, "args %q: messages", tt.args)
+		assert.Contains(t, msg, "no request sent", "args %q: messages; want the failure before any request", tt.args)
+		assert.NotContains(t, msg, "hunter2", "args %q: messages show the secret", tt.args)
 	}
-	if n := len(srv.values()); n != 0 {
-		t.Errorf("server saw %d requests; want none", n)
-	}
+	assert.Empty(t, srv.values(), "requests the server saw")
 }

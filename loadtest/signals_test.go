@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/loadtest/result"
@@ -63,9 +65,7 @@ func runSignals(t *testing.T, sc Scenario, args ...string) (*pipeline.Segment, *
 	out := t.TempDir()
 	fs := newFlagSet()
 	fl, sf, rf, hf := newFlags(fs), newSignalFlags(fs), newReportFlags(fs), newHistoryFlags(fs)
-	if err := fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.history-dir=" + filepath.Join(out, "baseline")}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out, "-loadtest.history-dir=" + filepath.Join(out, "baseline")}, args...)))
 	tb := newCaptureTB(t)
 	res := runWith(tb, sc, runOptions{flags: fl, parts: parts{signals: sf, history: hf, report: rf}})
 	return res, tb, out
@@ -91,44 +91,33 @@ func TestSignalsGrowingGaugeFlagged(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			srv, _ := signalServer(t, 0.25, nil) // +25 %/s: +50 % over the run
 			res, tb, out := runSignals(t, signalScenario(srv), fastScrape, "-loadtest.signal-rise="+mode)
-			if res == nil || res.Signals == nil {
-				t.Fatalf("no signals on the result; log:\n%s", tb.logText())
-			}
+			require.NotNil(t, res, "no result; log:\n%s", tb.logText())
+			require.NotNil(t, res.Signals, "no signals on the result; log:\n%s", tb.logText())
 			var heap string
 			for _, tr := range res.Signals.Rising() {
-				if tr.Signal != "go_memstats_heap_inuse_bytes" {
-					t.Errorf("%s flagged: %s", tr.Signal, tr)
+				if !assert.Equal(t, "go_memstats_heap_inuse_bytes", tr.Signal, "signal flagged: %s", tr) {
 					continue
 				}
 				heap = tr.String()
-				if tr.Growth < 0.2 || tr.Growth > 2 { // +25 %/s over about 2 s, on a busy machine
-					t.Errorf("growth %+.0f%%; want about +50%%", 100*tr.Growth)
-				}
+				// +25 %/s over about 2 s, on a busy machine.
+				assert.GreaterOrEqual(t, tr.Growth, 0.2, "heap growth; want about +50%%: %s", tr)
+				assert.LessOrEqual(t, tr.Growth, 2.0, "heap growth; want about +50%%: %s", tr)
 			}
-			if !regexp.MustCompile(`^go_memstats_heap_inuse_bytes rose from [0-9.]+M to [0-9.]+M \(\+[0-9]+%\) over the run \(p [<=] [0-9.]+, [0-9]+ samples\)$`).MatchString(heap) {
-				t.Fatalf("heap finding = %q; want \"go_memstats_heap_inuse_bytes rose from …M to …M (+…%%) over the run (p …, … samples)\"\nlog:\n%s", heap, tb.logText())
-			}
+			require.Regexp(t, `^go_memstats_heap_inuse_bytes rose from [0-9.]+M to [0-9.]+M \(\+[0-9]+%\) over the run \(p [<=] [0-9.]+, [0-9]+ samples\)$`, heap,
+				"heap finding; want \"go_memstats_heap_inuse_bytes rose from …M to …M (+…%%) over the run (p …, … samples)\"\nlog:\n%s", tb.logText())
 			switch mode {
 			case "warn":
-				if !strings.Contains(tb.logText(), "loadtest: warning: server signal "+heap) || tb.Failed() {
-					t.Errorf("want a warning and no failure; errors %q, log:\n%s", tb.messages(), tb.logText())
-				}
+				assert.Contains(t, tb.logText(), "loadtest: warning: server signal "+heap, "log; want a warning")
+				assert.False(t, tb.Failed(), "run failed; want a warning and no failure; errors %q", tb.messages())
 			case "fail":
-				if !strings.Contains(tb.messages(), "server signal "+heap) {
-					t.Errorf("errors = %q; want the finding as a test error", tb.messages())
-				}
+				assert.Contains(t, tb.messages(), "server signal "+heap, "errors; want the finding as a test error")
 			}
 			csv, err := os.ReadFile(filepath.Join(out, result.FileBase(t.Name())+"_signals.csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "signals CSV")
 			lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
-			if lines[0] != "Signal,Timestamp,Offset (s),Window Offset (s),Value" || len(lines) < 3*30 {
-				t.Errorf("signals CSV: header %q, %d lines; want the header and ~150 rows", lines[0], len(lines))
-			}
-			if !strings.Contains(string(csv), "\nrate(work_total),") {
-				t.Errorf("signals CSV has no rate(work_total) rows")
-			}
+			assert.Equal(t, "Signal,Timestamp,Offset (s),Window Offset (s),Value", lines[0], "signals CSV: header")
+			assert.GreaterOrEqual(t, len(lines), 3*30, "signals CSV: lines; want the header and ~150 rows")
+			assert.Contains(t, string(csv), "\nrate(work_total),", "signals CSV; want rate(work_total) rows")
 		})
 	}
 }
@@ -136,12 +125,11 @@ func TestSignalsGrowingGaugeFlagged(t *testing.T) {
 func TestSignalsFlatGaugeNotFlagged(t *testing.T) {
 	srv, _ := signalServer(t, 0, nil)
 	res, tb, _ := runSignals(t, signalScenario(srv), fastScrape, "-loadtest.signal-rise=fail")
-	if res == nil || res.Signals == nil || len(res.Signals.Trends) < 2 {
-		t.Fatalf("signals not tested: %+v\nlog:\n%s", res.Signals, tb.logText())
-	}
-	if r := res.Signals.Rising(); len(r) > 0 || tb.Failed() {
-		t.Errorf("flat server flagged: %v; errors %q", r, tb.messages())
-	}
+	require.NotNil(t, res, "no result; log:\n%s", tb.logText())
+	require.NotNil(t, res.Signals, "signals not tested; log:\n%s", tb.logText())
+	require.GreaterOrEqual(t, len(res.Signals.Trends), 2, "signals tested: %+v\nlog:\n%s", res.Signals, tb.logText())
+	assert.Empty(t, res.Signals.Rising(), "signals flagged on a flat server; errors %q", tb.messages())
+	assert.False(t, tb.Failed(), "a flat server failed the run; errors %q", tb.messages())
 }
 
 func TestSignalsBadEndpointRunGoesOn(t *testing.T) {
@@ -161,15 +149,12 @@ func TestSignalsBadEndpointRunGoesOn(t *testing.T) {
 			sc := signalScenario(srv)
 			sc.Duration = time.Second
 			res, tb, _ := runSignals(t, sc, fastScrape)
-			if !strings.Contains(tb.logText(), "loadtest: warning: metrics "+srv.URL) || !strings.Contains(tb.logText(), tt.want) {
-				t.Errorf("log lacks the warning %q:\n%s", tt.want, tb.logText())
-			}
-			if n := strings.Count(tb.logText(), tt.want); n != 1 {
-				t.Errorf("warning logged %d times; want once", n)
-			}
-			if tb.Failed() || res.Meta.Status != result.Complete || hits.Load() < 40 {
-				t.Errorf("run did not go on: status %s, %d requests, errors %q", res.Meta.Status, hits.Load(), tb.messages())
-			}
+			assert.Contains(t, tb.logText(), "loadtest: warning: metrics "+srv.URL, "log; want the warning")
+			assert.Contains(t, tb.logText(), tt.want, "log; want the warning")
+			assert.Equal(t, 1, strings.Count(tb.logText(), tt.want), "times the warning was logged")
+			assert.False(t, tb.Failed(), "run failed; want it to go on: errors %q", tb.messages())
+			assert.Equal(t, result.Complete, res.Meta.Status, "result status; want the run to go on")
+			assert.GreaterOrEqual(t, hits.Load(), int64(40), "requests the server saw; want the run to go on")
 		})
 	}
 }
@@ -180,17 +165,15 @@ func TestSignalsStandInMetricsByDefault(t *testing.T) {
 	sc.Host, sc.Metrics, sc.Duration = "", "", 500*time.Millisecond
 	sc.StandIns = []StandIn{{Env: "test", Start: func(testing.TB) (string, error) { return srv.URL, nil }}}
 	res, tb, _ := runSignals(t, sc, fastScrape)
-	if res.Signals == nil || res.Signals.Source != srv.URL+"/metrics" || len(res.Signals.Series("go_goroutines")) == 0 {
-		t.Fatalf("stand-in's /metrics not scraped by default: %+v\nlog:\n%s", res.Signals, tb.logText())
-	}
+	require.NotNil(t, res.Signals, "stand-in's /metrics not scraped by default; log:\n%s", tb.logText())
+	require.Equal(t, srv.URL+"/metrics", res.Signals.Source, "signals source; want the stand-in's /metrics by default")
+	require.NotEmpty(t, res.Signals.Series("go_goroutines"), "go_goroutines samples from the stand-in's /metrics; log:\n%s", tb.logText())
 
 	// A real host is not scraped unless asked.
 	sc = signalScenario(srv)
 	sc.Metrics, sc.Duration = "", 300*time.Millisecond
 	res, tb, _ = runSignals(t, sc)
-	if res.Signals != nil {
-		t.Errorf("real host scraped without being asked: %+v", res.Signals)
-	}
+	assert.Nil(t, res.Signals, "real host scraped without being asked")
 	_ = tb
 }
 
@@ -203,15 +186,13 @@ func TestSignalsProbe(t *testing.T) {
 		return float64(depth.Add(3)), nil // a backlog: 3 more per window
 	}}}
 	res, tb, _ := runSignals(t, sc)
-	if res.Signals == nil || res.Signals.Source != "" {
-		t.Fatalf("signals = %+v; want probes only", res.Signals)
-	}
+	require.NotNil(t, res.Signals, "signals; want the probes'")
+	require.Empty(t, res.Signals.Source, "signals source; want probes only")
 	got := res.Signals.Series("orders queue")
-	if len(got) < 15 || len(got) > 21 {
-		t.Errorf("%d probe samples; want one per window (20)", len(got))
-	}
-	if r := res.Signals.Rising(); len(r) != 1 || !strings.HasPrefix(r[0].String(), "orders queue rose from ") {
-		t.Errorf("rising = %v; want the orders queue\nlog:\n%s", r, tb.logText())
+	assert.GreaterOrEqual(t, len(got), 15, "probe samples; want one per window (20)")
+	assert.LessOrEqual(t, len(got), 21, "probe samples; want one per window (20)")
+	if r := res.Signals.Rising(); assert.Len(t, r, 1, "rising; want the orders queue\nlog:\n%s", tb.logText()) {
+		assert.True(t, strings.HasPrefix(r[0].String(), "orders queue rose from "), "rising: %s; want the orders queue", r[0])
 	}
 }
 
@@ -226,11 +207,7 @@ func TestSignalsInvalidSettingsSendNothing(t *testing.T) {
 	msg := tb.messages()
 	for _, want := range []string{"no request sent", `metrics endpoint "localhost:9090/metrics"`, `signal "queue{name=orders}"`,
 		`Scenario.SignalRise="loud": want warn, fail or off`, `probe "q": no Sample function`, "-loadtest.metrics-interval=-1s: must be positive"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("errors lack %q:\n%s", want, msg)
-		}
+		assert.Contains(t, msg, want, "errors")
 	}
-	if hits.Load() != 0 {
-		t.Errorf("%d requests sent; want none", hits.Load())
-	}
+	assert.Zero(t, hits.Load(), "requests sent")
 }

@@ -1,8 +1,10 @@
 package loadtest
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseWait(t *testing.T) {
@@ -28,15 +30,10 @@ func TestParseWait(t *testing.T) {
 	}
 	for _, tt := range tests {
 		w, err := ParseWait(tt.in)
-		switch {
-		case tt.err != "":
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ParseWait(%q) = %v, %v; want error containing %q", tt.in, w, err, tt.err)
-			}
-		case err != nil:
-			t.Errorf("ParseWait(%q) = %v; want %s", tt.in, err, tt.want)
-		case w.String() != tt.want:
-			t.Errorf("ParseWait(%q) = %s; want %s", tt.in, w, tt.want)
+		if tt.err != "" {
+			assert.ErrorContains(t, err, tt.err, "ParseWait(%q) (wait %v)", tt.in, w)
+		} else if assert.NoError(t, err, "ParseWait(%q); want %s", tt.in, tt.want) {
+			assert.Equal(t, tt.want, w.String(), "ParseWait(%q)", tt.in)
 		}
 	}
 }
@@ -46,14 +43,12 @@ func TestParseWait(t *testing.T) {
 func TestWaitFlag(t *testing.T) {
 	sc := Scenario{Host: "http://127.0.0.1:1", Rate: 5, Tasks: []Task{getTask("GET /x", "/x", 1)}}
 	fl := newFlags(newFlagSet())
-	if err := fl.fs.Parse([]string{"-loadtest.users=3", "-loadtest.wait=between:1s:5s"}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fl.fs.Parse([]string{"-loadtest.users=3", "-loadtest.wait=between:1s:5s"}))
 	p, err := resolve(sc, fl)
-	if err != nil {
-		t.Fatalf("resolve: %v", err)
-	}
-	if p.open || p.Users != 3 || p.Wait == nil || p.Wait.String() != "between(1s,5s)" {
-		t.Errorf("plan: open %t, users %d, wait %v; want closed, 3 users, between(1s,5s)", p.open, p.Users, p.Wait)
+	require.NoError(t, err, "resolve")
+	assert.False(t, p.open, "plan: open; want closed")
+	assert.Equal(t, 3, p.Users, "plan: users")
+	if assert.NotNil(t, p.Wait, "plan: wait") {
+		assert.Equal(t, "between(1s,5s)", p.Wait.String(), "plan: wait")
 	}
 }

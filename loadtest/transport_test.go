@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestHTTP2WhereOffered: the run's own transport speaks HTTP/2 to a server
@@ -32,13 +35,9 @@ func TestHTTP2WhereOffered(t *testing.T) {
 			roots.AddCert(srv.Certificate())
 			tr.TLSClientConfig.RootCAs = roots
 			resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err, "GET over TLS")
 			resp.Body.Close()
-			if want := map[bool]int{true: 2, false: 1}[offer]; resp.ProtoMajor != want {
-				t.Errorf("GET over TLS from a server offering h2=%t: %s; want HTTP/%d", offer, resp.Proto, want)
-			}
+			assert.Equal(t, map[bool]int{true: 2, false: 1}[offer], resp.ProtoMajor, "GET over TLS from a server offering h2=%t: major version of %s", offer, resp.Proto)
 		})
 	}
 }
@@ -54,9 +53,7 @@ func TestProxyFromEnvironment(t *testing.T) {
 			MaxLateRatio: 0.5, // the generator's timing is not under test
 			Tasks:        []Task{getTask("GET /orders", "/orders", 1)}}
 		res, tb, _ := runReal(t, sc)
-		if msg := tb.messages(); msg != "" {
-			t.Fatalf("run through the proxy failed: %s", msg)
-		}
+		require.Empty(t, tb.messages(), "run through the proxy failed")
 		fmt.Printf("requests=%d failures=%d\n", res.Total.Requests, res.Total.Failures)
 		return
 	}
@@ -72,6 +69,7 @@ func TestProxyFromEnvironment(t *testing.T) {
 	defer proxy.Close()
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestProxyFromEnvironment$", "-test.v")
 	cmd.Env = append(os.Environ(), "LOADTEST_PROXY_CHILD=1", "HTTP_PROXY="+proxy.URL, "http_proxy="+proxy.URL, "NO_PROXY=", "no_proxy=")
+	// Plain checks: they print the child's output as it ran.
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child run: %v\n%s", err, out)
@@ -79,12 +77,8 @@ func TestProxyFromEnvironment(t *testing.T) {
 	if !strings.Contains(string(out), "requests=10 failures=0") {
 		t.Errorf("child run: want 10 requests, no failure:\n%s", out)
 	}
-	if n := seen.Load(); n != 10 {
-		t.Errorf("the proxy saw %d requests; want 10", n)
-	}
-	if u := bad.Load(); u != nil {
-		t.Errorf("the proxy saw %v; want http://orders.invalid/orders with the run's header", u)
-	}
+	assert.Equal(t, int64(10), seen.Load(), "requests the proxy saw")
+	assert.Nil(t, bad.Load(), "request the proxy saw; want http://orders.invalid/orders with the run's header")
 }
 
 // TestConnectionCloseHonoured: a request carrying Connection: close is
@@ -117,18 +111,14 @@ func TestConnectionCloseHonoured(t *testing.T) {
 				MaxLateRatio: 0.5, // the generator's timing is not under test
 				Tasks:        []Task{{Name: "GET /x", Do: do}}}
 			res, tb, _ := runReal(t, sc)
-			if msg := tb.messages(); msg != "" {
-				t.Fatalf("run failed: %s", msg)
-			}
+			require.Empty(t, tb.messages(), "run failed")
 			n, c := reqs.Load(), conns.Load()
-			if n != 20 || res.Total.Failures != 0 {
-				t.Fatalf("server saw %d requests, %d failed; want 20, none", n, res.Total.Failures)
-			}
-			if closeConn && c != n {
-				t.Errorf("%d requests with Connection: close came on %d connections; want one each", n, c)
-			}
-			if !closeConn && c > 3 {
-				t.Errorf("%d requests came on %d connections; want them kept alive", n, c)
+			require.Equal(t, int64(20), n, "requests the server saw")
+			require.Zero(t, res.Total.Failures, "requests failed")
+			if closeConn {
+				assert.Equal(t, n, c, "connections that %d requests with Connection: close came on; want one each", n)
+			} else {
+				assert.LessOrEqual(t, c, int64(3), "connections that %d requests came on; want them kept alive", n)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/steadyload/steadyload/internal/drift/drifttest"
@@ -28,9 +29,7 @@ func runTrends(t *testing.T, sc Scenario, args ...string) (*result.Run, *capture
 	fs := newFlagSet()
 	fl := newFlags(fs)
 	lf, hf := newLeakFlags(fs), newHistoryFlags(fs)
-	if err := fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, args...)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + t.TempDir()}, args...)))
 	// These tests are about trends, not the generator's schedule keeping,
 	// which a busy machine may disturb.
 	if sc.MaxLateRatio == 0 {
@@ -82,9 +81,7 @@ func TestLeakRun(t *testing.T) {
 			url, _ := growingServer(t, base, tt.growth, dur)
 			sc := Scenario{Host: url, Rate: rate, Duration: dur, Window: win, Tasks: []Task{orderTask("GET /orders/{id}")}}
 			res, tb := runTrends(t, sc)
-			if tb.Failed() {
-				t.Fatalf("run failed: %s", tb.messages())
-			}
+			require.False(t, tb.Failed(), "run failed: %s", tb.messages())
 			var leaks []result.Finding
 			for _, f := range res.Findings {
 				if f.Kind == "leak" {
@@ -92,22 +89,20 @@ func TestLeakRun(t *testing.T) {
 				}
 			}
 			logs := strings.Join(tb.logs, "\n")
-			switch {
-			case tt.leak && len(leaks) != 1:
-				t.Fatalf("findings %+v; want one leak of GET /orders/{id}\n%s", res.Findings, logs)
-			case tt.leak:
-				f := leaks[0]
-				t.Log(f.Text)
-				if f.Task != "GET /orders/{id}" || f.Change < 0.3 || f.P >= 0.01 || f.Fail ||
-					!strings.Contains(f.Text, "latency of GET /orders/{id} grew +") || !strings.Contains(f.Text, "possible leak or backlog") {
-					t.Errorf("leak finding %+v; want GET /orders/{id}, growth ≥ +30%%, p < 0.01, a warning", f)
-				}
-				if !strings.Contains(logs, "warning: latency of GET /orders/{id} grew") {
-					t.Errorf("no warning logged:\n%s", logs)
-				}
-			case len(leaks) != 0:
-				t.Errorf("findings %+v on an unchanged server; want none", leaks)
+			if !tt.leak {
+				assert.Empty(t, leaks, "leak findings on an unchanged server")
+				return
 			}
+			require.Len(t, leaks, 1, "leak findings in %+v; want one of GET /orders/{id}\n%s", res.Findings, logs)
+			f := leaks[0]
+			t.Log(f.Text)
+			assert.Equal(t, "GET /orders/{id}", f.Task, "leak finding: task")
+			assert.GreaterOrEqual(t, f.Change, 0.3, "leak finding: growth")
+			assert.Less(t, f.P, 0.01, "leak finding: p")
+			assert.False(t, f.Fail, "leak finding: fail; want a warning")
+			assert.Contains(t, f.Text, "latency of GET /orders/{id} grew +", "leak finding: text")
+			assert.Contains(t, f.Text, "possible leak or backlog", "leak finding: text")
+			assert.Contains(t, logs, "warning: latency of GET /orders/{id} grew", "log; want the warning")
 		})
 	}
 }
@@ -117,9 +112,7 @@ func TestLeakFail(t *testing.T) {
 	url, _ := growingServer(t, 10*time.Millisecond, 0.6, 2*time.Second)
 	sc := Scenario{Host: url, Rate: 100, Duration: 2 * time.Second, Window: 100 * time.Millisecond, Tasks: []Task{orderTask("GET /orders/{id}")}}
 	_, tb := runTrends(t, sc, "-loadtest.leak=fail")
-	if !strings.Contains(tb.messages(), "latency of GET /orders/{id} grew") {
-		t.Errorf("errors %q; want the leak as a failure", tb.messages())
-	}
+	assert.Contains(t, tb.messages(), "latency of GET /orders/{id} grew", "errors; want the leak as a failure")
 }
 
 // TestLeakTooShort: too few windows are not tested, and the log says why.
@@ -127,9 +120,8 @@ func TestLeakTooShort(t *testing.T) {
 	url, _ := growingServer(t, time.Millisecond, 5, time.Second)
 	sc := Scenario{Host: url, Rate: 50, Duration: time.Second, Window: 200 * time.Millisecond, Tasks: []Task{orderTask("GET /x")}}
 	res, tb := runTrends(t, sc)
-	if len(res.Findings) != 0 || !strings.Contains(strings.Join(tb.logs, "\n"), "leak check skipped: 3 windows of 200ms after warm-up, need 10") {
-		t.Errorf("findings %+v, logs %q; want none and a skip note", res.Findings, tb.logs)
-	}
+	assert.Empty(t, res.Findings, "findings")
+	assert.Contains(t, strings.Join(tb.logs, "\n"), "leak check skipped: 3 windows of 200ms after warm-up, need 10", "log; want a skip note")
 }
 
 func TestTrendSettings(t *testing.T) {
@@ -137,8 +129,8 @@ func TestTrendSettings(t *testing.T) {
 	ok := []Task{orderTask("GET /x")}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "local", "TestTrendSettings", "history.csv")
-	os.MkdirAll(filepath.Dir(bad), 0o755)
-	os.WriteFile(bad, []byte(strings.Join(history.Header, ",")+"\n2026-03-01T02:00:00Z,abc,open 10/s 1s,GET /x,ten,0,0,0,1,1,1,1,,r\n"), 0o644)
+	require.NoError(t, os.MkdirAll(filepath.Dir(bad), 0o755))
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Join(history.Header, ",")+"\n2026-03-01T02:00:00Z,abc,open 10/s 1s,GET /x,ten,0,0,0,1,1,1,1,,r\n"), 0o644))
 	tests := []struct {
 		name string
 		sc   Scenario
@@ -158,14 +150,11 @@ func TestTrendSettings(t *testing.T) {
 		_, tb := runTrends(t, sc, tt.args...)
 		msg := tb.messages()
 		for _, w := range tt.want {
-			if !strings.Contains(msg, w) || !strings.Contains(msg, "no request sent") {
-				t.Errorf("%s: messages %q; want %q before any request", tt.name, msg, w)
-			}
+			assert.Contains(t, msg, w, "%s: messages", tt.name)
 		}
+		assert.Contains(t, msg, "no request sent", "%s: messages; want the failure before any request", tt.name)
 	}
-	if got := n.Load(); got != 0 {
-		t.Errorf("%d requests sent with bad settings; want none", got)
-	}
+	assert.Zero(t, n.Load(), "requests sent with bad settings")
 }
 
 // TestHistoryRun: a real run reads the committed history, reports a step
@@ -179,41 +168,31 @@ func TestHistoryRun(t *testing.T) {
 	sc := Scenario{Host: srv.URL, Env: "local", Rate: 50, Duration: time.Second, Window: 250 * time.Millisecond, Tasks: []Task{orderTask("GET /orders/{id}")}}
 	path := history.Path(dir, "local", t.Name())
 	old := drifttest.Nights(7, 20, 0, 0.2, 13, "open 50/s 1s")
-	if err := history.Append(path, old); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, history.Append(path, old), "history.Append")
 	res, tb := runTrends(t, sc, "-loadtest.history", "-loadtest.history-dir="+dir)
-	if tb.Failed() {
-		t.Fatalf("run failed: %s", tb.messages())
-	}
+	require.False(t, tb.Failed(), "run failed: %s", tb.messages())
 	logs := strings.Join(tb.logs, "\n")
-	if !strings.Contains(logs, "warning: p95 of POST /orders stepped from") || !strings.Contains(logs, "(commit c13)") {
-		t.Errorf("logs do not warn of the step at c13:\n%s", logs)
-	}
-	if drifttest.Kinds(res.Findings) != "step" {
-		t.Errorf("findings %+v; want the step", res.Findings)
-	}
+	assert.Contains(t, logs, "warning: p95 of POST /orders stepped from", "log; want a warning of the step")
+	assert.Contains(t, logs, "(commit c13)", "log; want the step at c13")
+	assert.Equal(t, "step", drifttest.Kinds(res.Findings), "kinds of the findings %+v", res.Findings)
 	rows, err := history.ReadFile(path)
-	if err != nil || len(rows) != len(old)+2 {
-		t.Fatalf("history has %d rows (%v); want %d: the task and the aggregate appended", len(rows), err, len(old)+2)
-	}
+	require.NoError(t, err, "history.ReadFile")
+	require.Len(t, rows, len(old)+2, "history rows: the task and the aggregate appended")
 	last := rows[len(rows)-2]
-	if last.Task != "GET /orders/{id}" || last.Shape != "open 50/s 1s" || last.Requests < 40 || last.P95 < 5000 || !(last.SELnP95 > 0) || last.RunID != res.Meta.RunID {
-		t.Errorf("appended row %+v; want this run's GET /orders/{id} figures", last)
-	}
+	assert.Equal(t, "GET /orders/{id}", last.Task, "appended row: task")
+	assert.Equal(t, "open 50/s 1s", last.Shape, "appended row: shape")
+	assert.GreaterOrEqual(t, last.Requests, int64(40), "appended row: requests")
+	assert.GreaterOrEqual(t, last.P95, int64(5000), "appended row: p95")
+	assert.Greater(t, last.SELnP95, 0.0, "appended row: SE of ln(p95)")
+	assert.Equal(t, res.Meta.RunID, last.RunID, "appended row: run id; want this run's")
 	for _, task := range []string{"POST /orders", "GET /orders/{id}", "Aggregated"} {
-		if _, err := os.Stat(history.OtavaFile(filepath.Dir(path), task)); err != nil {
-			t.Errorf("otava view: %v", err)
-		}
+		assert.FileExists(t, history.OtavaFile(filepath.Dir(path), task), "otava view of %s", task)
 	}
 	// The same with -loadtest.drift=fail, without appending.
 	_, tb = runTrends(t, sc, "-loadtest.history-dir="+dir, "-loadtest.drift=fail")
-	if !strings.Contains(tb.messages(), "p95 of POST /orders stepped from") {
-		t.Errorf("errors %q; want the step as a failure", tb.messages())
-	}
-	if rows2, _ := history.ReadFile(path); len(rows2) != len(rows) {
-		t.Errorf("history grew without -loadtest.history: %d rows, was %d", len(rows2), len(rows))
-	}
+	assert.Contains(t, tb.messages(), "p95 of POST /orders stepped from", "errors; want the step as a failure")
+	rows2, _ := history.ReadFile(path)
+	assert.Len(t, rows2, len(rows), "history rows; want no growth without -loadtest.history")
 }
 
 // TestPlanShape: the history's load shape of a run, as the run history,
