@@ -21,7 +21,7 @@ TIMEOUT  ?= $(shell echo $$(( 2 * ($(DURATION) + 60) + 120 )))s
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: loadtest test lint fuzz
+.PHONY: loadtest test lint fuzz image deploy-tools deploy-check
 
 loadtest:
 	$(GO) test -tags loadtest -count=1 -v -timeout $(TIMEOUT) -run '$(RUN)' . \
@@ -51,3 +51,43 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# The container images (deploy/image/): the example scenarios compiled into
+# one test binary (go test -c), and the steadyload command when
+# cmd/steadyload exists, each a static binary with the host's CA
+# certificates FROM scratch, run as uid 65532. Nothing is pulled. Tag them
+# with IMAGE and CLI_IMAGE; GOARCH is the engine's machine.
+IMAGE     ?= steadyload-scenarios:dev
+CLI_IMAGE ?= steadyload:dev
+GOARCH    ?= $(shell $(GO) env GOARCH)
+CA_CERTS  ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	@set -e; ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	cp $(CA_CERTS) "$$ctx/ca-certificates.crt"; cp deploy/image/*.Dockerfile "$$ctx/"; \
+	mkdir "$$ctx/results"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) test -c -tags loadtest -trimpath -buildvcs=false \
+		-ldflags='-s -w' -o "$$ctx/steadyload-scenarios" .; \
+	docker build -q -t $(IMAGE) -f "$$ctx/scenarios.Dockerfile" "$$ctx"; \
+	echo "image: $(IMAGE)"; \
+	if [ -d cmd/steadyload ]; then \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -buildvcs=false \
+			-ldflags='-s -w' -o "$$ctx/steadyload" ./cmd/steadyload; \
+		docker build -q -t $(CLI_IMAGE) -f "$$ctx/cli.Dockerfile" "$$ctx"; \
+		echo "image: $(CLI_IMAGE)"; \
+	else \
+		echo "image: no cmd/steadyload: $(CLI_IMAGE) not built"; \
+	fi
+
+# The tools that check the Kubernetes manifests of deploy/: kustomize (whose
+# module also ships the Kubernetes OpenAPI definitions the schemas are made
+# from) and kubeconform.
+KUSTOMIZE_VERSION   ?= v5.8.2
+KUBECONFORM_VERSION ?= v0.8.0
+deploy-tools:
+	$(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	$(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+# kustomize build of every overlay of deploy/, validated by kubeconform
+# -strict; fails where the tools are missing (make deploy-tools).
+deploy-check:
+	STEADYLOAD_REQUIRE_DEPLOY_TOOLS=1 $(GO) test -count=1 -run 'TestManifests' ./deploy
