@@ -639,7 +639,7 @@ func (r *runner) generatorTrouble(late time.Duration) string {
 	case late >= max(p.Window, time.Second):
 		return fmt.Sprintf("the generator's clock jumped %s: its machine was suspended or starved", late.Round(time.Millisecond))
 	case p.open && lagP99 > max(50*time.Millisecond, 10*(p.LateTolerance+p.Coalesce)):
-		return fmt.Sprintf("the generator was starved: its starts were %s behind schedule (p99)", lagP99.Round(time.Millisecond))
+		return fmt.Sprintf("the generator was starved: its starts were %s behind schedule (p99)", lagP99.Round(10*time.Millisecond))
 	}
 	return ""
 }

@@ -113,6 +113,9 @@ func (g *Part) Evaluate(seg *pipeline.Segment) {
 		if g.cfg.Require && !g.cfg.Update {
 			seg.Failf("baseline gate: no baseline and -loadtest.require-baseline is set: %s", rep.Note)
 		}
+	case res.Meta.Starved > 0:
+		rep.Note = fmt.Sprintf("NO VERDICT: the generator was starved or suspended in %d window(s) of this segment (see the log): its latencies are not the target's", res.Meta.Starved)
+		seg.Warnf("baseline gate: %s", rep.Note)
 	case len(g.shapeOff) > 0:
 		rep.Note = fmt.Sprintf("NOT COMPARED: the baseline in %s was recorded with another load shape (%s; this run: %s): %s. Refresh it on purpose with: %s",
 			g.cfg.Dir, g.runs[0].Meta.Shape(), res.Meta.Shape(), strings.Join(g.shapeOff, ", "), record)
@@ -268,6 +271,9 @@ func (g *Part) record(seg *pipeline.Segment) {
 	switch {
 	case res.Meta.Status != result.Complete:
 		seg.Failf("baseline not updated: the run is %s (%s); only a complete run is recorded", res.Meta.Status, res.Meta.Reason)
+		return
+	case res.Meta.Starved > 0:
+		seg.Failf("baseline not updated: the generator was starved or suspended in %d window(s) of this segment; record on a quieter machine", res.Meta.Starved)
 		return
 	case res.Meta.Outages > 0 || res.Meta.Paused > 0:
 		seg.Failf("baseline not updated: the load was paused for %s by an outage of the target in this segment; only a segment without one is recorded", res.Meta.Paused.Round(time.Second))

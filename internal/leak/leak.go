@@ -125,8 +125,8 @@ func windowMedians(res *result.Run, window time.Duration) (map[string][]float64,
 			continue
 		}
 		key := (&result.Task{Type: w.Type, Name: w.Name}).Key()
-		if setup[key] {
-			continue
+		if setup[key] || w.Generator != "" {
+			continue // a setup step, or a window whose figures are the generator's
 		}
 		i, ok := slices.BinarySearch(keep, w.Offset)
 		if !ok {
