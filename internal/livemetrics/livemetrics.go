@@ -134,6 +134,8 @@ type Part struct {
 	kinds     []prometheus.Counter // by findingKinds
 	segments  *prometheus.CounterVec
 	segEnd    prometheus.Gauge
+	outages   prometheus.Counter // outages of a run without end, counted at their end
+	outageSec prometheus.Counter // and how long the load was paused by them
 	inFlight  prometheus.Gauge
 	lag       prometheus.Histogram
 	state     *stateCollector
@@ -271,6 +273,14 @@ func (p *Part) build() {
 		Namespace: ns, Name: "segment_end_timestamp_seconds",
 		Help: "Unix time the last segment was judged.",
 	})
+	p.outages = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "outages_total",
+		Help: "Outages of the target a run without end rode out: the load paused, the target probed, the load resumed; counted when the load resumes.",
+	})
+	p.outageSec = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "outage_seconds_total",
+		Help: "How long the load was paused by the outages counted in steadyload_outages_total.",
+	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: ns, Name: "info",
 		Help: "The run: its environment, target, run id and harness version.",
@@ -297,7 +307,7 @@ func (p *Part) build() {
 	p.segments.WithLabelValues("pass")
 	p.segments.WithLabelValues("fail")
 	p.collected = []prometheus.Collector{requests, p.failures, latency, p.inFlight, p.lag, p.state, p.gate,
-		p.findings, p.segments, p.segEnd, info}
+		p.findings, p.segments, p.segEnd, p.outages, p.outageSec, info}
 }
 
 // Start sets the state to running, and the last segment's end to t0, so
@@ -333,6 +343,8 @@ func (p *Part) Event(e pipeline.Event) {
 		p.SetState(Probing)
 	case pipeline.Resumed:
 		p.SetState(Running)
+		p.outages.Inc()
+		p.outageSec.Add(e.Outage.Seconds())
 	}
 }
 

@@ -276,6 +276,8 @@ var wantLabels = map[string][]string{
 	"steadyload_segments_total":                {"test", "verdict"},
 	"steadyload_segment_end_timestamp_seconds": {"test"},
 	"steadyload_info":                          {"env", "run_id", "target", "test", "version"},
+	"steadyload_outages_total":                 {"test"},
+	"steadyload_outage_seconds_total":          {"test"},
 }
 
 // wantTypes are the type of each family.
@@ -292,6 +294,8 @@ var wantTypes = map[string]dto.MetricType{
 	"steadyload_segments_total":                dto.MetricType_COUNTER,
 	"steadyload_segment_end_timestamp_seconds": dto.MetricType_GAUGE,
 	"steadyload_info":                          dto.MetricType_GAUGE,
+	"steadyload_outages_total":                 dto.MetricType_COUNTER,
+	"steadyload_outage_seconds_total":          dto.MetricType_COUNTER,
 }
 
 // checkFigures checks every series feed leaves in mfs, every family's
@@ -938,4 +942,36 @@ func TestFamilyNames(t *testing.T) {
 	slices.Sort(got)
 	slices.Sort(want)
 	assert.Equal(t, want, got)
+}
+
+// TestOutageEvents: the state follows a pause, a probe and the recovery,
+// and the recovery counts the outage and its length.
+func TestOutageEvents(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	p := newPart(t, Config{Registry: reg})
+	p.Start(context.Background(), t0)
+	state := func() string {
+		for _, m := range gather(t, reg)["steadyload_state"].GetMetric() {
+			if m.GetGauge().GetValue() == 1 {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "state" {
+						return l.GetValue()
+					}
+				}
+			}
+		}
+		return ""
+	}
+	counter := func(name string) float64 {
+		return gather(t, reg)[name].GetMetric()[0].GetCounter().GetValue()
+	}
+	p.Event(pipeline.Event{Kind: pipeline.Paused, At: t0})
+	assert.Equal(t, Paused, state(), "after a pause")
+	p.Event(pipeline.Event{Kind: pipeline.Probing, At: t0.Add(5 * time.Second)})
+	assert.Equal(t, Probing, state(), "while probing")
+	assert.Zero(t, counter("steadyload_outages_total"), "outages before the recovery")
+	p.Event(pipeline.Event{Kind: pipeline.Resumed, At: t0.Add(90 * time.Second), Outage: 90 * time.Second})
+	assert.Equal(t, Running, state(), "after the recovery")
+	assert.Equal(t, 1.0, counter("steadyload_outages_total"), "outages")
+	assert.Equal(t, 90.0, counter("steadyload_outage_seconds_total"), "seconds paused")
 }
