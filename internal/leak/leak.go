@@ -18,6 +18,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/montanaflynn/stats"
+
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/trend"
@@ -162,17 +164,11 @@ func thin(xs []float64, maxN int) []float64 {
 				block = append(block, x)
 			}
 		}
-		if len(block) == 0 {
-			out = append(out, math.NaN())
-			continue
+		m, err := stats.Median(block)
+		if err != nil { // an empty block: no window of it had a success
+			m = math.NaN()
 		}
-		slices.Sort(block)
-		m := len(block) / 2
-		if len(block)%2 == 0 {
-			out = append(out, (block[m-1]+block[m])/2)
-		} else {
-			out = append(out, block[m])
-		}
+		out = append(out, m)
 	}
 	return out
 }
