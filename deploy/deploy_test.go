@@ -1,7 +1,8 @@
 // Package deploy holds the operations files of continuous load runs:
 // Prometheus rules (prometheus/) and a Grafana dashboard (grafana/); see
 // docs/operations.md. Its tests check them with promtool and against a
-// real Prometheus scraping every live metric.
+// real Prometheus scraping a synthetic target with every live metric
+// (deploy_test.go) and a real load run's live metrics (live_test.go).
 package deploy
 
 import (
@@ -186,25 +187,7 @@ func TestQueriesHaveData(t *testing.T) {
 	targets := []string{target, closedAddr(t)} // the closed one: up == 0, SteadyloadDown
 	classic, native := startPrometheus(t, tools, targets, rules)
 
-	type check struct {
-		opscheck.Query
-		srv *opscheck.Server
-	}
-	var checks []check
-	for _, vars := range []map[string]string{
-		{"test": ".*", "task": ".*", "__rate_interval": "1m"},
-		{"test": opscheck.RegexValue("TestCheckout"), "task": opscheck.RegexValue("POST /checkout"), "__rate_interval": "1m"},
-	} {
-		for _, q := range panelQueries {
-			expr, err := opscheck.Expand(q.Expr, vars)
-			if err != nil {
-				t.Errorf("%s: %s: %v", dashboardFile, q.Source, err)
-				continue
-			}
-			src := fmt.Sprintf("%s: %s (test=%s, task=%s)", dashboardFile, q.Source, vars["test"], vars["task"])
-			checks = append(checks, check{opscheck.Query{Source: src, Expr: expr}, pick(expr, classic, native)})
-		}
-	}
+	checks := panelChecks(t, panelQueries, "TestCheckout", "POST /checkout", classic, native)
 	for _, q := range ruleQueries {
 		checks = append(checks, check{opscheck.Query{Source: rulesFile + ": " + q.Source, Expr: q.Expr}, pick(q.Expr, classic, native)})
 	}
@@ -249,6 +232,35 @@ func TestQueriesHaveData(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A check is a query and the Prometheus that answers it.
+type check struct {
+	opscheck.Query
+	srv *opscheck.Server
+}
+
+// panelChecks are the dashboard's queries with their variables set to
+// All and to the one test and task given, $__rate_interval to 1m, each
+// for the Prometheus that keeps what it reads.
+func panelChecks(t *testing.T, queries []opscheck.Query, test, task string, classic, native *opscheck.Server) []check {
+	t.Helper()
+	var checks []check
+	for _, vars := range []map[string]string{
+		{"test": ".*", "task": ".*", "__rate_interval": "1m"},
+		{"test": opscheck.RegexValue(test), "task": opscheck.RegexValue(task), "__rate_interval": "1m"},
+	} {
+		for _, q := range queries {
+			expr, err := opscheck.Expand(q.Expr, vars)
+			if err != nil {
+				t.Errorf("%s: %s: %v", dashboardFile, q.Source, err)
+				continue
+			}
+			src := fmt.Sprintf("%s: %s (test=%s, task=%s)", dashboardFile, q.Source, vars["test"], vars["task"])
+			checks = append(checks, check{opscheck.Query{Source: src, Expr: expr}, pick(expr, classic, native)})
+		}
+	}
+	return checks
 }
 
 // startPrometheus starts one Prometheus scraping classic and native
