@@ -19,6 +19,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/alert"
 	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/pipeline"
 )
 
@@ -146,11 +147,12 @@ func TestOutage(t *testing.T) {
 			var tb *captureTB
 			synctest.Test(t, func(t *testing.T) {
 				fs := newFlagSet()
-				fl, sf, bf, af := newFlags(fs), newSafetyFlags(fs), newBaselineFlags(fs), newAlertFlags(fs)
+				fl, sf, bf, af, hf := newFlags(fs), newSafetyFlags(fs), newBaselineFlags(fs), newAlertFlags(fs), newHistoryFlags(fs)
 				af.client = &http.Client{Transport: hook}
 				require.NoError(t, fs.Parse([]string{
 					"-loadtest.out=" + out, "-loadtest.baseline=" + root, "-loadtest.update", "-loadtest.baseline-runs=20",
 					"-loadtest.duration=0", "-loadtest.segment=1m", "-loadtest.window=10s", "-loadtest.webhook=http://hooks.test/x",
+					"-loadtest.history", "-loadtest.history-dir=" + root,
 				}))
 				tb = newCaptureTB(t)
 				tb.quiet = true
@@ -162,7 +164,7 @@ func TestOutage(t *testing.T) {
 					Host: "http://orders.test", Transport: target, Rate: 10, Timeout: 2 * time.Second, Seed: 3,
 					Tasks: []Task{getTask("GET /orders", "/orders", 1)},
 				}
-				runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf, baseline: bf, alert: af}, sinks: []pipeline.Sink{log}, events: []pipeline.EventSink{events}})
+				runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf, baseline: bf, alert: af, history: hf}, sinks: []pipeline.Sink{log}, events: []pipeline.EventSink{events}})
 			})
 
 			paused, resumed := events.of(pipeline.Paused), events.of(pipeline.Resumed)
@@ -203,6 +205,21 @@ func TestOutage(t *testing.T) {
 				assert.Zero(t, run.Meta.Paused, "recorded run %s: paused", run.Name)
 			}
 			assert.Equal(t, len(log.segs)-1-outage, len(runs), "runs recorded: every complete segment without the outage")
+
+			// The history holds the segments without the outage; the
+			// outages history, the others.
+			rows, err := history.ReadFile(history.Path(root, "orders.test", t.Name()))
+			require.NoError(t, err)
+			assert.Len(t, rows, 2*(len(log.segs)-1-outage), "history rows: task and aggregate of each segment without the outage")
+			outs, err := history.ReadOutagesFile(history.OutagesPath(root, "orders.test", t.Name()))
+			require.NoError(t, err)
+			if assert.Len(t, outs, outage, "outages history rows") {
+				var paused time.Duration
+				for _, o := range outs {
+					paused += o.Paused
+				}
+				assert.InDelta(t, resumed[0].Outage.Seconds(), paused.Seconds(), 1, "paused in the outages history: the outage's length")
+			}
 		})
 	}
 }

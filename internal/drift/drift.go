@@ -135,7 +135,17 @@ func (h *Part) Write(seg *pipeline.Segment) {
 	case seg.Meta.Status != result.Complete:
 		h.info.Logf("loadtest: history: run %s, not appended to %s", seg.Meta.Status, h.cfg.Path)
 	case !recordable(seg):
-		h.info.Logf("loadtest: history: the load was paused for %s by an outage of the target: segment not appended to %s, so that drift is not confused by it", seg.Meta.Paused.Round(time.Second), h.cfg.Path)
+		path := filepath.Join(filepath.Dir(h.cfg.Path), history.OutagesFileName)
+		row := history.OutageRow{
+			Time: seg.Meta.Start.UTC(), Commit: seg.Meta.GitCommit, Shape: h.shape,
+			Segment: seg.Meta.Elapsed, Paused: min(seg.Meta.Paused, seg.Meta.Elapsed), Outages: seg.Meta.Outages, RunID: seg.Meta.RunID,
+		}
+		if err := history.AppendOutages(path, []history.OutageRow{row}); err != nil {
+			seg.Failf("outages history not appended: %v", err)
+			return
+		}
+		h.info.Logf("loadtest: history: the load was paused for %s by an outage of the target: the segment is in %s, not in %s, so that drift is not confused by it",
+			seg.Meta.Paused.Round(time.Second), path, h.cfg.Path)
 	default:
 		if err := history.Append(h.cfg.Path, h.cur); err != nil {
 			seg.Failf("history not appended: %v", err)

@@ -326,13 +326,19 @@ func appendRows[R any](path string, rows []R, ff fileFormat[R], after func(all [
 	if _, err := ff.read("new rows", &buf); err != nil {
 		return fmt.Errorf("append %s: the new rows would not read back: %w", path, err)
 	}
-	ids := map[string]bool{}
+	// A run's rows are known by its id and their time: each segment of a
+	// run without end appends its own.
+	type key struct {
+		id string
+		at time.Time
+	}
+	ids := map[key]bool{}
 	for _, r := range rows {
-		ids[ff.runID(r)] = true
+		ids[key{ff.runID(r), ff.at(r)}] = true
 	}
 	for _, r := range old {
-		if id := ff.runID(r); id != "" && ids[id] {
-			return fmt.Errorf("append %s: run %s is already in the file", path, id)
+		if id := ff.runID(r); id != "" && ids[key{id, ff.at(r)}] {
+			return fmt.Errorf("append %s: run %s at %s is already in the file", path, id, ff.at(r).UTC().Format(time.RFC3339Nano))
 		}
 	}
 	// Merged by time, the file's rows first among equals: usually the

@@ -142,7 +142,7 @@ func TestAppend(t *testing.T) {
 	}
 	// A run already in the file: refused, file unchanged.
 	before, _ := os.ReadFile(path)
-	if err := Append(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run 0011223344556677 is already in the file") {
+	if err := Append(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run 0011223344556677 at 2026-03-01T02:00:00Z is already in the file") {
 		t.Errorf("Append(a run already there) = %v; want an error", err)
 	}
 	after, _ := os.ReadFile(path)
@@ -381,5 +381,47 @@ func TestAppendWaitsForLock(t *testing.T) {
 				t.Errorf("ReadFile after the append = %d rows, %v; want %d", len(rows), err, want)
 			}
 		})
+	}
+}
+
+// TestAppendSegments: the segments of one run without end share its id;
+// each appends its own rows, and none twice.
+func TestAppendSegments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	start := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	seg := func(i int) []Row {
+		return []Row{{Time: start.Add(time.Duration(i) * time.Hour), Shape: "open 10/s 1h0m0s", Task: "GET /", Requests: 36000, Rate: 10,
+			P50: 20000, P90: 30000, P95: 40000, P99: 60000, SELnP95: 0.01, RunID: "run1"}}
+	}
+	for i := range 3 {
+		require.NoError(t, Append(path, seg(i)), "segment %d", i)
+	}
+	err := Append(path, seg(1))
+	require.Error(t, err, "segment 1 again")
+	assert.Contains(t, err.Error(), "run run1 at 2026-12-03T15:00:00Z is already in the file")
+	got, err := ReadFile(path)
+	require.NoError(t, err)
+	assert.Len(t, got, 3, "rows")
+}
+
+// TestOutagesFile: the outages history reads back what it wrote, and
+// refuses a pause longer than its segment and a negative count.
+func TestOutagesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), OutagesFileName)
+	row := OutageRow{Time: time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC), Commit: "abc", Shape: "open 10/s 1m0s",
+		Segment: time.Minute, Paused: 42500 * time.Millisecond, Outages: 1, RunID: "run1"}
+	require.NoError(t, AppendOutages(path, []OutageRow{row}))
+	got, err := ReadOutagesFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, []OutageRow{row}, got)
+	for _, tt := range []struct{ line, want string }{
+		{"2026-12-03T15:00:00Z,abc,s,60.000,61.000,1,r", "paused_s: 1m1s is longer than the segment, 1m0s"},
+		{"2026-12-03T15:00:00Z,abc,s,60.000,1.000,-1,r", "outages: bad value"},
+		{"yesterday,abc,s,60.000,1.000,1,r", "time: bad value"},
+	} {
+		_, err := ReadOutages("outages.csv", strings.NewReader(strings.Join(OutagesHeader, ",")+"\n"+tt.line+"\n"))
+		if assert.Error(t, err, tt.line) {
+			assert.Contains(t, err.Error(), "outages.csv:2: "+tt.want, tt.line)
+		}
 	}
 }

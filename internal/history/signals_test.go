@@ -115,7 +115,7 @@ func TestAppendSignals(t *testing.T) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("ReadSignalsFile = %d rows, %v; want 3", len(got), err)
 	}
-	if err := AppendSignals(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run r1 is already in the file") {
+	if err := AppendSignals(path, rows[:1]); err == nil || !strings.Contains(err.Error(), "run r1 at 2026-11-01T02:00:00Z is already in the file") {
 		t.Errorf("appending a run already there: %v; want refused", err)
 	}
 	// A malformed file is reported and left as it is.
