@@ -29,6 +29,9 @@ type flags struct {
 	maxFailures *float64
 	seed        *uint64
 	wait        *string
+	// vars gives the flags of fs their values from the STEADYLOAD_*
+	// variables, for the process's command line; nil for other flag sets.
+	vars *envVars
 }
 
 func newFlags(fs *flag.FlagSet) *flags {
@@ -56,7 +59,9 @@ func newFlags(fs *flag.FlagSet) *flags {
 // set reports whether the named flag was given.
 func (f *flags) set(name string) bool { return isSetIn(f.fs, name) }
 
-// isSetIn reports whether the named flag was given in fs.
+// isSetIn reports whether the named flag was given in fs: on the command
+// line, or, for the process's command line, in the environment (see
+// setFromEnv, which sets the flags it gives before any is read).
 func isSetIn(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
@@ -80,9 +85,12 @@ type plan struct {
 // resolve applies the flags and defaults to sc and checks the result. It
 // reports every problem, not just the first.
 func resolve(sc Scenario, f *flags) (*plan, error) {
-	p := &plan{Scenario: sc, out: *f.out}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := f.vars.apply(f.fs); err != nil {
+		errs = append(errs, err)
+	}
+	p := &plan{Scenario: sc, out: *f.out}
 
 	if f.set("loadtest.host") {
 		p.Host = *f.host

@@ -31,14 +31,28 @@ package(s) holding scenarios: other test binaries do not know these flags and fa
 go test -tags loadtest -count=1 -v -timeout 20m . -args -loadtest.rate=10
 ` + "```" + `
 
+Every flag is also read from its environment variable, ` + "`STEADYLOAD_`" + ` and the flag's name after
+` + "`loadtest.`" + ` in capitals, dashes as underscores (` + "`-loadtest.auth-header-env`" + ` is
+` + "`STEADYLOAD_AUTH_HEADER_ENV`" + `). Test binaries without scenarios ignore the environment, so it
+configures a ` + "`go test ./...`" + ` over many packages:
+
+` + "```sh" + `
+STEADYLOAD_HOST=https://staging.example.com STEADYLOAD_RATE=10 go test -tags loadtest -count=1 ./...
+` + "```" + `
+
+A flag given on the command line wins over its variable; a variable set to the empty string counts as
+unset. A variable's value is taken as the flag's would be, and one the flag refuses is an error naming
+the variable, before any request. A flag that takes a list (` + "`-loadtest.threshold`" + `) takes it
+comma-separated.
+
 A flag that is set overrides the scenario's field (` + "`-loadtest.rate`" + ` overrides ` + "`Scenario.Rate`" + `); one
 left unset leaves the field alone. A default of zero or blank means "not set": the scenario's field
 applies, else the default its meaning names. What the flags do is told in the pages about
 [scenarios](scenarios.md), [results](results.md), [the gate](gate.md),
 [production](production.md) and [history and signals](history.md).
 
-| flag | default | meaning |
-|---|---|---|
+| flag | environment | default | meaning |
+|---|---|---|---|
 `
 
 // TestFlagsDoc checks that docs/flags.md is the table of every -loadtest.*
@@ -84,7 +98,7 @@ func renderFlagsDoc(fs *flag.FlagSet) string {
 		if f.DefValue != "" {
 			def = codeCell(f.DefValue)
 		}
-		b.WriteString("| " + codeCell(name) + " | " + def + " | " + textCell(usage) + " |\n")
+		b.WriteString("| " + codeCell(name) + " | " + codeCell(envVar(f.Name)) + " | " + def + " | " + textCell(usage) + " |\n")
 	}
 	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -17,13 +18,15 @@ import (
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/reportsink"
 	"github.com/steadyload/steadyload/internal/signalcheck"
+	"github.com/steadyload/steadyload/internal/threshold"
 )
 
 // commandLine holds every -loadtest.* flag, registered on the default
 // command line once, as the testing package registers -test.*. A flag
-// that is set overrides the scenario's field; one left unset leaves the
+// that is set, on the command line or as its STEADYLOAD_* variable in the
+// environment, overrides the scenario's field; one left unset leaves the
 // field alone.
-var commandLine = newCommandLine(flag.CommandLine)
+var commandLine = newCommandLine(flag.CommandLine, os.LookupEnv)
 
 // flagSet is the harness's flags on one flag set: the core's and each
 // part's.
@@ -32,9 +35,16 @@ type flagSet struct {
 	parts parts
 }
 
-func newCommandLine(fs *flag.FlagSet) *flagSet {
+// newCommandLine registers the harness's flags on fs. lookupEnv, when
+// not nil, gives them their values from the environment at the first
+// run, where the command line left them unset.
+func newCommandLine(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) *flagSet {
+	core := newFlags(fs)
+	if lookupEnv != nil {
+		core.vars = &envVars{lookup: lookupEnv}
+	}
 	return &flagSet{
-		core: newFlags(fs),
+		core: core,
 		parts: parts{
 			safety:   newSafetyFlags(fs),
 			signals:  newSignalFlags(fs),
@@ -45,6 +55,7 @@ func newCommandLine(fs *flag.FlagSet) *flagSet {
 			alert:    newAlertFlags(fs),
 			metrics:  newMetricsFlags(fs),
 			traces:   newTraceFlags(fs),
+			limits:   newLimitFlags(fs),
 		},
 	}
 }
@@ -62,6 +73,7 @@ type parts struct {
 	alert    *alertFlags    // findings, pauses and recoveries to a webhook
 	metrics  *metricsFlags  // live metrics for Prometheus
 	traces   *traceFlags    // client spans over OTLP
+	limits   *limitFlags    // absolute thresholds beside the gate
 }
 
 // buildPipeline makes the run's pipeline from its parts, in the one order
@@ -116,6 +128,11 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		leak, err = newLeakPart(r, ps.leak)
 		errs = append(errs, err)
 	}
+	var limits *threshold.Part
+	if ps.limits != nil {
+		limits, err = newThresholdPart(r, ps.limits)
+		errs = append(errs, err)
+	}
 	if ps.report != nil {
 		historyPath := ""
 		if ps.history != nil {
@@ -168,8 +185,11 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	if sig != nil {
 		pipe.Observers = append(pipe.Observers, sig)
 	}
-	// At the end of the segment: against the baseline, what the guard
-	// saw, across runs, within the run.
+	// At the end of the segment: against fixed limits, against the
+	// baseline, what the guard saw, across runs, within the run.
+	if limits != nil {
+		pipe.Evaluators = append(pipe.Evaluators, limits)
+	}
 	if gate != nil {
 		pipe.Evaluators = append(pipe.Evaluators, gate)
 	}

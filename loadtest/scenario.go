@@ -116,6 +116,17 @@ type Scenario struct {
 	// Gate); its zero value is the default gate.
 	Gate Gate
 
+	// Thresholds are absolute limits beside the gate, as k6's: each
+	// segment that misses one fails, with the figure, whether or not
+	// there is a baseline. Each is a task's key and a colon (none for all
+	// tasks together), a metric, a comparison and a limit:
+	// "p95 < 300ms", "GET /orders/{id}: p99 <= 1s", "failures < 0.5%",
+	// "rate > 9.5/s"; the metrics are pNN and max and mean (of successful
+	// requests), failures and rate. A threshold that does not parse, or
+	// names a task the scenario does not have, is an error before any
+	// request. -loadtest.threshold overrides them.
+	Thresholds []string
+
 	// --- guard rails ---
 
 	// Guard is the abort guard, on by default (see Guard).
