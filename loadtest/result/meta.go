@@ -25,11 +25,17 @@ var metaKeys = []string{
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
+	"shard", "location",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true}
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true, "shard": true, "location": true}
+
+// writtenWhenSet are optional keys written only when they have a value,
+// so that the metadata of a run that uses none of them reads as it always
+// has, by readers that predate them too.
+var writtenWhenSet = map[string]bool{"shard": true, "location": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -47,10 +53,14 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
+		"shard": m.Shard, "location": m.Location,
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(metaHeader)
 	for _, k := range metaKeys {
+		if writtenWhenSet[k] && v[k] == "" {
+			continue
+		}
 		cw.Write([]string{k, v[k]})
 	}
 	cw.Flush()
@@ -185,6 +195,10 @@ func (m *Meta) set(k, v string) (err error) {
 		dur(&m.LagP99)
 	case "coalesce":
 		dur(&m.Coalesce)
+	case "shard":
+		m.Shard = v
+	case "location":
+		m.Location = v
 	default:
 		return fmt.Errorf("unknown key")
 	}
