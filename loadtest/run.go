@@ -154,7 +154,6 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		seed = mrand.Uint64()
 	}
 	r.seed = p.shard.Seed(seed) // each shard its own, derived from the run's
-
 	r.client = newClient(p, r.target)
 	defer r.client.CloseIdleConnections()
 	names := make([]string, 0, len(p.Tasks)+1)

@@ -171,15 +171,20 @@ func (p *Pipeline) Finish(seg *Segment) {
 // Info is what every part knows of the run it belongs to, fixed before
 // the first request.
 type Info struct {
-	Test     string        // the test's name, as testing.TB says it
-	Env      string        // the target environment's name, which keys baselines and history
-	Location string        // where the load comes from (-loadtest.location), e.g. "eu-west"; empty when not said. Baselines and history are kept per env and location (result.EnvFolder)
-	Target   string        // the target's base URL, without a trailing slash
-	StandIn  bool          // the target is a stand-in the run started
-	Out      string        // the results folder
-	Window   time.Duration // the length of a window
-	Shape    result.Meta   // the load shape, as the run's metadata will say it (model, rate or users, wait, duration)
-	Tasks    []string      // the tasks' keys, e.g. "GET /orders/{id}", by Outcome.Task; the per-user setup is "OnStart"
+	Test    string        // the test's name, as testing.TB says it
+	Env     string        // the target environment's name, which keys baselines and history
+	Target  string        // the target's base URL, without a trailing slash
+	StandIn bool          // the target is a stand-in the run started
+	Out     string        // the results folder
+	Window  time.Duration // the length of a window
+	Shape   result.Meta   // the load shape, as the run's metadata will say it (model, rate or users, wait, duration)
+	Tasks   []string      // the tasks' keys, e.g. "GET /orders/{id}", by Outcome.Task; the per-user setup is "OnStart"
+
+	// Location is where the load comes from (-loadtest.location), e.g.
+	// "eu-west"; empty when not said. Baselines and history are kept per
+	// environment and location (result.EnvFolder), and live outputs may
+	// label what they send with it.
+	Location string
 
 	// Logf logs a line through the test's testing.TB; parts log nothing
 	// any other way.

@@ -120,9 +120,9 @@ func (s Spec) Seed(seed uint64) uint64 {
 // stats' percentiles are those of one histogram holding every request;
 // failures are summed per task, class and error; the open model's
 // scheduled, late and dropped starts are summed. The load shape is the
-// whole run's: rates, spawn rates and users summed (the rates rounded to
-// 12 significant digits, which undoes the division), the in-flight cap
-// (per process) kept.
+// whole run's: rates, spawn rates and users summed (a rate divided among
+// the shards comes back bit for bit), the in-flight cap (per process)
+// kept.
 //
 // The run starts at the earliest shard's start and lasts as long as the
 // longest shard: the shards ran side by side, so the stagger of their
@@ -247,20 +247,42 @@ func mergeMeta(runs []*result.Run) result.Meta {
 			m.Status, m.Reason = s.Status, "shard "+s.Shard+": "+s.Reason
 		}
 	}
-	m.Rate, m.SpawnRate = round12(m.Rate), round12(m.SpawnRate)
+	var rates, spawns []float64
+	for _, r := range runs {
+		rates, spawns = append(rates, r.Meta.Rate), append(spawns, r.Meta.SpawnRate)
+	}
+	m.Rate, m.SpawnRate = whole(m.Rate, rates), whole(m.SpawnRate, spawns)
 	sort.Strings(locs)
 	m.Location = strings.Join(locs, "+")
 	return m
 }
 
-// round12 rounds x to 12 significant digits: a rate divided among the
-// shards and summed back is the rate again.
-func round12(x float64) float64 {
-	r, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 12, 64), 64)
-	if err != nil {
-		return x
+// whole is the rate of the whole run from the shards' rates, their sum:
+// when the n shards ran at one rate, the rate that divided by n gives it
+// (of those, the one written shortest), so that a rate divided among the
+// shards and added back is the rate again, bit for bit, and the merged
+// run compares with runs of the whole.
+func whole(sum float64, rates []float64) float64 {
+	for _, r := range rates[1:] {
+		if r != rates[0] {
+			return sum
+		}
 	}
-	return r
+	part, n := rates[0], float64(len(rates))
+	best, bestLen := sum, -1
+	x := part * n
+	for range 8 { // a few units in the last place either side
+		x = math.Nextafter(x, math.Inf(-1))
+	}
+	for range 17 {
+		if x/n == part {
+			if l := len(strconv.FormatFloat(x, 'g', -1, 64)); bestLen < 0 || l < bestLen {
+				best, bestLen = x, l
+			}
+		}
+		x = math.Nextafter(x, math.Inf(1))
+	}
+	return best
 }
 
 type taskKey struct{ typ, name string }
