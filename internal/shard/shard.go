@@ -360,9 +360,9 @@ func mergeFailures(runs []*result.Run) []result.Failure {
 	return out
 }
 
-// stepWeights are the shares of a window's successes between one of
-// result.Percentiles and the one before it, in ten-thousandths.
-var stepWeights = func() []int64 {
+// stepWeights returns the shares of a window's successes between each
+// of result.Percentiles and the one before it, in ten-thousandths.
+func stepWeights() []int64 {
 	w := make([]int64, len(result.Percentiles))
 	prev := 0.0
 	for i, p := range result.Percentiles {
@@ -370,17 +370,18 @@ var stepWeights = func() []int64 {
 		prev = p
 	}
 	return w
-}()
+}
 
 // rebuild adds to h a stand-in for a window's successes from its
 // quantiles: n successes spread over them at the percentiles' steps.
 func rebuild(h *hdrhistogram.Histogram, q []int64, n int64) {
-	if n <= 0 || len(q) != len(stepWeights) {
+	w := stepWeights()
+	if n <= 0 || len(q) != len(w) {
 		return
 	}
 	for i, v := range q {
 		if v > 0 {
-			h.RecordValues(min(max(v, result.MinLatency), result.MaxLatency), n*stepWeights[i])
+			h.RecordValues(min(max(v, result.MinLatency), result.MaxLatency), n*w[i])
 		}
 	}
 }
