@@ -75,6 +75,7 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 
 // newUser makes user number id, ready for its first task.
 func (r *runner) newUser(id int) *User {
+	id = r.plan.shard.UserID(id) // its number in the whole run
 	return &User{ID: id, Rand: r.userRand(id), Header: make(map[string][]string), r: r}
 }
 

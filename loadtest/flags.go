@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/steadyload/steadyload/internal/shard"
 )
 
 // flags holds the core -loadtest.* flags of one flag set.
@@ -31,7 +33,10 @@ type flags struct {
 	wait        *string
 	// vars gives the flags of fs their values from the STEADYLOAD_*
 	// variables, for the process's command line; nil for other flag sets.
-	vars *envVars
+	vars     *envVars
+	shard    *string
+	runID    *string
+	location *string
 }
 
 func newFlags(fs *flag.FlagSet) *flags {
@@ -53,6 +58,9 @@ func newFlags(fs *flag.FlagSet) *flags {
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
 		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),
+		shard:       fs.String("loadtest.shard", "", "run shard `i/N` of the load (rate, users and spawn rate divided by N; needs -loadtest.run-id); the merged shards are judged by steadyload compare"),
+		runID:       fs.String("loadtest.run-id", "", "the run's `id`, shared by its shards (default random)"),
+		location:    fs.String("loadtest.location", "", "`name` of where the load comes from, e.g. eu-west: kept in the metadata, and baselines and history are kept per <env>@<name>"),
 	}
 }
 
@@ -80,6 +88,10 @@ type plan struct {
 	host    *url.URL // nil when a stand-in is to be used
 	out     string
 	weights []int // cumulative
+
+	shard    shard.Spec // the part of the load this process sends; zero: all of it
+	runID    string     // the run id given; empty: a random one
+	location string     // where the load comes from; empty: not said
 }
 
 // resolve applies the flags and defaults to sc and checks the result. It
@@ -186,6 +198,28 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 	if p.out == "" {
 		bad("-loadtest.out is empty: name a directory for the results")
 	}
+	if f.set("loadtest.run-id") {
+		p.runID = *f.runID
+		if !validName(p.runID) {
+			bad("-loadtest.run-id=%q: want 1 to 64 letters, digits, '.', '_' or '-'", *f.runID)
+		}
+	}
+	if f.set("loadtest.location") {
+		p.location = *f.location
+		if !validName(p.location) {
+			bad("-loadtest.location=%q: want 1 to 64 letters, digits, '.', '_' or '-', e.g. eu-west", *f.location)
+		}
+	}
+	if f.set("loadtest.shard") {
+		s, err := shard.Parse(*f.shard)
+		switch {
+		case err != nil:
+			bad("-loadtest.shard: %v", err)
+		case !f.set("loadtest.run-id"):
+			bad("-loadtest.shard=%s needs -loadtest.run-id: the shards of one run share its id, and steadyload merge joins them by it", *f.shard)
+		}
+		p.shard = s
+	}
 
 	// Defaults.
 	if p.Duration == 0 {
@@ -282,6 +316,16 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 			"set a think time (Scenario.Wait = loadtest.Between(1*time.Second, 5*time.Second), or -loadtest.wait=between:1s:5s), "+
 			"or ask for none on purpose (Wait: loadtest.Constant(0), or -loadtest.wait=none)", p.Users)
 	}
+	// A shard sends its part of the load.
+	switch {
+	case p.shard.Whole():
+	case p.open:
+		p.Rate = p.shard.Rate(p.Rate)
+	case p.Users < p.shard.Count:
+		bad("-loadtest.shard=%s: %d users cannot be dealt out to %d shards; give each shard one at least", p.shard, p.Users, p.shard.Count)
+	default:
+		p.Users, p.SpawnRate = p.shard.Users(p.Users), p.shard.Rate(p.SpawnRate)
+	}
 	if len(p.Tasks) == 0 {
 		bad("scenario has no tasks")
 	}
@@ -321,6 +365,20 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		bad("no target: set -loadtest.host (e.g. -loadtest.host=https://api.example.com) or give the scenario a stand-in")
 	}
 	return p, errors.Join(errs...)
+}
+
+// validName reports whether s can name a run or a location: 1 to 64
+// letters, digits, '.', '_' or '-', safe in a file name as it is.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseHost checks a base URL: an http or https scheme, a host, and

@@ -154,7 +154,7 @@ func gateConfig(r *runner, f *baselineFlags) (gatecheck.Config, error) {
 	if root == "" {
 		errs = append(errs, errors.New("-loadtest.baseline is empty: name the baseline directory"))
 	}
-	g.Dir = baseline.Dir(root, r.env, r.tb.Name())
+	g.Dir = baseline.DirAt(root, r.env, r.plan.location, r.tb.Name())
 	return g, errors.Join(errs...)
 }
 

@@ -44,7 +44,7 @@ func newHistoryFlags(fs *flag.FlagSet) *historyFlags {
 
 // historyFile is the path of r's history file under f's directory.
 func historyFile(r *runner, f *historyFlags) string {
-	return history.Path(*f.dir, r.env, r.tb.Name())
+	return history.PathAt(*f.dir, r.env, r.plan.location, r.tb.Name())
 }
 
 // newHistoryPart reads the history flags and the history of r's test; nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/steadyload/steadyload/internal/livemetrics"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/reportsink"
+	"github.com/steadyload/steadyload/internal/runfiles"
 	"github.com/steadyload/steadyload/internal/signalcheck"
 	"github.com/steadyload/steadyload/internal/threshold"
 )
@@ -110,6 +112,16 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	if ps.signals != nil {
 		sig, err = newSignalsPart(r, ps.signals)
 		errs = append(errs, err)
+	}
+	// A shard neither gates nor records: its merged result is judged.
+	if !r.plan.shard.Whole() {
+		if ps.baseline != nil && *ps.baseline.update {
+			errs = append(errs, fmt.Errorf("-loadtest.update with -loadtest.shard=%s: a shard records nothing; record the merged result with `steadyload baseline record`", r.plan.shard))
+		}
+		if ps.history != nil && *ps.history.append {
+			errs = append(errs, fmt.Errorf("-loadtest.history with -loadtest.shard=%s: a shard appends nothing; append the merged result with `steadyload compare -history-append`", r.plan.shard))
+		}
+		ps.baseline, ps.history = nil, nil
 	}
 	// The history before the gate, which takes τ from it.
 	var tau func(task, metric string) (float64, int, bool) // nil: never calibrated
@@ -248,7 +260,13 @@ type resultFiles struct{ r *runner }
 
 func (f resultFiles) Write(seg *pipeline.Segment) {
 	r := f.r
-	if paths, err := seg.Run.WriteCSV(r.plan.out, seg.Name); err != nil {
+	paths, err := seg.Run.WriteCSV(r.plan.out, seg.Name)
+	if err == nil { // the histograms, so that the results read back exactly (steadyload)
+		var path string
+		path, err = runfiles.WriteHistograms(r.plan.out, seg.Name, seg.Run)
+		paths = append(paths, path)
+	}
+	if err != nil {
 		seg.Failf("results not written: %v", err)
 	} else {
 		r.tb.Logf("loadtest: results written to %s", strings.Join(paths, ", "))
@@ -282,7 +300,7 @@ func noScrub(s string) string { return s }
 // info is what the parts know of r.
 func (r *runner) info() pipeline.Info {
 	return pipeline.Info{
-		Test: r.tb.Name(), Env: r.env, Target: r.base, StandIn: r.standIn != "",
+		Test: r.tb.Name(), Env: r.env, Location: r.plan.location, Target: r.base, StandIn: r.standIn != "",
 		Out: r.plan.out, Window: r.plan.Window, Shape: planMeta(r.plan), Tasks: r.taskNames,
 		Logf: r.tb.Logf,
 	}

@@ -153,12 +153,16 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		return nil
 	}
 	r.base = strings.TrimSuffix(r.target.String(), "/")
-	r.runID = newRunID()
-	r.headers = newOwnHeaders(r.runID)
-	r.seed = p.Seed
-	if r.seed == 0 {
-		r.seed = mrand.Uint64()
+	r.runID = p.runID
+	if r.runID == "" {
+		r.runID = newRunID()
 	}
+	r.headers = newOwnHeaders(r.runID)
+	seed := p.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	r.seed = p.shard.Seed(seed) // each shard its own, derived from the run's
 	r.client = newClient(p, r.target)
 	defer r.client.CloseIdleConnections()
 	names := make([]string, 0, len(p.Tasks)+1)
@@ -185,8 +189,12 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	r.events = append(r.events, opt.events...)
 	r.pipe = pipe
 
-	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d)",
-		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, r.seed)
+	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d%s)",
+		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, seed, r.shardNote())
+	if !p.shard.Whole() {
+		tb.Logf("loadtest: shard %s of run %s: this process sends 1/%d of the load and neither gates it nor records it; "+
+			"merge the %d shards' results with `steadyload merge`, then judge them with `steadyload compare`", p.shard, r.runID, p.shard.Count, p.shard.Count)
+	}
 
 	// Segments are judged and written in order by one goroutine while
 	// the load goes on.
@@ -217,6 +225,19 @@ func (r *runner) shape() string {
 		return s + ", until stopped"
 	}
 	return s + ", " + r.plan.Duration.String()
+}
+
+// shardNote says which shard of the run this is, and where the load
+// comes from, when either is given.
+func (r *runner) shardNote() string {
+	var s string
+	if !r.plan.shard.Whole() {
+		s += ", shard " + r.plan.shard.String()
+	}
+	if r.plan.location != "" {
+		s += ", from " + r.plan.location
+	}
+	return s
 }
 
 // segmentNote says how the run is cut, when it is.
@@ -679,6 +700,7 @@ func (r *runner) segmentResult(end time.Time, last bool) *result.Run {
 		MaxLag: time.Duration(r.maxLag.Swap(0)),
 		LagP50: time.Duration(lagP50) * time.Microsecond,
 		LagP99: time.Duration(lagP99) * time.Microsecond,
+		Shard:  p.shard.String(), Location: p.location,
 	}
 	r.segBase.scheduled, r.segBase.late, r.segBase.dropped = scheduled, late, dropped
 	if r.hold != nil {

@@ -52,8 +52,13 @@ func (r *Run) Task(typ, name string) (result.StatsRow, bool) {
 
 // Dir is the baseline directory of a test in an environment:
 // <root>/<env>/<Test>, names made safe for files as result.FileBase does.
-func Dir(root, env, test string) string {
-	return filepath.Join(root, result.FileBase(env), result.FileBase(test))
+func Dir(root, env, test string) string { return DirAt(root, env, "", test) }
+
+// DirAt is the baseline directory of a test in an environment seen from
+// a location: <root>/<env>@<location>/<Test>, or Dir's when location is
+// empty (result.EnvFolder).
+func DirAt(root, env, location, test string) string {
+	return filepath.Join(root, result.EnvFolder(env, location), result.FileBase(test))
 }
 
 // RunName is the directory name of a recorded run: its start time in UTC
@@ -289,6 +294,41 @@ func Record(dir string, res *result.Run, p Params, keep int) (Recorded, error) {
 	removed := append(otherShape, oldest...)
 	sort.Strings(removed)
 	return Recorded{Name: name, Removed: removed, Kept: len(old) + 1 - len(removed)}, nil
+}
+
+// Prune keeps only the newest keep runs in dir, removing the older ones,
+// and returns the names of the runs removed, oldest first. It holds the
+// same lock as Record and removes as Record does: each run renamed whole
+// to a hidden name first, then deleted, so a process killed mid-way
+// leaves whole runs and hidden leftovers that the next Record removes.
+func Prune(dir string, keep int) ([]string, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("prune baseline: keep %d runs: want at least 1", keep)
+	}
+	unlock, err := atomicfile.LockWait(filepath.Join(dir, lockName), LockWait)
+	if err != nil {
+		return nil, fmt.Errorf("prune baseline: %w", err)
+	}
+	defer unlock()
+	if err := removeLeftovers(dir); err != nil {
+		return nil, fmt.Errorf("prune baseline: %w", err)
+	}
+	runs, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, r := range runs[:max(0, len(runs)-keep)] {
+		if err := os.Rename(filepath.Join(dir, r.Name), filepath.Join(dir, retirePrefix+r.Name)); err != nil {
+			return removed, fmt.Errorf("prune baseline: %w", err)
+		}
+		removed = append(removed, r.Name)
+	}
+	atomicfile.SyncDir(dir)
+	for _, r := range removed {
+		os.RemoveAll(filepath.Join(dir, retirePrefix+r)) // what stays is removed by the next Record or Prune
+	}
+	return removed, nil
 }
 
 // writeRun writes the files of a run into dir, each synced.

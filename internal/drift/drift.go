@@ -36,6 +36,10 @@ type Config struct {
 	Check  bool               // test the history for drift and steps
 	Fail   bool               // what the test finds fails the test; otherwise it warns
 	Drift  trend.DriftOptions // the creep test's window and threshold
+	// Exclude is a run id whose rows are left out of the history read:
+	// the run judged again from its files (steadyload compare), which
+	// may have been appended already.
+	Exclude string
 
 	// Probe checks that files can be created in a directory;
 	// atomicfile.Probe when nil (tests inject failures).
@@ -82,6 +86,10 @@ func New(info pipeline.Info, cfg Config) (*Part, error) {
 	}
 	if h.sigs, err = history.ReadSignalsFile(h.signalsPath()); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
+	}
+	if cfg.Exclude != "" {
+		h.old = slices.DeleteFunc(h.old, func(r history.Row) bool { return r.RunID == cfg.Exclude })
+		h.sigs = slices.DeleteFunc(h.sigs, func(r history.SignalRow) bool { return r.RunID == cfg.Exclude })
 	}
 	h.shape = info.Shape.Shape().Key()
 	if taus, runs := calibrateTaus(h.old, h.shape); len(taus) > 0 {
@@ -187,6 +195,13 @@ func signalFindings(rows []history.SignalRow, shape string, o trend.DriftOptions
 func seLnP95(t *result.Task) float64 {
 	_, se := gate.LogQuantile(t.Latency, quantile, gate.Config{})
 	return se
+}
+
+// Check tests the history rows of one load shape (its key, as
+// result.Shape.Key) for a creep and for recent steps of each task's p95,
+// as a run does: each finding fails when fail is set, else warns.
+func Check(rows []history.Row, shape string, o trend.DriftOptions, fail bool) []result.Finding {
+	return findings(history.SameShape(rows, shape), o, fail)
 }
 
 // findings checks each task's p95 in rows (one load shape, oldest first)

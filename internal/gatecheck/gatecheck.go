@@ -102,14 +102,14 @@ func New(info pipeline.Info, cfg Config) (*Part, error) {
 // for each regression.
 func (g *Part) Evaluate(seg *pipeline.Segment) {
 	res := seg.Run
-	rep := &gate.Report{Test: res.Meta.Test, Env: res.Meta.Env, Baseline: g.cfg.Dir}
+	rep := &gate.Report{Test: res.Meta.Test, Env: res.Meta.EnvKey(), Baseline: g.cfg.Dir}
 	for _, b := range g.runs {
 		rep.Runs = append(rep.Runs, b.Name)
 	}
 	record := fmt.Sprintf("go test -tags loadtest -count=%d -run '^%s$' . -args -loadtest.update", g.cfg.K, strings.SplitN(res.Meta.Test, "/", 2)[0])
 	switch {
 	case len(g.runs) == 0:
-		rep.Note = fmt.Sprintf("NO BASELINE for env %q in %s: nothing compared. Record %d runs with: %s (plus this run's -loadtest.* flags)", res.Meta.Env, g.cfg.Dir, g.cfg.K, record)
+		rep.Note = fmt.Sprintf("NO BASELINE for env %q in %s: nothing compared. Record %d runs with: %s (plus this run's -loadtest.* flags)", res.Meta.EnvKey(), g.cfg.Dir, g.cfg.K, record)
 		if g.cfg.Require && !g.cfg.Update {
 			seg.Failf("baseline gate: no baseline and -loadtest.require-baseline is set: %s", rep.Note)
 		}
@@ -333,7 +333,7 @@ func writeBench(w io.Writer, res *result.Run) error {
 	var buf bytes.Buffer
 	bw := benchfmt.NewWriter(&buf)
 	cfg := []benchfmt.Config{
-		{Key: "env", Value: []byte(res.Meta.Env), File: true},
+		{Key: "env", Value: []byte(res.Meta.EnvKey()), File: true},
 		{Key: "shape", Value: []byte(res.Meta.Shape().String()), File: true},
 	}
 	if res.Meta.GitCommit != "" {

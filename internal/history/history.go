@@ -56,8 +56,13 @@ func (r Row) FailureRatio() float64 {
 
 // Path returns the history file of test in environment env under root:
 // root/<env>/<Test>/history.csv, with names made safe for file systems.
-func Path(root, env, test string) string {
-	return filepath.Join(root, result.FileBase(env), result.FileBase(test), FileName)
+func Path(root, env, test string) string { return PathAt(root, env, "", test) }
+
+// PathAt returns the history file of test in environment env seen from
+// location: root/<env>@<location>/<Test>/history.csv, or Path's when
+// location is empty (result.EnvFolder).
+func PathAt(root, env, location, test string) string {
+	return filepath.Join(root, result.EnvFolder(env, location), result.FileBase(test), FileName)
 }
 
 // FromRun returns the rows of a run: one per task that had requests (the

@@ -205,6 +205,12 @@ type Info struct {
 	Shape   result.Meta   // the load shape, as the run's metadata will say it (model, rate or users, wait, duration)
 	Tasks   []string      // the tasks' keys, e.g. "GET /orders/{id}", by Outcome.Task; the per-user setup is "OnStart"
 
+	// Location is where the load comes from (-loadtest.location), e.g.
+	// "eu-west"; empty when not said. Baselines and history are kept per
+	// environment and location (result.EnvFolder), and live outputs may
+	// label what they send with it.
+	Location string
+
 	// Logf logs a line through the test's testing.TB; parts log nothing
 	// any other way.
 	Logf func(format string, args ...any)

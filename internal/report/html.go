@@ -392,22 +392,7 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} — load test report</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:24px auto;max-width:1600px;padding:0 16px}
-h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.status{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;color:#fff;vertical-align:middle}
-.status.ok{background:#2ca02c}.status.bad{background:#d62728}
-dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:8px 0}dl.facts dt{color:#666}dl.facts dd{margin:0}
-ul.findings{list-style:none;padding:0}ul.findings li{padding:6px 10px;margin:4px 0;border-left:4px solid;border-radius:2px}
-li.fail{border-color:#d62728;background:#fdecea}li.warn{border-color:#ff9f0e;background:#fff6e5}li.info{border-color:#1f77b4;background:#eef5fb}
-.kind{font-weight:600;margin-right:6px;text-transform:uppercase;font-size:11px;color:#555}
-table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
-th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}td.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:8px}
-svg.chart{background:#fff;border:1px solid #e5e5e5;border-radius:4px;max-width:100%;height:auto}
-svg .title{font-size:13px;font-weight:600}svg .note{font-size:11px;fill:#444}svg .tick,svg .unit,svg .legend,svg .marker-label{font-size:11px;fill:#555}
-svg .grid{stroke:#eee}svg .xtick{stroke:#999}svg .frame{fill:none;stroke:#ccc}
-.note{color:#666;font-size:13px}
-</style>
+` + pageStyle + `</style>
 </head>
 <body>
 <h1>{{.Title}} <span class="status {{.StatusClass}}">{{.Status}}</span></h1>
@@ -449,4 +434,68 @@ svg .grid{stroke:#eee}svg .xtick{stroke:#999}svg .frame{fill:none;stroke:#ccc}
 </html>
 {{define "table"}}<table><thead><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if ge (len $c) 32}} class="mono"{{end}}>{{$c}}</td>{{end}}</tr>{{end}}</tbody></table>{{end}}
+`))
+
+// pageStyle is the style of the report's pages.
+const pageStyle = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;margin:24px auto;max-width:1600px;padding:0 16px}
+h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.status{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;color:#fff;vertical-align:middle}
+.status.ok{background:#2ca02c}.status.bad{background:#d62728}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:8px 0}dl.facts dt{color:#666}dl.facts dd{margin:0}
+ul.findings{list-style:none;padding:0}ul.findings li{padding:6px 10px;margin:4px 0;border-left:4px solid;border-radius:2px}
+li.fail{border-color:#d62728;background:#fdecea}li.warn{border-color:#ff9f0e;background:#fff6e5}li.info{border-color:#1f77b4;background:#eef5fb}
+.kind{font-weight:600;margin-right:6px;text-transform:uppercase;font-size:11px;color:#555}
+table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}td.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:8px}
+svg.chart{background:#fff;border:1px solid #e5e5e5;border-radius:4px;max-width:100%;height:auto}
+svg .title{font-size:13px;font-weight:600}svg .note{font-size:11px;fill:#444}svg .tick,svg .unit,svg .legend,svg .marker-label{font-size:11px;fill:#555}
+svg .grid{stroke:#eee}svg .xtick{stroke:#999}svg .frame{fill:none;stroke:#ccc}
+.note{color:#666;font-size:13px}
+`
+
+// HistoryInput is what the history page shows: a stored history's
+// findings and its chart, without a run.
+type HistoryInput struct {
+	Title    string // e.g. the test's name
+	Note     string // e.g. the file and the load shape
+	Findings []Finding
+	History  []HistorySeries
+}
+
+// HistoryHTML writes the self-contained page of a stored history: its
+// findings, then the report's history chart of each task.
+func HistoryHTML(w io.Writer, in HistoryInput) error {
+	v := struct {
+		HistoryInput
+		Charts []template.HTML
+	}{HistoryInput: in}
+	for _, h := range in.History {
+		if len(h.Points) > 0 {
+			v.Charts = append(v.Charts, template.HTML(historyChart(h).svg()))
+		}
+	}
+	return historyPage.Execute(w, v)
+}
+
+var historyPage = template.Must(template.New("history").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} — load test history</title>
+<style>
+` + pageStyle + `</style>
+</head>
+<body>
+<h1>{{.Title}}: history</h1>
+{{if .Note}}<p class="note">{{.Note}}</p>{{end}}
+<h2>Findings</h2>
+{{if .Findings}}<ul class="findings">{{range .Findings}}<li class="{{.Severity}}"><span class="kind">{{.Kind}}</span>{{.Text}}</li>{{end}}</ul>
+{{else}}<p class="note">Nothing found: no drift, no step.</p>{{end}}
+<h2>History</h2>
+<p class="note">One point per recorded run; a dashed red line marks a step change.</p>
+{{if .Charts}}<div class="charts">{{range .Charts}}{{.}}{{end}}</div>{{else}}<p class="note">Fewer than two runs of this load shape: nothing to draw.</p>{{end}}
+</body>
+</html>
 `))

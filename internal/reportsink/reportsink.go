@@ -62,7 +62,7 @@ func (p *Part) Write(seg *pipeline.Segment) {
 	}); err != nil {
 		seg.Failf("exemplars not written: %v", err)
 	}
-	in := input(seg, p.cfg.HistoryPath)
+	in := Input(seg, p.cfg.HistoryPath)
 	if p.cfg.HTML {
 		path := base + "_report.html"
 		if err := atomicfile.Write(path, func(w io.Writer) error { return report.HTML(w, in) }); err != nil {
@@ -94,9 +94,10 @@ func appendSummary(path string, in report.Input) error {
 	return errors.Join(err, f.Close())
 }
 
-// input gathers what the report shows from the segment and the files
-// next to it.
-func input(seg *pipeline.Segment, historyPath string) report.Input {
+// Input gathers what the report shows from the segment and the files
+// next to it: the history file at historyPath, when not empty, and the
+// baseline the gate compared with.
+func Input(seg *pipeline.Segment, historyPath string) report.Input {
 	in := report.Input{Run: seg.Run, Signals: seg.Signals}
 	for _, f := range seg.Findings {
 		sev := report.Warn
@@ -166,12 +167,19 @@ func historySeries(path string, res *result.Run) []report.HistorySeries {
 		return nil // the history check reports a malformed file
 	}
 	recorded := len(rows) > 0 && rows[len(rows)-1].RunID == res.Meta.RunID
-	shape := res.Meta.Shape().Key()
-	rows = history.SameShape(rows, shape)
 	var cur []history.Row
 	if !recorded {
 		cur = history.FromRun(res, func(*result.Task) float64 { return math.NaN() })
 	}
+	return HistorySeries(rows, res.Meta.Shape().Key(), cur)
+}
+
+// HistorySeries is what the report's history chart draws: the p95 of
+// each task (the aggregate left out) per run of rows at load shape shape
+// (the latest runs), then the rows of cur, a run not recorded, which
+// take no part in the search for change points.
+func HistorySeries(rows []history.Row, shape string, cur []history.Row) []report.HistorySeries {
+	rows = history.SameShape(rows, shape)
 	var out []report.HistorySeries
 	for _, task := range history.Tasks(slices.Concat(rows, cur)) {
 		if task == result.AggregateName {

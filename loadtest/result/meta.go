@@ -25,12 +25,18 @@ var metaKeys = []string{
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
-	"paused", "outages", "starved_windows",
+	"paused", "outages", "starved_windows", "shard", "location",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true, "paused": true, "outages": true, "starved_windows": true}
+var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true,
+	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true}
+
+// writtenWhenSet are optional keys written only when they have a value
+// (not zero, not empty), so that the metadata of a run that uses none of
+// them reads as it always has, by readers that predate them too.
+var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -49,13 +55,13 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
 		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages), "starved_windows": strconv.Itoa(m.Starved),
+		"shard": m.Shard, "location": m.Location,
 	}
 	cw := csv.NewWriter(w)
 	cw.Write(metaHeader)
 	for _, k := range metaKeys {
-		if (k == "paused" || k == "outages") && m.Outages == 0 && m.Paused == 0 ||
-			k == "starved_windows" && m.Starved == 0 {
-			continue // only a segment with an outage or a starved generator says so: other files stay as they were
+		if writtenWhenSet[k] && (v[k] == "" || v[k] == "0" || v[k] == "0s") {
+			continue
 		}
 		cw.Write([]string{k, v[k]})
 	}
@@ -205,6 +211,10 @@ func (m *Meta) set(k, v string) (err error) {
 			err = fmt.Errorf("negative")
 		}
 		m.Outages = int(n)
+	case "shard":
+		m.Shard = v
+	case "location":
+		m.Location = v
 	default:
 		return fmt.Errorf("unknown key")
 	}

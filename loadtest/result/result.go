@@ -107,6 +107,39 @@ type Meta struct {
 	// Window.Generator.
 	Starved  int
 	Coalesce time.Duration // starts due within this were made together (0: each at its own time)
+
+	// Sharded runs: Shard is "i/N" for the ith of N processes that each
+	// sent 1/N of the load (empty for a whole run, and for the merge of
+	// the shards); Location names where the load came from, e.g.
+	// "eu-west" (empty when not given). Both are written only when set.
+	Shard    string
+	Location string
+}
+
+// EnvKey is the name that keys the run's baselines and history: the
+// environment, then "@" and the location when there is one, e.g.
+// "prod@eu-west".
+func (m Meta) EnvKey() string { return EnvKey(m.Env, m.Location) }
+
+// EnvKey is the key of environment env seen from location: env alone when
+// location is empty, else "env@location".
+func EnvKey(env, location string) string {
+	if location == "" {
+		return env
+	}
+	return env + "@" + location
+}
+
+// EnvFolder is the folder, under a baseline or history root, of
+// environment env seen from location: FileBase(env), then "@" and
+// FileBase(location) when there is a location. FileBase never writes '@',
+// so a location's folder never meets an environment's own, and without a
+// location the folder is the one it always was.
+func EnvFolder(env, location string) string {
+	if location == "" {
+		return FileBase(env)
+	}
+	return FileBase(env) + "@" + FileBase(location)
 }
 
 // Task is the whole-run figures of one task (or of all of them).

@@ -1,0 +1,101 @@
+// Package runcheck is the harness's own judgement of a run, whatever the
+// target: a run cut short, no data, a task failing too often, a generator
+// that could not keep its schedule. The harness applies it to every
+// segment it measures, and the steadyload command to a run read back from
+// its results folder, so both say the same of the same run.
+//
+//	for _, msg := range runcheck.Check(res, runcheck.Config{MaxFailureRatio: 0.01, MaxLateRatio: 0.01}) {
+//		seg.Failf("%s", msg)
+//	}
+package runcheck
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/steadyload/steadyload/internal/class"
+	"github.com/steadyload/steadyload/internal/numfmt"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// Config is what the checks allow.
+type Config struct {
+	// MaxFailureRatio is the highest failure ratio a task may have;
+	// negative: no limit.
+	MaxFailureRatio float64
+	// MaxLateRatio is the highest share of the open model's starts that
+	// may be late or dropped.
+	MaxLateRatio float64
+	// LateTolerance is how late a start may be before it counts as late;
+	// the message says it (with the coalescing in force).
+	LateTolerance time.Duration
+	// Endless marks a segment of a run without end: such a run ends when
+	// it is stopped, so its last, interrupted segment fails nothing.
+	Endless bool
+}
+
+// Check decides, once, from the whole run, what is wrong with it. Each
+// problem is one message; none means the run passed.
+func Check(res *result.Run, c Config) []string {
+	var problems []string
+	m := res.Meta
+	stopped := c.Endless && m.Status == result.Interrupted
+	if m.Status != result.Complete && !stopped {
+		problems = append(problems, fmt.Sprintf("run %s: %s; results written are partial", m.Status, m.Reason))
+	}
+	if (res.Total == nil || res.Total.Requests == 0) && !stopped {
+		problems = append(problems, "no request completed: no data, no verdict")
+	}
+	for _, t := range res.Tasks {
+		reqs, fails := t.Requests, t.Failures
+		if stopped { // the tasks the stop cut off are not the target's failures
+			cut := occurrences(res.Failures, t, class.Stopped)
+			reqs, fails = reqs-cut, fails-cut
+		}
+		if c.MaxFailureRatio < 0 || reqs == 0 {
+			continue
+		}
+		if ratio := float64(fails) / float64(reqs); ratio > c.MaxFailureRatio {
+			problems = append(problems, fmt.Sprintf("task %q: %d of %d requests failed (%.1f%% > %s): %s",
+				t.Key(), fails, reqs, 100*ratio, numfmt.Percent(c.MaxFailureRatio), TopErrors(res.Failures, t, 3)))
+		}
+	}
+	if m.Model == "open" && m.Scheduled+m.Dropped > 0 {
+		all := float64(m.Scheduled + m.Dropped)
+		bad := float64(m.Late + m.Dropped)
+		if bad/all > c.MaxLateRatio {
+			problems = append(problems, fmt.Sprintf("the generator could not hold %s/s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
+				strconv.FormatFloat(m.Rate, 'g', -1, 64), m.Late, m.Scheduled+m.Dropped, c.LateTolerance+m.Coalesce, m.Dropped, 100*bad/all, numfmt.Percent(c.MaxLateRatio), m.MaxLag.Round(100_000)))
+		}
+	}
+	return problems
+}
+
+// TopErrors lists the n most common errors of task t, "30× HTTP 503 (http)".
+func TopErrors(fails []result.Failure, t *result.Task, n int) string {
+	var parts []string
+	for _, f := range fails { // sorted by task, then count descending
+		if f.Type != t.Type || f.Name != t.Name {
+			continue
+		}
+		if len(parts) == n {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %s (%s)", f.Occurrences, f.Error, f.Class))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// occurrences counts task t's failures of class c.
+func occurrences(fails []result.Failure, t *result.Task, c string) int64 {
+	var n int64
+	for _, f := range fails {
+		if f.Type == t.Type && f.Name == t.Name && f.Class == c {
+			n += f.Occurrences
+		}
+	}
+	return n
+}
