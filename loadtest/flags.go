@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,7 +60,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
 		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),
-		shard:       fs.String("loadtest.shard", "", "run shard `i/N` of the load (rate, users and spawn rate divided by N; needs -loadtest.run-id); the merged shards are judged by steadyload compare"),
+		shard:       fs.String("loadtest.shard", "", "run shard `i/N` of the load (rate, users and spawn rate divided by N; needs -loadtest.run-id); auto/N takes i from $JOB_COMPLETION_INDEX+1; the merged shards are judged by steadyload compare"),
 		runID:       fs.String("loadtest.run-id", "", "the run's `id`, shared by its shards (default random)"),
 		location:    fs.String("loadtest.location", "", "`name` of where the load comes from, e.g. eu-west: kept in the metadata, and baselines and history are kept per <env>@<name>"),
 	}
@@ -74,6 +76,23 @@ func isSetIn(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// autoShard turns "auto/N" into "i/N" with i from $JOB_COMPLETION_INDEX
+// plus one (a Kubernetes Indexed Job counts its pods from 0), so that a
+// container without a shell can be given its shard; other values, and
+// "auto" without the variable, are left for shard.Parse to judge.
+func autoShard(s string, lookup func(string) (string, bool)) string {
+	n, ok := strings.CutPrefix(s, "auto/")
+	if !ok {
+		return s
+	}
+	v, ok := lookup("JOB_COMPLETION_INDEX")
+	i, err := strconv.Atoi(v)
+	if !ok || err != nil || i < 0 {
+		return s + " (JOB_COMPLETION_INDEX: " + strconv.Quote(v) + ", want the pod's index from 0)"
+	}
+	return strconv.Itoa(i+1) + "/" + n
 }
 
 // endlessDuration stands for the Duration of a run without end: far
@@ -211,7 +230,7 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		}
 	}
 	if f.set("loadtest.shard") {
-		s, err := shard.Parse(*f.shard)
+		s, err := shard.Parse(autoShard(*f.shard, os.LookupEnv))
 		switch {
 		case err != nil:
 			bad("-loadtest.shard: %v", err)

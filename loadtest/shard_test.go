@@ -420,3 +420,30 @@ func TestLocationKeepsBaselinesApart(t *testing.T) {
 	assert.Equal(t, cli.ExitPass, code, out)
 	assert.Contains(t, out, filepath.Join(root, "e2e", test), "compared with the baseline without a location")
 }
+
+// TestAutoShard: an Indexed Job's pod finds its shard in the index
+// Kubernetes gives it.
+func TestAutoShard(t *testing.T) {
+	env := func(v string, ok bool) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			if k != "JOB_COMPLETION_INDEX" {
+				return "", false
+			}
+			return v, ok
+		}
+	}
+	tests := []struct {
+		in     string
+		lookup func(string) (string, bool)
+		want   string
+	}{
+		{"2/4", env("", false), "2/4"},
+		{"auto/4", env("0", true), "1/4"},
+		{"auto/4", env("3", true), "4/4"},
+		{"auto/4", env("", false), `auto/4 (JOB_COMPLETION_INDEX: "", want the pod's index from 0)`},
+		{"auto/4", env("x", true), `auto/4 (JOB_COMPLETION_INDEX: "x", want the pod's index from 0)`},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, autoShard(tt.in, tt.lookup), "autoShard(%q)", tt.in)
+	}
+}
