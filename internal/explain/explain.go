@@ -300,4 +300,3 @@ func changeText(c float64) string {
 	}
 	return fmt.Sprintf("%+.0f%%", 100*c)
 }
-
