@@ -165,6 +165,8 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 			r.client.Transport = r.tracer.Transport(r.client.Transport)
 		}
 	}
+	ex, err := newExplainPart(r, ps, sig, hist)
+	errs = append(errs, err)
 	var live *livemetrics.Part
 	if ps.metrics != nil {
 		live, err = newMetricsPart(r, ps.metrics)
@@ -216,6 +218,10 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	}
 	if sig != nil {
 		pipe.Evaluators = append(pipe.Evaluators, sig)
+	}
+	// Last: which server signals moved with what the others found.
+	if ex != nil {
+		pipe.Evaluators = append(pipe.Evaluators, ex)
 	}
 	// Then written, the report last: it shows what all the others found.
 	if gate != nil {

@@ -156,6 +156,15 @@ type Scenario struct {
 	// run: "warn" (default), "fail" or "off". -loadtest.signal-rise
 	// overrides it.
 	SignalRise Mode
+	// Prometheus is the base URL of a Prometheus (or Thanos, Mimir,
+	// VictoriaMetrics) that scrapes every replica of the target; Queries
+	// are read from it once per segment, one point per window, and join
+	// the server signals. -loadtest.prometheus overrides it.
+	Prometheus string
+	// Queries are named PromQL expressions read from Prometheus, e.g.
+	// {"db p95", `histogram_quantile(0.95, sum by (le) (rate(db_query_seconds_bucket[1m])))`};
+	// none means promquery.DefaultQueries (docs/history.md lists them).
+	Queries []Query
 
 	// Leak is the within-run latency trend check of each task's window
 	// medians: "warn" (default), "fail" or "off". -loadtest.leak overrides it.

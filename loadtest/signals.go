@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/promquery"
 	"github.com/steadyload/steadyload/internal/signalcheck"
 	"github.com/steadyload/steadyload/internal/signals"
 )
@@ -21,6 +22,13 @@ type Probe struct {
 	Sample func(ctx context.Context) (float64, error)
 }
 
+// A Query is a named PromQL expression read from Scenario.Prometheus as
+// a server signal. Its value is the sum of the series it returns.
+type Query struct {
+	Name string // the signal's name in the CSV and the report, e.g. "db p95"
+	Expr string // e.g. `max(db_pool_wait_seconds{service="orders"})`
+}
+
 // signalFlags are the flags of the server signals.
 type signalFlags struct {
 	fs       *flag.FlagSet
@@ -28,6 +36,10 @@ type signalFlags struct {
 	signals  *string
 	interval *time.Duration
 	rise     *string
+	prom     *string
+	promUser *string
+	promEnv  *string
+	promFile *string
 }
 
 func newSignalFlags(fs *flag.FlagSet) *signalFlags {
@@ -37,6 +49,10 @@ func newSignalFlags(fs *flag.FlagSet) *signalFlags {
 		signals:  fs.String("loadtest.signals", "", "extra metrics to record, comma-separated names or selectors such as `queue_depth{queue=\"orders\"}`"),
 		interval: fs.Duration("loadtest.metrics-interval", 0, "time between scrapes of the metrics endpoint (default 5s)"),
 		rise:     fs.String("loadtest.signal-rise", "", "a server signal rising over the run: warn, fail or off (default warn)"),
+		prom:     fs.String("loadtest.prometheus", "", "`URL` of a Prometheus scraping the target, read for the scenario's queries at each segment's end, or \"off\""),
+		promUser: fs.String("loadtest.prometheus-user", "", "basic auth `user` for -loadtest.prometheus; without it the secret is a bearer token"),
+		promEnv:  fs.String("loadtest.prometheus-secret-env", "", "environment `variable` holding the Prometheus password or bearer token"),
+		promFile: fs.String("loadtest.prometheus-secret-file", "", "`file` holding the Prometheus password or bearer token"),
 	}
 }
 
@@ -81,6 +97,11 @@ func planSignals(sc Scenario, f *signalFlags, base string, standIn bool) (signal
 	if err := p.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if q, err := planPrometheus(sc, f); err != nil {
+		errs = append(errs, err.Error())
+	} else if q != nil {
+		p.Sources = append(p.Sources, q)
+	}
 	if len(errs) > 0 {
 		return p, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
@@ -104,4 +125,24 @@ func probes(ps []Probe) []signals.Probe {
 		out[i] = signals.Probe{Name: p.Name, Sample: p.Sample}
 	}
 	return out
+}
+
+// planPrometheus makes the querier of the scenario's Prometheus; nil when
+// there is none. A set flag overrides the scenario's URL.
+func planPrometheus(sc Scenario, f *signalFlags) (*promquery.Querier, error) {
+	u := sc.Prometheus
+	if f.set("loadtest.prometheus") {
+		u = *f.prom
+	}
+	if u == "" || u == "off" {
+		return nil, nil
+	}
+	cfg := promquery.Config{
+		URL:  u,
+		Auth: promquery.Auth{User: *f.promUser, Env: *f.promEnv, File: *f.promFile},
+	}
+	for _, q := range sc.Queries {
+		cfg.Queries = append(cfg.Queries, promquery.Query{Name: q.Name, Expr: q.Expr})
+	}
+	return promquery.New(cfg)
 }

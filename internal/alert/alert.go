@@ -63,7 +63,7 @@ type Message struct {
 	Env        string `json:"env"`
 	StartedAt  string `json:"started_at"`            // RFC 3339: the start of the segment it was first seen in
 	ResolvedAt string `json:"resolved_at,omitempty"` // RFC 3339: the start of the clean segment; resolved only
-	Details    string `json:"details"`               // the finding's or the gate row's text, or the abort's reason
+	Details    string `json:"details"`               // the finding's or the gate row's text and the server signals that moved with it, or the abort's reason
 }
 
 // Part is the alerts of one run: what is firing, and what was announced.
@@ -210,7 +210,8 @@ func alerts(seg *pipeline.Segment) map[string]entry {
 	if seg.Gate != nil {
 		for _, row := range seg.Gate.Rows {
 			if row.Verdict == gate.Regressed {
-				add(entry{Kind: Regression, Task: row.Task, Metric: string(row.Metric), Severity: Fail, Details: row.Message()})
+				add(entry{Kind: Regression, Task: row.Task, Metric: string(row.Metric), Severity: Fail,
+					Details: explained(row.Message(), seg.Explained(Regression, row.Task, string(row.Metric)))})
 			}
 		}
 	}
@@ -219,12 +220,21 @@ func alerts(seg *pipeline.Segment) map[string]entry {
 		if f.Fail {
 			sev = Fail
 		}
-		add(entry{Kind: f.Kind, Task: f.Task, Metric: f.Metric, Severity: sev, Details: f.Text})
+		add(entry{Kind: f.Kind, Task: f.Task, Metric: f.Metric, Severity: sev, Details: explained(f.Text, seg.Explained(f.Kind, f.Task, f.Metric))})
 	}
 	if seg.Meta.Status == result.Aborted {
 		add(entry{Kind: Abort, Severity: Fail, Details: seg.Meta.Reason})
 	}
 	return out
+}
+
+// explained is a finding's text with what moved with it, when something
+// did.
+func explained(text, movedWith string) string {
+	if movedWith == "" {
+		return text
+	}
+	return text + "; " + movedWith
 }
 
 // clean reports whether an alert of kind missing from seg has stopped: the

@@ -106,6 +106,31 @@ type Segment struct {
 	Gate     *gate.Report    // the comparison with the baseline; nil when there is no gate
 	Signals  *signals.Report // the server signals sampled; nil when none were
 	Verdicts []Verdict       // in the order they were given
+	// Explanations say which server signals moved with the segment's
+	// latency findings, in the findings' order; none for a finding that
+	// nothing followed.
+	Explanations []Explanation
+}
+
+// Explanation is what moved with one latency finding: the server signals
+// that followed the task's latency, read beside the finding. It names
+// what moved together, never a cause.
+type Explanation struct {
+	Kind   string // the finding's: "regression" (a gate row), "leak", "drift" or "step"
+	Task   string
+	Metric string // e.g. "p95", "window p50"
+	Text   string // e.g. "moved with it: db latency (ρ = +0.93, p < 0.0001, 28 windows; 2ms → 31ms, +1450%)"
+}
+
+// Explained returns the explanation of the finding of kind on task's
+// metric; "" when there is none.
+func (s *Segment) Explained(kind, task, metric string) string {
+	for _, e := range s.Explanations {
+		if e.Kind == kind && e.Task == task && e.Metric == metric {
+			return e.Text
+		}
+	}
+	return ""
 }
 
 // Verdict is one thing a part of the pipeline decided about a segment.

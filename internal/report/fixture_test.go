@@ -132,7 +132,8 @@ func fixture() Input {
 	}
 	in.Findings = append(in.Findings,
 		Finding{Severity: Fail, Kind: "gate", Text: "p95 of POST /orders regressed +30% (98% CI +18% to +44%) against the baseline"},
-		Finding{Severity: Warn, Kind: "leak", Text: "latency of POST /orders grew +55% over the run (p = 0.0001): possible leak or backlog"},
+		Finding{Severity: Warn, Kind: "leak", Text: "latency of POST /orders grew +55% over the run (p = 0.0001): possible leak or backlog",
+			MovedWith: "moved with it: db latency (ρ = +0.93, p < 0.0001, 28 windows; 0.002 → 0.031, +1450%, changed at the same point); slowest requests of the windows that moved most: trace 4bf92f3577b34da6a3ce929d0e0e4736"},
 		Finding{Severity: Warn, Kind: "step", Text: "p95 of POST /orders stepped from 42 ms to 50 ms at the run of 2026-03-09 (commit 000000000000)"},
 	)
 	return in

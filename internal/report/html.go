@@ -400,7 +400,7 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <dl class="facts">{{range .Facts}}<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>{{end}}</dl>
 
 <h2>Findings</h2>
-{{if .Findings}}<ul class="findings">{{range .Findings}}<li class="{{.Severity}}"><span class="kind">{{.Kind}}</span>{{.Text}}</li>{{end}}</ul>
+{{if .Findings}}<ul class="findings">{{range .Findings}}<li class="{{.Severity}}"><span class="kind">{{.Kind}}</span>{{.Text}}{{if .MovedWith}}<div class="moved">{{.MovedWith}}</div>{{end}}</li>{{end}}</ul>
 {{else}}<p class="note">Nothing found: no regression, leak, rising server signal or drift.</p>{{end}}
 
 <h2>Figures</h2>
@@ -445,6 +445,7 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin
 ul.findings{list-style:none;padding:0}ul.findings li{padding:6px 10px;margin:4px 0;border-left:4px solid;border-radius:2px}
 li.fail{border-color:#d62728;background:#fdecea}li.warn{border-color:#ff9f0e;background:#fff6e5}li.info{border-color:#1f77b4;background:#eef5fb}
 .kind{font-weight:600;margin-right:6px;text-transform:uppercase;font-size:11px;color:#555}
+.moved{color:#555;font-size:13px;margin-top:2px}
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}td.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:8px}

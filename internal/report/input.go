@@ -41,6 +41,9 @@ type Finding struct {
 	Severity Severity
 	Kind     string // what found it: "gate", "leak", "signal", "drift", "step"
 	Text     string
+	// MovedWith names the server signals that moved with it, e.g.
+	// "moved with it: db latency (ρ = +0.93, …)"; empty when none did.
+	MovedWith string
 }
 
 // Table is a table given as text cells: the gate's comparison.

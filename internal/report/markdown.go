@@ -74,6 +74,9 @@ func Markdown(w io.Writer, in Input) error {
 				mark = "ℹ️"
 			}
 			fmt.Fprintf(&b, "- %s **%s**: %s\n", mark, f.Kind, mdEsc(f.Text))
+			if f.MovedWith != "" {
+				fmt.Fprintf(&b, "  - %s\n", mdEsc(f.MovedWith))
+			}
 		}
 		b.WriteString("\n")
 	}

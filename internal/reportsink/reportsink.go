@@ -104,7 +104,7 @@ func Input(seg *pipeline.Segment, historyPath string) report.Input {
 		if f.Fail {
 			sev = report.Fail
 		}
-		in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: f.Kind, Text: f.Text})
+		in.Findings = append(in.Findings, report.Finding{Severity: sev, Kind: f.Kind, Text: f.Text, MovedWith: seg.Explained(f.Kind, f.Task, f.Metric)})
 	}
 	if g := seg.Gate; g != nil {
 		title := "Regression gate"
@@ -114,7 +114,8 @@ func Input(seg *pipeline.Segment, historyPath string) report.Input {
 		in.Gate = &report.Table{Title: title, Header: gate.Header, Rows: g.Cells(), Note: strings.Join(g.Notes(), "; ")}
 		var regressions []report.Finding
 		for _, row := range g.Regressions() {
-			regressions = append(regressions, report.Finding{Severity: report.Fail, Kind: "gate", Text: row.Message()})
+			regressions = append(regressions, report.Finding{Severity: report.Fail, Kind: "gate", Text: row.Message(),
+				MovedWith: seg.Explained("regression", row.Task, string(row.Metric))})
 		}
 		in.Findings = append(regressions, in.Findings...)
 		in.Baseline = baselineWindows(g)

@@ -15,6 +15,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,20 @@ type Config struct {
 	Interval time.Duration   // time between scrapes
 	Check    bool            // test each signal for a rise
 	Fail     bool            // a rise fails the test; otherwise it warns
+	// Sources give signals read elsewhere (a Prometheus's range
+	// queries), asked once per segment when it is judged, off the load's
+	// clock.
+	Sources []Source
+}
+
+// A Source gives signals read elsewhere — a Prometheus's range queries —
+// for a stretch of the run. Its signals join the scraped ones: the same
+// CSV, rise test, history and report.
+type Source interface {
+	// Samples returns the samples of [from, to], one point per step,
+	// offsets counted from t0, sorted by signal then time, and the
+	// warnings not given before.
+	Samples(ctx context.Context, t0, from, to time.Time, step time.Duration) ([]signals.Sample, []string)
 }
 
 // Validate reports every signal, probe or interval the collector would
@@ -82,6 +97,8 @@ type Part struct {
 
 	mu      sync.Mutex
 	started bool
+	ctx     context.Context
+	t0      time.Time
 }
 
 var (
@@ -93,7 +110,7 @@ var (
 // New makes the server signals' part of the run info describes, from a
 // valid cfg; nil when there is nothing to collect.
 func New(info pipeline.Info, cfg Config) *Part {
-	if cfg.URL == "" && len(cfg.Probes) == 0 {
+	if cfg.URL == "" && len(cfg.Probes) == 0 && len(cfg.Sources) == 0 {
 		return nil
 	}
 	c := cfg.collector()
@@ -110,6 +127,7 @@ func (s *Part) Start(ctx context.Context, t0 time.Time) {
 		return
 	}
 	s.started = true
+	s.ctx, s.t0 = ctx, t0
 }
 
 // Window samples the probes at the close of each window.
@@ -138,17 +156,26 @@ func (s *Part) EndSegment(seg *pipeline.Segment) {
 		rep = s.c.Cut()
 	}
 	if s.cfg.Check {
-		warmup := time.Duration(0)
-		if seg.Index == 0 {
-			warmup = s.info.Window // the first window of the run warms up
-		}
-		rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: warmup})
+		rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: s.warmup(seg)})
 	}
 	seg.Signals = rep
 }
 
-// Evaluate gives a finding for each signal that rose over the segment.
+// warmup is the part of seg left out of the rise test: the first window
+// of the run.
+func (s *Part) warmup(seg *pipeline.Segment) time.Duration {
+	if seg.Index == 0 {
+		return s.info.Window
+	}
+	return 0
+}
+
+// Evaluate adds the sources' signals of the segment to the scraped ones,
+// then gives a finding for each signal that rose over the segment.
 func (s *Part) Evaluate(seg *pipeline.Segment) {
+	if seg.Signals != nil && len(s.cfg.Sources) > 0 {
+		s.addSources(seg)
+	}
 	if seg.Signals == nil || !s.cfg.Check {
 		return
 	}
@@ -159,6 +186,43 @@ func (s *Part) Evaluate(seg *pipeline.Segment) {
 			P: t.P, From: t.From, To: t.To, Change: t.Growth, N: t.N,
 		})
 		seg.Verdicts = append(seg.Verdicts, pipeline.Verdict{Fail: fail, Text: "server signal " + t.String()})
+	}
+}
+
+// addSources asks each source for the segment's samples, merges them
+// into its report in order and tests the signals again.
+func (s *Part) addSources(seg *pipeline.Segment) {
+	s.mu.Lock()
+	ctx, t0 := s.ctx, s.t0
+	s.mu.Unlock()
+	rep := seg.Signals
+	from := seg.Meta.Start
+	to := from.Add(seg.Meta.Elapsed)
+	// One point at the end of each window (a millisecond before, so that
+	// it falls in it): the value a gauge had as the window closed.
+	first := from.Add(s.info.Window - time.Millisecond)
+	added := false
+	for _, src := range s.cfg.Sources {
+		samples, warnings := src.Samples(ctx, t0, first, to, s.info.Window)
+		for _, w := range warnings {
+			s.info.Logf("loadtest: warning: %s", w)
+		}
+		rep.Warnings = append(rep.Warnings, warnings...)
+		rep.Samples = append(rep.Samples, samples...)
+		added = added || len(samples) > 0
+	}
+	if !added {
+		return
+	}
+	sort.SliceStable(rep.Samples, func(i, j int) bool {
+		a, b := rep.Samples[i], rep.Samples[j]
+		if a.Signal != b.Signal {
+			return a.Signal < b.Signal
+		}
+		return a.Offset < b.Offset
+	})
+	if s.cfg.Check {
+		rep.Trends = signals.Analyze(rep.Samples, signals.Options{Warmup: s.warmup(seg)})
 	}
 }
 
