@@ -79,7 +79,9 @@ type Scenario struct {
 
 	// LateTolerance and MaxLateRatio decide, in the open model, when the
 	// generator did not hold the rate: more than MaxLateRatio (default 1%)
-	// of starts later than LateTolerance (default 10 ms) fails the test.
+	// of starts later than LateTolerance (default 10 ms), by more than
+	// chance explains (a one-sided binomial test at 1 %: one late start
+	// in thirty is not a failure, three are), fails the test.
 	LateTolerance time.Duration
 	MaxLateRatio  float64
 

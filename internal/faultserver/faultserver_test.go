@@ -62,7 +62,9 @@ func TestFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.cfg.Fault.String(), func(t *testing.T) {
 			s := start(t, tt.cfg)
-			status, body, err := get(t, s.URL(), 300*time.Millisecond)
+			// A timeout long enough for a TLS handshake on a busy machine;
+			// the slow body of 5 s still runs past it.
+			status, body, err := get(t, s.URL(), 2*time.Second)
 			assert.Equal(t, tt.status, status, "status")
 			if tt.body != "" {
 				assert.Contains(t, body, tt.body, "body")
