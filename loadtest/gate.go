@@ -95,7 +95,7 @@ func gateConfig(r *runner, f *baselineFlags) (gatecheck.Config, error) {
 		Update: sc.update || *f.update, Require: *f.require, K: sc.K, TauSource: "default (not calibrated)",
 		MaxFailureRatio: r.plan.MaxFailureRatio, MaxLateRatio: r.plan.MaxLateRatio, Probe: f.probe,
 	}
-	g.Gate = gate.Config{Tolerance: sc.Tolerance, FailureTolerance: sc.FailureTolerance, Alpha: sc.Alpha, Tau: sc.Tau}
+	g.Gate = gate.Config{Tolerance: sc.Tolerance, FailureTolerance: sc.FailureTolerance, Alpha: sc.Alpha, Tau: sc.Tau, EstimateTau: sc.Tau == 0}
 	if sc.Tau != 0 {
 		g.TauSource = "scenario"
 	}

@@ -98,6 +98,17 @@ type Config struct {
 	MinRequests int
 	// Replicates is the number of bootstrap replicates.
 	Replicates int
+
+	// EstimateTau, when set, estimates τ from the baseline runs
+	// themselves (BaselineTau), shrunk toward Tau: for when the history is
+	// too short to calibrate τ.
+	EstimateTau bool
+
+	// Band also judges a percentile by the shift of a band of levels
+	// around it (see decideShift), which sees a uniform slowdown with far
+	// fewer requests. Off by default: a strong change of the body alone
+	// (p50 ×1.6 ramping down to p95) can still fail p95 through it.
+	Band bool
 }
 
 // DefaultConfig is the configuration the zero Config stands for.
@@ -206,7 +217,10 @@ type Comparison struct {
 	MDE float64
 	// The parameters in force.
 	Tolerance, Alpha, Tau float64
-	Verdict               Verdict
+	// TauSource says where Tau came from when the comparison estimated it
+	// from the baseline runs (Config.EstimateTau); empty otherwise.
+	TauSource string
+	Verdict   Verdict
 	// Warnings say why there is no verdict, or why it is weak.
 	Warnings []string
 }
@@ -256,17 +270,37 @@ func Compare(base []*hdrhistogram.Histogram, cur *hdrhistogram.Histogram, m Metr
 		return cmp
 	}
 	pt := math.Log(cmp.Cur) - math.Log(cmp.Base)
+	if c.EstimateTau {
+		prior := c.Tau
+		var ok bool
+		if c.Tau, ok = BaselineTau(base, q, prior, c); ok {
+			cmp.TauSource = fmt.Sprintf("baseline, %d runs, shrunk toward %s", len(base), pct(prior))
+		}
+		cmp.Tau = c.Tau
+	}
 
 	rng := rand.New(rand.NewPCG(seed(q, rb, rc)))
-	betaB := distuv.Beta{Alpha: float64(kb), Beta: float64(rb.n - kb + 1), Src: rng}
-	betaC := distuv.Beta{Alpha: float64(kc), Beta: float64(rc.n - kc + 1), Src: rng}
 	noise := c.Tau * math.Sqrt(1+1/float64(len(base)))
-	reps := make([]float64, c.Replicates)
-	for i := range reps {
-		vb, vc := betaB.Rand(), betaC.Rand()
-		reps[i] = math.Log(float64(rc.at(ceilRank(rc.n, vc)))) - math.Log(float64(rb.at(ceilRank(rb.n, vb)))) + noise*rng.NormFloat64()
+	if !c.Band {
+		betaB := distuv.Beta{Alpha: float64(kb), Beta: float64(rb.n - kb + 1), Src: rng}
+		betaC := distuv.Beta{Alpha: float64(kc), Beta: float64(rc.n - kc + 1), Src: rng}
+		reps := make([]float64, c.Replicates)
+		for i := range reps {
+			vb, vc := betaB.Rand(), betaC.Rand()
+			reps[i] = math.Log(float64(rc.at(ceilRank(rc.n, vc)))) - math.Log(float64(rb.at(ceilRank(rb.n, vb)))) + noise*rng.NormFloat64()
+		}
+		decide(&cmp, pt, reps, math.Log1p(c.Tolerance), c)
+		return cmp
 	}
-	decide(&cmp, pt, reps, math.Log1p(c.Tolerance), c)
+	band := bootBand(rng, q, rb, rc, min(minRun, rc.n), c.Replicates)
+	own := make([]float64, c.Replicates)
+	shiftPt, shift, slope := band.fit()
+	for i := range own {
+		e := noise * rng.NormFloat64() // one run-to-run offset moves every level alike
+		own[i] = band.reps[i][band.at] + e
+		shift[i] += e
+	}
+	decideShift(&cmp, pt, own, shiftPt, shift, slope, math.Log1p(c.Tolerance), c)
 	return cmp
 }
 

@@ -223,3 +223,22 @@ func golden(t *testing.T, got string) {
 	require.NoError(t, err, "read the golden file (run with -update to create it)")
 	assert.Equal(t, string(want), got, "output differs from %s (run with -update to accept)", path)
 }
+
+func TestBaselineTau(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	runs := func(k int, nz simNoise) []*hdrhistogram.Histogram {
+		var hs []*hdrhistogram.Histogram
+		for range k {
+			hs = append(hs, simRuns(rng, lognormal, 3000, nz, none)[0])
+		}
+		return hs
+	}
+	quiet, ok := BaselineTau(runs(5, iid), 0.95, 0.05, Config{})
+	assert.True(t, ok, "BaselineTau(5 quiet runs) ok")
+	assert.InDelta(t, 0.05*math.Sqrt(6.0/10), quiet, 0.01, "BaselineTau(5 quiet runs); want about the floor of the shrinkage, 0.05·sqrt(6/10)")
+	noisy, _ := BaselineTau(runs(5, simNoise{offset: 0.20}), 0.95, 0.05, Config{})
+	assert.Greater(t, noisy, 0.08, "BaselineTau(5 runs 20%% apart); want well above the prior")
+	tau, ok1 := BaselineTau(runs(1, iid), 0.95, 0.05, Config{})
+	assert.False(t, ok1, "BaselineTau(1 run) ok")
+	assert.Equal(t, 0.05, tau, "BaselineTau(1 run); want the prior")
+}

@@ -61,3 +61,51 @@ func CalibrateTau(lnq, se []float64) (float64, error) {
 	boot, _ := stats.Mean(vs)
 	return max(MinTau, math.Sqrt(max(0, v-boot))), nil
 }
+
+// PriorTauRuns is the weight, in runs' worth of degrees of freedom, of
+// the assumed τ (Config.Tau) when BaselineTau estimates τ from a few
+// baseline runs: with K runs the estimate has K−1 degrees of freedom, so
+// at the default K = 5 the data and the assumption weigh 4 to 6.
+const PriorTauRuns = 6
+
+// MaxBaselineTau caps τ estimated from the baseline runs: beyond it the
+// baseline itself is too unsteady to gate against, and the comparison
+// warns.
+const MaxBaselineTau = 0.5
+
+// BaselineTau estimates the run-to-run noise τ of ln(quantile q) from the
+// K baseline runs themselves, for when the history is too short to
+// calibrate it (fewer than MinTauRuns runs). The runs' own spread,
+// τ̂² = var(ln q) − mean(se²) (as CalibrateTau, but over K runs only), has
+// K−1 degrees of freedom and is far too noisy alone at K = 5, so it is
+// shrunk toward the assumed prior τ0 as a scaled inverse-χ² prior with
+// PriorTauRuns degrees of freedom would:
+//
+//	τ² = (PriorTauRuns·τ0² + (K−1)·max(0, τ̂²)) / (PriorTauRuns + K−1)
+//
+// A quiet baseline thus lowers τ at most to τ0·sqrt(6/10) ≈ 0.77·τ0 at
+// K = 5 (more as K grows), a baseline whose runs disagree raises it
+// without bound but MaxBaselineTau. It is never below MinTau. ok is false
+// with fewer than two runs with requests; the result is then prior.
+func BaselineTau(base []*hdrhistogram.Histogram, q, prior float64, c Config) (tau float64, ok bool) {
+	c = c.Normalize()
+	var lnq, se []float64
+	for _, h := range base {
+		if h == nil || h.TotalCount() == 0 {
+			continue
+		}
+		x, s := LogQuantile(h, q, c)
+		if math.IsNaN(x) || math.IsNaN(s) {
+			continue
+		}
+		lnq, se = append(lnq, x), append(se, s*s)
+	}
+	if len(lnq) < 2 {
+		return prior, false
+	}
+	v, _ := stats.SampleVariance(lnq)
+	boot, _ := stats.Mean(se)
+	df := float64(len(lnq) - 1)
+	t2 := (PriorTauRuns*prior*prior + df*max(0, v-boot)) / (PriorTauRuns + df)
+	return min(MaxBaselineTau, max(MinTau, math.Sqrt(t2))), true
+}

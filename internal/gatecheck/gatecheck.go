@@ -198,7 +198,7 @@ func (g *Part) compare(res *result.Run, rep *gate.Report) {
 				row.Comparison = gate.CompareRate(baseReq, baseSecs, t.Requests, res.Meta.Elapsed.Seconds(), len(g.runs), cfg)
 			default:
 				if tau, _, ok := g.tau(t.Key(), string(m)); ok {
-					cfg.Tau = tau
+					cfg.Tau, cfg.EstimateTau = tau, false // the history's τ, when calibrated, wins
 				}
 				cur := t.Latency
 				if cur == nil {
@@ -240,7 +240,7 @@ func (g *Part) tau(task, metric string) (float64, int, bool) {
 }
 
 // params are the gate parameters in force, recorded with a baseline run.
-func (g *Part) params(res *result.Run) baseline.Params {
+func (g *Part) params(res *result.Run, rep *gate.Report) baseline.Params {
 	c := g.cfg.Gate
 	p := baseline.Params{Tolerance: c.Tolerance, FailureTolerance: c.FailureTolerance, Alpha: c.Alpha, K: g.cfg.K,
 		MinRequests: c.MinRequests, Tau: c.Tau, TauSource: g.cfg.TauSource}
@@ -254,10 +254,26 @@ func (g *Part) params(res *result.Run) baseline.Params {
 			}
 			if tau, n, ok := g.tau(t.Key(), string(m)); ok {
 				p.Taus = append(p.Taus, baseline.Tau{Task: t.Key(), Metric: string(m), Tau: tau, Source: fmt.Sprintf("history, %d runs", n)})
+			} else if row, ok := estimatedTau(rep, t.Key(), m); ok {
+				p.Taus = append(p.Taus, baseline.Tau{Task: t.Key(), Metric: string(m), Tau: row.Tau, Source: row.TauSource})
 			}
 		}
 	}
 	return p
+}
+
+// estimatedTau returns the row of rep that estimated τ of a task's metric
+// from the baseline runs, if any.
+func estimatedTau(rep *gate.Report, task string, m gate.Metric) (gate.Row, bool) {
+	if rep == nil {
+		return gate.Row{}, false
+	}
+	for _, row := range rep.Rows {
+		if row.Task == task && row.Metric == m && row.TauSource != "" {
+			return row, true
+		}
+	}
+	return gate.Row{}, false
 }
 
 // record adds the run to the baseline: only a complete run with enough
@@ -291,7 +307,7 @@ func (g *Part) record(seg *pipeline.Segment) {
 	case n < int64(minReq):
 		g.info.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, minReq)
 	}
-	rec, err := baseline.Record(g.cfg.Dir, res, g.params(res), g.cfg.K)
+	rec, err := baseline.Record(g.cfg.Dir, res, g.params(res, seg.Gate), g.cfg.K)
 	if err != nil {
 		seg.Failf("baseline not updated: %v", err)
 		return
