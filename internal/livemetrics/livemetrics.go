@@ -283,9 +283,9 @@ func (p *Part) build() {
 	})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: ns, Name: "info",
-		Help: "The run: its environment, target, run id and harness version.",
+		Help: "The run: its environment, where its load comes from (empty when not given), target, run id and harness version.",
 		ConstLabels: prometheus.Labels{
-			"env": p.info.Env, "target": redactURL(p.info.Target), "run_id": p.cfg.RunID, "version": p.cfg.Version,
+			"env": p.info.Env, "location": p.info.Location, "target": redactURL(p.info.Target), "run_id": p.cfg.RunID, "version": p.cfg.Version,
 		},
 	})
 	info.Set(1)

@@ -56,7 +56,7 @@ const (
 // its URL.
 func testInfo() pipeline.Info {
 	return pipeline.Info{
-		Test: testName, Env: "staging", Target: "http://ops:hunter2@127.0.0.1:8080", Window: time.Second,
+		Test: testName, Env: "staging", Location: "eu-west", Target: "http://ops:hunter2@127.0.0.1:8080", Window: time.Second,
 		Tasks: []string{getOrder, post, "OnStart"},
 		Logf:  func(string, ...any) {},
 	}
@@ -259,7 +259,7 @@ var wantSeries = []struct {
 	{"steadyload_segments_total", labels("verdict", "fail"), 1},
 	{"steadyload_segments_total", labels("verdict", "pass"), 0},
 	{"steadyload_segment_end_timestamp_seconds", labels(), float64(t0.Unix()) + 3600.5},
-	{"steadyload_info", labels("env", "staging", "target", "http://ops:xxxxx@127.0.0.1:8080", "run_id", "r-42", "version", "v1.2.3"), 1},
+	{"steadyload_info", labels("env", "staging", "location", "eu-west", "target", "http://ops:xxxxx@127.0.0.1:8080", "run_id", "r-42", "version", "v1.2.3"), 1},
 }
 
 // wantLabels are the label names of each family, sorted.
@@ -275,7 +275,7 @@ var wantLabels = map[string][]string{
 	"steadyload_findings_total":                {"kind", "test"},
 	"steadyload_segments_total":                {"test", "verdict"},
 	"steadyload_segment_end_timestamp_seconds": {"test"},
-	"steadyload_info":                          {"env", "run_id", "target", "test", "version"},
+	"steadyload_info":                          {"env", "location", "run_id", "target", "test", "version"},
 	"steadyload_outages_total":                 {"test"},
 	"steadyload_outage_seconds_total":          {"test"},
 }
