@@ -204,7 +204,9 @@ func (f *judgeFlags) gateConfig(envName, location, test string, record bool) (ga
 		Update: record && *f.update, Require: *f.require, K: *f.k, TauSource: "default (not calibrated)",
 		MaxFailureRatio: f.checks().MaxFailureRatio, MaxLateRatio: *f.maxLate,
 	}
-	c.Gate = gate.Config{Tolerance: *f.tolerance, FailureTolerance: *f.failureTolerance, Alpha: *f.alpha}
+	// τ as the harness takes it when the scenario sets none: estimated
+	// from the baseline runs, unless the history has calibrated it.
+	c.Gate = gate.Config{Tolerance: *f.tolerance, FailureTolerance: *f.failureTolerance, Alpha: *f.alpha, EstimateTau: true}
 	var errs []error
 	if f.set("tolerance") && !(*f.tolerance > 0) {
 		errs = append(errs, fmt.Errorf("-tolerance=%g: want a positive fraction, e.g. 0.10 for 10%%", *f.tolerance))
