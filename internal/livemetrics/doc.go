@@ -8,7 +8,7 @@
 // view between: requests and failures by class, latency with the slow
 // requests' trace ids as exemplars, the load in flight, the schedule's
 // lag, the run's state, and, as each segment is judged, the gate's ratios
-// and verdicts and the findings.
+// and verdicts, the server signals' last values and the findings.
 //
 // The metric names and labels are an interface: alert rules and
 // dashboards are written against them, so they do not change. Every
@@ -23,6 +23,7 @@
 //	steadyload_state{test,state}                          gauge 0/1: running, paused, probing, stopped
 //	steadyload_gate_ratio{test,task,metric}               gauge
 //	steadyload_gate_regressed{test,task,metric}           gauge 0/1
+//	steadyload_signal{test,signal}                        gauge: last finite value, at most 100 signals
 //	steadyload_findings_total{test,kind}                  counter
 //	steadyload_segments_total{test,verdict}               counter: pass, fail
 //	steadyload_segment_end_timestamp_seconds{test}        gauge

@@ -140,6 +140,8 @@ type Part struct {
 	lag       prometheus.Histogram
 	state     *stateCollector
 	gate      *gateCollector
+	signal    *signalCollector
+	capWarned bool                  // the signals past maxSignalSeries were warned of
 	own       *prometheus.Registry  // the part's collectors without the test label: what is pushed
 	served    prometheus.Registerer // the served registry, adding the test label; nil once unregistered
 	collected []prometheus.Collector
@@ -261,6 +263,9 @@ func (p *Part) build() {
 			[]string{"task", "metric"}, nil),
 		prometheus.NewDesc(ns+"_gate_regressed",
 			"1 where the last segment's gate found a regression, else 0.", []string{"task", "metric"}, nil))
+	p.signal = newSignalCollector(prometheus.NewDesc(ns+"_signal",
+		fmt.Sprintf("The last segment's last finite value of each server signal, scraped or queried; at most %d signals, the first by name.", maxSignalSeries),
+		[]string{"signal"}, nil))
 	p.findings = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "findings_total",
 		Help: "Findings of judged segments by kind: leak, drift, step, signal, regression (a regressed gate row), abort (an aborted segment).",
@@ -306,7 +311,7 @@ func (p *Part) build() {
 	}
 	p.segments.WithLabelValues("pass")
 	p.segments.WithLabelValues("fail")
-	p.collected = []prometheus.Collector{requests, p.failures, latency, p.inFlight, p.lag, p.state, p.gate,
+	p.collected = []prometheus.Collector{requests, p.failures, latency, p.inFlight, p.lag, p.state, p.gate, p.signal,
 		p.findings, p.segments, p.segEnd, p.outages, p.outageSec, info}
 }
 
@@ -396,11 +401,16 @@ func (p *Part) ObserveLag(d time.Duration) { p.lag.Observe(d.Seconds()) }
 func (p *Part) SetState(state string) { p.state.set(state) }
 
 // Write shows what was judged of the segment: the gate's ratios and
-// verdicts, its findings, its verdict and when it ended; then, at the
+// verdicts, the server signals' last values, its findings, its verdict
+// and when it ended; then, at the
 // last segment (or every one, with PushEverySegment), pushes everything
 // to the Pushgateway. A push that fails is a failed verdict.
 func (p *Part) Write(seg *pipeline.Segment) {
 	p.gate.set(seg.Gate)
+	if n := p.signal.set(seg.Signals); n > 0 && !p.capWarned {
+		p.capWarned = true
+		seg.Warnf("live metrics: %d server signals past the first %d by name not shown in steadyload_signal", n, maxSignalSeries)
+	}
 	if seg.Gate != nil {
 		for range seg.Gate.Regressions() {
 			p.finding("regression").Inc()

@@ -29,6 +29,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/signals"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -112,10 +113,19 @@ func feed(p *Part) {
 }
 
 // testSegment is a judged, aborted segment: a regression, a failure ratio
-// from a clean baseline, findings of two kinds.
+// from a clean baseline, findings of two kinds, server signals whose last
+// samples are not all finite.
 func testSegment() *pipeline.Segment {
 	seg := &pipeline.Segment{
 		Run: &result.Run{Meta: result.Meta{Test: testName, Status: result.Aborted}},
+		Signals: &signals.Report{Samples: []signals.Sample{ // sorted by signal, then time
+			{Signal: "db latency", Offset: time.Second, Value: 0.002},
+			{Signal: "db latency", Offset: 2 * time.Second, Value: 0.031},
+			{Signal: "db latency", Offset: 3 * time.Second, Value: math.NaN()}, // a failed query: the last finite stays
+			{Signal: "go_goroutines", Offset: time.Second, Value: 40},
+			{Signal: "go_goroutines", Offset: 2 * time.Second, Value: math.Inf(1)},
+			{Signal: "never read", Offset: time.Second, Value: math.NaN()}, // nothing finite: no series
+		}},
 		Gate: &gate.Report{Rows: []gate.Row{
 			{Task: getOrder, Comparison: gate.Comparison{Metric: gate.P95, Base: 1000, Cur: 1500, Verdict: gate.Regressed}},
 			{Task: getOrder, Comparison: gate.Comparison{Metric: gate.Failures, Base: 0, Cur: 0.02, Verdict: gate.Regressed}},
@@ -250,6 +260,9 @@ var wantSeries = []struct {
 	{"steadyload_gate_regressed", labels("task", post, "metric", "p95"), 0},
 	{"steadyload_gate_regressed", labels("task", post, "metric", "rate"), 0},
 	{"steadyload_gate_regressed", labels("task", result.AggregateName, "metric", "p50"), 0},
+	{"steadyload_signal", labels("signal", "db latency"), 0.031},
+	{"steadyload_signal", labels("signal", "go_goroutines"), 40},
+	{"steadyload_signal", labels("signal", "never read"), math.NaN()}, // no finite sample: absent
 	{"steadyload_findings_total", labels("kind", "leak"), 1},
 	{"steadyload_findings_total", labels("kind", "signal"), 2},
 	{"steadyload_findings_total", labels("kind", "regression"), 2},
@@ -272,6 +285,7 @@ var wantLabels = map[string][]string{
 	"steadyload_state":                         {"state", "test"},
 	"steadyload_gate_ratio":                    {"metric", "task", "test"},
 	"steadyload_gate_regressed":                {"metric", "task", "test"},
+	"steadyload_signal":                        {"signal", "test"},
 	"steadyload_findings_total":                {"kind", "test"},
 	"steadyload_segments_total":                {"test", "verdict"},
 	"steadyload_segment_end_timestamp_seconds": {"test"},
@@ -290,6 +304,7 @@ var wantTypes = map[string]dto.MetricType{
 	"steadyload_state":                         dto.MetricType_GAUGE,
 	"steadyload_gate_ratio":                    dto.MetricType_GAUGE,
 	"steadyload_gate_regressed":                dto.MetricType_GAUGE,
+	"steadyload_signal":                        dto.MetricType_GAUGE,
 	"steadyload_findings_total":                dto.MetricType_COUNTER,
 	"steadyload_segments_total":                dto.MetricType_COUNTER,
 	"steadyload_segment_end_timestamp_seconds": dto.MetricType_GAUGE,
@@ -353,6 +368,7 @@ func checkFigures(t *testing.T, mfs map[string]*dto.MetricFamily, extra map[stri
 	assert.Len(t, mfs["steadyload_requests_total"].GetMetric(), 3)
 	assert.Len(t, mfs["steadyload_gate_ratio"].GetMetric(), 3)
 	assert.Len(t, mfs["steadyload_gate_regressed"].GetMetric(), 5)
+	assert.Len(t, mfs["steadyload_signal"].GetMetric(), 2)
 
 	// The latency histogram's sum and buckets: 5 ms, 20 ms, 2 s.
 	h := series(mfs, "steadyload_request_duration_seconds", merge(labels("task", getOrder), extra)).GetHistogram()
@@ -666,7 +682,7 @@ func TestNewErrors(t *testing.T) {
 		// The first part's figures are whole.
 		families, err := reg.Gather()
 		require.NoError(t, err)
-		assert.Len(t, families, len(wantTypes)-2, "families of the first part (the gate's empty until a segment)")
+		assert.Len(t, families, len(wantTypes)-3, "families of the first part (the gate's and the signals' empty until a segment)")
 	})
 }
 
@@ -822,6 +838,60 @@ func TestSegments(t *testing.T) {
 			assert.Equal(t, v, value(series(mfs, family, labels(label, k))), "segment %d: %s{%s=%q}", i, family, label, k)
 		}
 		assert.Equal(t, float64(clock.Unix()), value(series(mfs, "steadyload_segment_end_timestamp_seconds", labels())), "segment %d", i)
+	}
+}
+
+// TestSignals: each segment replaces the last one's signal values with
+// its own last finite samples, so a signal it did not sample has no
+// series; past the cap, the first signals by name are shown and a
+// warning, once, says how many were left out.
+func TestSignals(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	p := newPart(t, Config{Registry: reg})
+	report := func(samples ...signals.Sample) *signals.Report { return &signals.Report{Samples: samples} }
+	at := func(signal string, sec int, v float64) signals.Sample {
+		return signals.Sample{Signal: signal, Offset: time.Duration(sec) * time.Second, Value: v}
+	}
+	many := &signals.Report{}
+	for i := range maxSignalSeries + 5 {
+		many.Samples = append(many.Samples, at(fmt.Sprintf("s%03d", i), 1, float64(i)))
+	}
+	capped := map[string]float64{}
+	for i := range maxSignalSeries {
+		capped[fmt.Sprintf("s%03d", i)] = float64(i)
+	}
+	tests := []struct {
+		name     string
+		signals  *signals.Report
+		want     map[string]float64 // by signal
+		warnings int
+	}{
+		{"first", report(at("db latency", 1, 0.002), at("db latency", 2, 0.031), at("queue depth", 1, 7), at("queue depth", 2, 9)),
+			map[string]float64{"db latency": 0.031, "queue depth": 9}, 0},
+		{"one vanished", report(at("db latency", 1, 0.004), at("heap", 1, 1e9)),
+			map[string]float64{"db latency": 0.004, "heap": 1e9}, 0},
+		{"a failed last query", report(at("db latency", 1, 0.005), at("db latency", 2, math.NaN()), at("heap", 1, math.Inf(-1))),
+			map[string]float64{"db latency": 0.005}, 0},
+		{"none sampled", nil, map[string]float64{}, 0},
+		{"past the cap", many, capped, 1},
+		{"past the cap again", many, capped, 0},
+	}
+	for _, tt := range tests {
+		seg := &pipeline.Segment{Run: &result.Run{}, Signals: tt.signals}
+		p.Write(seg)
+		got := map[string]float64{}
+		for _, m := range gather(t, reg)["steadyload_signal"].GetMetric() {
+			got[labelValue(m, "signal")] = value(m)
+		}
+		assert.Equal(t, tt.want, got, "%s: steadyload_signal", tt.name)
+		var warnings []string
+		for _, v := range seg.Verdicts {
+			assert.False(t, v.Fail, "%s: failed verdict %q", tt.name, v.Text)
+			warnings = append(warnings, v.Text)
+		}
+		if assert.Len(t, warnings, tt.warnings, "%s: warnings %q", tt.name, warnings) && tt.warnings > 0 {
+			assert.Contains(t, warnings[0], "5 server signals past the first 100", tt.name)
+		}
 	}
 }
 

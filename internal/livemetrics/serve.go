@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 
 	"github.com/steadyload/steadyload/internal/gate"
+	"github.com/steadyload/steadyload/internal/signals"
 )
 
 // serve opens addr and serves g on /metrics until Close. OpenMetrics is
@@ -138,5 +140,70 @@ func (c *gateCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.regressed, prometheus.GaugeValue, v, r.task, r.metric)
+	}
+}
+
+// maxSignalSeries is the most signals steadyload_signal shows: signals are
+// configured, not discovered, but a selector may match many series, and
+// every one would be a series of its own. Past the cap, the signals
+// first by name are kept.
+const maxSignalSeries = 100
+
+// signalCollector is steadyload_signal: each server signal's last finite
+// value in the last segment, swapped whole as the gate's rows are, so a
+// signal the segment did not sample has no series.
+type signalCollector struct {
+	desc *prometheus.Desc
+
+	mu   sync.Mutex
+	last []signalValue // sorted by signal
+}
+
+// signalValue is one signal's last value.
+type signalValue struct {
+	signal string
+	value  float64
+}
+
+func newSignalCollector(desc *prometheus.Desc) *signalCollector {
+	return &signalCollector{desc: desc}
+}
+
+// set replaces the values with the last finite sample of each signal of
+// rep, at most maxSignalSeries of them; nil rep leaves none. It returns
+// how many signals were left out past the cap.
+func (c *signalCollector) set(rep *signals.Report) (dropped int) {
+	last := map[string]float64{}
+	if rep != nil {
+		for _, s := range rep.Samples { // sorted by signal, then time
+			if !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+				last[s.Signal] = s.Value
+			}
+		}
+	}
+	vals := make([]signalValue, 0, len(last))
+	for name, v := range last {
+		vals = append(vals, signalValue{name, v})
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i].signal < vals[j].signal })
+	if len(vals) > maxSignalSeries {
+		dropped = len(vals) - maxSignalSeries
+		vals = vals[:maxSignalSeries]
+	}
+	c.mu.Lock()
+	c.last = vals
+	c.mu.Unlock()
+	return dropped
+}
+
+// Describe implements prometheus.Collector.
+func (c *signalCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *signalCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.last {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v.value, v.signal)
 	}
 }
