@@ -223,6 +223,49 @@ func TestKindsAndSeverity(t *testing.T) {
 	}
 }
 
+// TestExplainedDetails: a message's details carry what moved with its
+// finding, the regression row's and the leak's each their own; a finding
+// nothing moved with, or whose explanation is another's, carries its text
+// alone.
+func TestExplainedDetails(t *testing.T) {
+	const (
+		dbMoved   = "moved with it: db latency (ρ = +0.93, p < 0.0001, 28 windows; 2ms → 31ms, +1450%); slowest requests of the windows that moved most: trace 4bf92f3577b34da6a3ce929d0e0e4736"
+		heapMoved = "moved with it: process_resident_memory_bytes (ρ = +0.81, p = 0.0002, 28 windows; 80M → 140M, +75%)"
+	)
+	leak := result.Finding{Kind: "leak", Task: "GET /orders", Metric: "window p50", Text: "latency of GET /orders grew +35%", Fail: true}
+	drift := result.Finding{Kind: "drift", Task: "GET /orders", Metric: "p95", Text: "p95 crept +12% over 8 runs"}
+	seg := segment(0, result.Complete, []string{"GET /orders", "POST /orders"}, leak, drift)
+	seg.Explanations = []pipeline.Explanation{
+		{Kind: "regression", Task: "GET /orders", Metric: "p95", Text: dbMoved},
+		{Kind: "leak", Task: "GET /orders", Metric: "window p50", Text: heapMoved},
+		{Kind: "leak", Task: "POST /orders", Metric: "p95", Text: "moved with it: another finding's signal"}, // no such finding: on no message
+	}
+	h := newHook(t)
+	p := newPart(t, h, "TestOrders", Config{})
+	p.Write(seg)
+	assertNoVerdicts(t, seg)
+	got := h.take()
+	require.Equal(t, []string{
+		"firing drift GET /orders p95 warn TestOrders_0",
+		"firing leak GET /orders window p50 fail TestOrders_0",
+		"firing regression GET /orders p95 fail TestOrders_0",
+		"firing regression POST /orders p95 fail TestOrders_0",
+	}, brief(got), "Write(segment 0)")
+	details := map[string]string{}
+	for _, m := range got {
+		details[m.Kind+" "+m.Task] = m.Details
+		assert.True(t, strings.HasSuffix(m.Text, ": "+m.Details), "%s %s: text %q does not end with its details", m.Kind, m.Task, m.Text)
+	}
+	getRegression := seg.Gate.Rows[0].Message()
+	assert.Equal(t, getRegression+"; "+dbMoved, details["regression GET /orders"], "the regression's details")
+	assert.Equal(t, leak.Text+"; "+heapMoved, details["leak GET /orders"], "the leak's details")
+	assert.Equal(t, drift.Text, details["drift GET /orders"], "the drift's details: nothing moved with it")
+	assert.Equal(t, seg.Gate.Rows[1].Message(), details["regression POST /orders"], "the other regression's details: nothing moved with it")
+	for k, d := range details {
+		assert.NotContains(t, d, "another finding's signal", "%s: details", k)
+	}
+}
+
 // TestDuplicateFindings: two findings of one key in a segment are one
 // alert, with the most severe one's severity and text.
 func TestDuplicateFindings(t *testing.T) {
