@@ -1,9 +1,15 @@
 package explain
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/signals"
 	"github.com/steadyload/steadyload/loadtest/result"
@@ -188,4 +195,166 @@ func TestChangeText(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, changeText(change(tc.from, tc.to)), "changeText(change(%g, %g))", tc.from, tc.to)
 	}
+}
+
+// shapeOfRuns is the load shape of the runs the history tests record.
+var shapeOfRuns = result.Meta{Model: "open", Rate: 10, Duration: 5 * time.Minute}
+
+// writeHistory writes, in a fresh folder, the history of task "GET /" over
+// len(p95) runs of shapeOfRuns, one run an hour (p95 in ms), and the
+// signals history beside it: each signal's run means, aligned with the
+// runs. extra rows, of runs of other shapes, are added to both files.
+// It returns the history file's path.
+func writeHistory(t *testing.T, p95 []float64, means map[string][]float64, extra []history.Row, extraSigs []history.SignalRow) string {
+	t.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	shape := shapeOfRuns.Shape().Key()
+	var rows []history.Row
+	var sigs []history.SignalRow
+	for i, v := range p95 {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		id := fmt.Sprintf("run%02d", i)
+		us := int64(1000 * v)
+		rows = append(rows, history.Row{Time: at, Commit: "c", Shape: shape, Task: "GET /", Requests: 3000,
+			Rate: 10, P50: us / 2, P90: us, P95: us, P99: us, SELnP95: math.NaN(), RunID: id})
+		for _, name := range slices.Sorted(maps.Keys(means)) {
+			m := means[name][i]
+			sigs = append(sigs, history.SignalRow{Time: at, Commit: "c", Shape: shape, Signal: name, Samples: 60,
+				First: m, Last: m, Mean: m, Max: m, Growth: math.NaN(), P: math.NaN(), RunID: id})
+		}
+	}
+	rows = append(rows, extra...)
+	sigs = append(sigs, extraSigs...)
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Time.Before(rows[j].Time) })
+	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].Time.Before(sigs[j].Time) })
+	dir := t.TempDir()
+	path := filepath.Join(dir, history.FileName)
+	var buf, sbuf bytes.Buffer
+	require.NoError(t, history.Write(&buf, rows), "history.Write")
+	require.NoError(t, history.WriteSignals(&sbuf, sigs), "history.WriteSignals")
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, history.SignalsFileName), sbuf.Bytes(), 0o644))
+	return path
+}
+
+// wander is n values that wander around level without going anywhere:
+// each keeps a third of the last one's distance from level, plus noise of
+// a tenth of it. (A random walk, which drifts off for good, is not such
+// a signal: over a couple of dozen runs it follows a step as often as
+// not, and the rank test, which takes the pairs as independent, cannot
+// tell it from one that moved with the latency.)
+func wander(rng *rand.Rand, n int, level float64) []float64 {
+	xs := make([]float64, n)
+	d := 0.0
+	for i := range xs {
+		d = d/3 + 0.1*(rng.Float64()-0.5)
+		xs[i] = level * (1 + d)
+	}
+	return xs
+}
+
+// evaluateRuns judges a segment of the run after the history at path,
+// with finding f, and returns f's explanation and its verdict's text.
+func evaluateRuns(t *testing.T, path string, f result.Finding) (string, string) {
+	t.Helper()
+	p, err := New(pipeline.Info{Window: time.Second, Shape: shapeOfRuns}, Config{HistoryPath: path})
+	require.NoError(t, err, "New")
+	// A run whose own rows the history part has not appended yet: it
+	// adds nothing to the runs (no tasks, no signals).
+	seg := &pipeline.Segment{Run: &result.Run{Meta: shapeOfRuns}, Name: "T"}
+	seg.Meta.Status = result.Complete
+	seg.Meta.Start = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	seg.Find(f)
+	p.Evaluate(seg)
+	require.Len(t, seg.Verdicts, 1)
+	return seg.Explained(f.Kind, f.Task, f.Metric), seg.Verdicts[0].Text
+}
+
+// TestEvaluateStepOverRuns: p95 steps up at run 12 of 24; the db
+// latency's run mean steps with it, the cache's wanders. The step names
+// the db latency, changed at the same point, and not the cache; a signal
+// recorded only with runs of another shape is not read.
+func TestEvaluateStepOverRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n, at = 24, 12
+	p95 := series(rng, n, at, 0.1)
+	db := series(rng, n, at, 0.3)
+	for i := range db {
+		db[i] /= 5 // 2 → 6 ms
+	}
+	cache := wander(rng, n, 5000)
+	// Runs of another shape, between these: their latency and a signal
+	// that follows it exactly are of no concern to this shape's step.
+	other := "open 50/s 5m0s"
+	var extra []history.Row
+	var extraSigs []history.SignalRow
+	for i := range n {
+		when := time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+		v := 5.0 + float64(i%3)
+		id := fmt.Sprintf("other%02d", i)
+		extra = append(extra, history.Row{Time: when, Commit: "c", Shape: other, Task: "GET /", Requests: 15000, Rate: 50,
+			P50: int64(500 * v), P90: int64(1000 * v), P95: int64(1000 * v), P99: int64(1000 * v), SELnP95: math.NaN(), RunID: id})
+		extraSigs = append(extraSigs, history.SignalRow{Time: when, Commit: "c", Shape: other, Signal: "another shape's", Samples: 60,
+			First: v, Last: v, Mean: v, Max: v, Growth: math.NaN(), P: math.NaN(), RunID: id})
+	}
+	path := writeHistory(t, p95, map[string][]float64{"db latency": db, "cache entries": cache}, extra, extraSigs)
+	text := "p95 of GET / stepped up +200% at run 12"
+	got, verdict := evaluateRuns(t, path, result.Finding{Kind: "step", Task: "GET /", Metric: "p95", Text: text})
+	require.NotEmpty(t, got, "explanation of the step")
+	assert.True(t, strings.HasPrefix(got, "moved with it: db latency (ρ = +"), "explanation %q; want the db latency first", got)
+	dbPart, _, _ := strings.Cut(strings.TrimPrefix(got, "moved with it: "), ")")
+	assert.Contains(t, dbPart, "24 runs", "the db latency's pairs: every run of the shape")
+	assert.Contains(t, dbPart, "changed at the same point", "the db latency: stepped at the latency's change point")
+	assert.NotContains(t, got, "cache entries", "explanation: a wandering signal")
+	assert.NotContains(t, got, "another shape's", "explanation: a signal of runs of another shape")
+	assert.NotContains(t, got, "trace", "explanation over runs: no trace ids")
+	assert.Equal(t, text+"; "+got, verdict, "the step's verdict text")
+}
+
+// TestEvaluateDriftOverRuns: p95 creeps up over 24 runs; the heap's run
+// mean creeps with it, the cache's wanders. The drift names the heap.
+func TestEvaluateDriftOverRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n = 24
+	p95 := make([]float64, n)
+	heap := make([]float64, n)
+	for i := range p95 {
+		p95[i] = (10 + 0.5*float64(i)) * (1 + 0.05*(rng.Float64()-0.5))
+		heap[i] = (100e6 + 5e6*float64(i)) * (1 + 0.05*(rng.Float64()-0.5))
+	}
+	path := writeHistory(t, p95, map[string][]float64{"heap": heap, "cache entries": wander(rng, n, 5000)}, nil, nil)
+	got, _ := evaluateRuns(t, path, result.Finding{Kind: "drift", Task: "GET /", Metric: "p95", Text: "p95 of GET / crept +110% over 24 runs"})
+	require.NotEmpty(t, got, "explanation of the drift")
+	assert.True(t, strings.HasPrefix(got, "moved with it: heap (ρ = +"), "explanation %q; want the heap first", got)
+	assert.NotContains(t, got, "cache entries", "explanation: a wandering signal")
+}
+
+// TestEvaluateRunsNothingMoved: p95 steps up at run 12, and no signal's
+// run mean moves with it: the step names nothing, and its verdict's
+// text is left as it was. A step of another task, or of another metric,
+// is not explained either.
+func TestEvaluateRunsNothingMoved(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const n, at = 24, 12
+	p95 := series(rng, n, at, 0.1)
+	path := writeHistory(t, p95, map[string][]float64{
+		"db latency":    series(rng, n, n, 0.3),
+		"cache entries": wander(rng, n, 5000),
+		"connections":   make([]float64, n), // constant: not tested
+	}, nil, nil)
+	text := "p95 of GET / stepped up +200% at run 12"
+	got, verdict := evaluateRuns(t, path, result.Finding{Kind: "step", Task: "GET /", Metric: "p95", Text: text})
+	assert.Empty(t, got, "explanation of a step nothing followed")
+	assert.Equal(t, text, verdict, "the step's verdict text")
+
+	// The same history with a signal that does follow: not listed for a
+	// task without runs, nor for a metric runs are not ranked on.
+	db := series(rng, n, at, 0.3)
+	path = writeHistory(t, p95, map[string][]float64{"db latency": db}, nil, nil)
+	got, _ = evaluateRuns(t, path, result.Finding{Kind: "step", Task: "POST /", Metric: "p95", Text: text})
+	assert.Empty(t, got, "explanation of a task the history has no runs of")
+	got, _ = evaluateRuns(t, path, result.Finding{Kind: "step", Task: "GET /", Metric: "p50", Text: text})
+	assert.Empty(t, got, "explanation of a step of p50")
+	got, _ = evaluateRuns(t, path, result.Finding{Kind: "step", Task: "GET /", Metric: "p95", Text: text})
+	assert.NotEmpty(t, got, "explanation of the same step with a signal that followed it")
 }
