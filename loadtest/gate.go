@@ -19,9 +19,9 @@ const DefaultBaselineRuns = 5
 // Gate configures the comparison of a run with its baseline: the last K
 // recorded runs in <Dir>/<env>/<Test>/. Its zero value is the default
 // gate: p95, the failure ratio and (open model) the achieved rate of every
-// task and of the aggregate, tolerance 10 %, α = 0.01, K = 5, τ = 5 %
-// until the history calibrates it. A set -loadtest.* flag overrides the
-// matching field.
+// task and of the aggregate, tolerance 10 %, α = 0.01, K = 5, τ
+// estimated from the baseline runs (shrunk toward 5 %) until the history
+// calibrates it. A set -loadtest.* flag overrides the matching field.
 type Gate struct {
 	// Dir is the baseline root (default "baseline", relative to the
 	// scenario package's directory); -loadtest.baseline.
@@ -41,8 +41,10 @@ type Gate struct {
 	// K is the number of baseline runs kept and compared with (default 5);
 	// -loadtest.baseline-runs.
 	K int
-	// Tau is the run-to-run noise of ln(percentile) assumed when the
-	// history has not calibrated it (default 0.05).
+	// Tau is the run-to-run noise of ln(percentile) when the history has
+	// not calibrated it. Zero (the default) estimates it from the K
+	// baseline runs, shrunk toward 0.05 (see docs/gate.md); a value set
+	// here is used as it is.
 	Tau float64
 
 	update bool // record this run, as -loadtest.update (tests of the package)
