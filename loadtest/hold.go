@@ -38,10 +38,14 @@ type hold struct {
 	paused      bool
 	since       time.Time     // when the current outage began
 	resumed     chan struct{} // closed at the resumption that ends the current outage
-	resumedAt   time.Time     // when the load last resumed
 	epoch       context.Context
 	cancelEpoch context.CancelCauseFunc
 	parent      context.Context // the run's task context
+
+	probing     context.Context // the probes' context: ends with the load (stop)
+	stopProbing context.CancelFunc
+	probes      sync.WaitGroup
+	prober      *User // the probes' own user, set up once it passes OnStart
 
 	pausedTotal time.Duration // in finished outages
 	outages     int           // begun since the run's start
@@ -53,7 +57,20 @@ type hold struct {
 func newHold(r *runner, taskCtx context.Context) *hold {
 	h := &hold{r: r, parent: taskCtx}
 	h.epoch, h.cancelEpoch = context.WithCancelCause(taskCtx)
+	h.probing, h.stopProbing = context.WithCancel(taskCtx)
 	return h
+}
+
+// stop ends the probing, once the load has stopped, waits for it, and
+// runs the probes' user's OnStop.
+func (h *hold) stop() {
+	h.stopProbing()
+	h.probes.Wait()
+	if h.prober != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.parent), h.r.plan.Grace)
+		defer cancel()
+		h.r.teardown(ctx, h.prober)
+	}
 }
 
 // taskContext is the context a task starts with: cancelled when the load
@@ -106,27 +123,36 @@ func (h *hold) pause(reason string) <-chan struct{} {
 
 	h.r.tb.Logf("loadtest: %s", reason)
 	h.r.announce(pipeline.Event{Kind: pipeline.Paused, At: now, Text: reason})
-	go h.probe()
+	h.probes.Add(1)
+	go func() {
+		defer h.probes.Done()
+		h.probe()
+	}()
 	return resumed
 }
 
 // probe tests the target until probeConfirm probes in a row pass, then
-// resumes the load. It ends with the run.
+// resumes the load. It ends with the load. The probes run as a user of
+// their own, numbered past the load's users, that has passed the
+// scenario's OnStart as any user does: a probe that cannot start its
+// user fails.
 func (h *hold) probe() {
 	r := h.r
-	ctx := h.parent
+	ctx := h.probing
 	tm := time.NewTimer(time.Hour)
 	defer tm.Stop()
 	interval := max(probeFirst, r.nominalInterval())
 	first := interval
-	u := r.newUser(-1)
 	passed := 0
 	for {
 		if !sleep(ctx, tm, interval) {
 			return
 		}
 		r.announce(pipeline.Event{Kind: pipeline.Probing, At: time.Now(), Text: fmt.Sprintf("probing the target with %q", r.plan.Tasks[0].Name)})
-		_, _, class := r.exec(ctx, u, 0, time.Time{})
+		class := "setup"
+		if u := h.probeUser(ctx); u != nil {
+			_, _, class = r.exec(ctx, u, 0, time.Time{})
+		}
 		if class == "" {
 			if passed++; passed == probeConfirm {
 				h.resume()
@@ -140,6 +166,22 @@ func (h *hold) probe() {
 	}
 }
 
+// probeUser returns the probes' user, setting it up on first use; nil
+// while its OnStart fails.
+func (h *hold) probeUser(ctx context.Context) *User {
+	if h.prober != nil {
+		return h.prober
+	}
+	r := h.r
+	u := r.newUser(r.plan.concurrency()) // past every id the load gives out
+	if !r.setup(ctx, u) {
+		return nil
+	}
+	u.started = true
+	h.prober = u
+	return u
+}
+
 // resume ends the outage: tasks start again.
 func (h *hold) resume() {
 	h.mu.Lock()
@@ -147,7 +189,6 @@ func (h *hold) resume() {
 	outage := now.Sub(h.since)
 	h.pausedTotal += outage
 	h.paused = false
-	h.resumedAt = now
 	h.epoch, h.cancelEpoch = context.WithCancelCause(h.parent)
 	close(h.resumed)
 	h.mu.Unlock()

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -160,9 +161,18 @@ func TestOutage(t *testing.T) {
 				defer cancel()
 				tb.ctx = ctx
 				time.AfterFunc(9*time.Minute+5*time.Second, cancel)
+				// Every user logs in first; a task without a session fails.
+				// The probes must log in too, or the run never resumes.
 				sc := Scenario{
 					Host: "http://orders.test", Transport: target, Rate: 10, Timeout: 2 * time.Second, Seed: 3,
-					Tasks: []Task{getTask("GET /orders", "/orders", 1)},
+					OnStart: func(ctx context.Context, u *User) error { u.Data = "session"; return nil },
+					Tasks: []Task{{Name: "GET /orders", Do: func(ctx context.Context, u *User) error {
+						if u.Data == nil {
+							return errors.New("no session")
+						}
+						_, err := u.Get(ctx, "/orders")
+						return err
+					}}},
 				}
 				runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf, baseline: bf, alert: af, history: hf}, sinks: []pipeline.Sink{log}, events: []pipeline.EventSink{events}})
 			})

@@ -102,7 +102,8 @@ type runner struct {
 // rate, a run cut short. Invalid settings fail tb before any request is
 // sent. The run stops at tb's context: cancel it (or interrupt the
 // process) to stop early; what was measured is still written, marked
-// partial. Run returns the result for further checks.
+// partial. Run returns the result for further checks: of a run cut into
+// segments (Scenario.Segment), the last segment's.
 func Run(tb testing.TB, sc Scenario) *result.Run {
 	tb.Helper()
 	seg := runWith(tb, sc, runOptions{flags: commandLine.core, parts: commandLine.parts, signals: true})
@@ -123,7 +124,7 @@ type runOptions struct {
 	signals bool                 // stop on SIGINT and SIGTERM
 }
 
-// runWith is Run with the given options; it returns the judged segment.
+// runWith is Run with the given options; it returns the last judged segment.
 func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	tb.Helper()
 	p, err := resolve(sc, opt.flags)
@@ -257,6 +258,9 @@ const segmentTime = "20060102T150405.000Z"
 // the last cut become a segment, which the observers complete and the
 // judging goroutine evaluates and writes. last marks the run's last.
 func (r *runner) endSegment(end time.Time, last bool) {
+	if end.Before(r.segStart) {
+		end = r.segStart // never a segment of negative length
+	}
 	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(end, last)}
 	seg.Name = result.FileBase(r.tb.Name())
 	if r.plan.Segment > 0 {
@@ -525,7 +529,7 @@ func (r *runner) execute() {
 		wg.Wait()
 		close(loadDone)
 	}()
-	go r.clock(finished, clockDone)
+	go r.clock(startCtx.Done(), finished, clockDone)
 
 	// End of starts: the duration, or a stop.
 	endStarts := time.NewTimer(time.Until(r.stopAt))
@@ -539,6 +543,9 @@ func (r *runner) execute() {
 		r.loadEnd = r.stopAt // a timer fires a little late; the load was on for Duration
 	}
 	stopStarts()
+	if r.hold != nil {
+		r.hold.stop() // no probe after the load
+	}
 	// Grace for in-flight tasks, then cancel them.
 	graceTm := time.NewTimer(p.Grace)
 	select {
@@ -594,7 +601,7 @@ func (r *runner) drainPool() {
 // Segment (a whole number of windows). The last window runs from its
 // start to the end of the run, grace included, so no window is a sliver;
 // the last segment is cut once the load has ended.
-func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
+func (r *runner) clock(startsDone, finished <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	p := r.plan
 	perSegment := 0
@@ -614,8 +621,14 @@ func (r *runner) clock(finished <-chan struct{}, done chan<- struct{}) {
 		select {
 		case <-tick:
 			r.closeWindow(winStart, p.Window, time.Since(next))
-			if perSegment > 0 && n%perSegment == 0 {
-				r.endSegment(next, false)
+			select {
+			case <-startsDone:
+				// The load has stopped: the windows of the grace period
+				// belong to the last segment, cut once it is over.
+			default:
+				if perSegment > 0 && n%perSegment == 0 {
+					r.endSegment(next, false)
+				}
 			}
 			winStart = next
 		case <-finished:

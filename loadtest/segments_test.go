@@ -309,3 +309,33 @@ func TestEndlessStoppedBySignal(t *testing.T) {
 		}
 	}
 }
+
+// TestEndlessStopInGrace: a segment boundary that falls in the grace
+// period after a stop, while tasks that ignore their context run on, is
+// not cut: the windows of the grace belong to the last segment, and no
+// segment is of negative length or complete past the stop.
+func TestEndlessStopInGrace(t *testing.T) {
+	sc := Scenario{
+		Host: "http://target.test", Transport: &fakeTarget{delay: 5 * time.Millisecond}, Seed: 1,
+		Rate: 10, Window: time.Second, Grace: 3 * time.Second,
+		Tasks: []Task{{Name: "slow", Do: func(ctx context.Context, u *User) error {
+			time.Sleep(3 * time.Second) // ignores its context
+			return nil
+		}}},
+	}
+	seg, tb, log, _ := runSegments(t, sc, 24*time.Second, true, "-loadtest.duration=0", "-loadtest.segment=5s")
+	require.NotNil(t, seg, tb.messages())
+	var elapsed time.Duration
+	for i, s := range log.segs {
+		assert.GreaterOrEqual(t, s.elapsed, time.Duration(0), "segment %d: elapsed", i)
+		if !s.last {
+			assert.Equal(t, result.Complete, s.status, "segment %d", i)
+		}
+		elapsed += s.elapsed
+	}
+	if assert.Len(t, log.segs, 5, "segments: 4 of 5 s, then the 4 s before the stop") {
+		assert.Equal(t, 4*time.Second, log.segs[4].elapsed, "the last segment: up to the stop at 24 s")
+		assert.Equal(t, result.Interrupted, log.segs[4].status)
+	}
+	assert.Equal(t, 24*time.Second, elapsed, "the segments cover the load, no more")
+}

@@ -3,7 +3,8 @@
 // The engine sends load and closes a window of measurements every
 // Window; each closed window goes to the observers while the load runs
 // (the abort guard, the server signals' scraper, live outputs). At the end
-// of a segment — today the whole run — the segment is judged by the
+// of a segment — the whole run, unless it is cut into segments — the
+// segment is judged by the
 // evaluators (the harness's own checks, the gate against the baseline,
 // the leak, drift and signal-trend tests) and then written by the sinks
 // (the result files, the baseline, the history, the report). Every part
@@ -35,7 +36,8 @@ type Observer interface {
 	Window(rows []result.Window)
 	// EndSegment is called at the end of each segment, before it is
 	// judged, to attach what the observer gathered during it; seg.Last
-	// says the load has ended.
+	// says the load has ended. It runs on the run's clock for every
+	// segment but the last: it must be quick.
 	EndSegment(seg *Segment)
 }
 

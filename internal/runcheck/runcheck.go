@@ -52,7 +52,7 @@ func Check(res *result.Run, c Config) []string {
 	}
 	for _, t := range res.Tasks {
 		reqs, fails := t.Requests, t.Failures
-		if stopped { // the tasks the stop cut off are not the target's failures
+		if stopped || m.Outages > 0 || m.Paused > 0 { // the tasks a stop or a pause cut off are not the target's failures
 			cut := occurrences(res.Failures, t, class.Stopped)
 			reqs, fails = reqs-cut, fails-cut
 		}
@@ -67,10 +67,8 @@ func Check(res *result.Run, c Config) []string {
 	if m.Model == "open" && !HeldRate(m, c.MaxLateRatio) {
 		all := float64(m.Scheduled + m.Dropped)
 		bad := float64(m.Late + m.Dropped)
-		{
-			problems = append(problems, fmt.Sprintf("the generator could not hold %s/s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
-				strconv.FormatFloat(m.Rate, 'g', -1, 64), m.Late, m.Scheduled+m.Dropped, c.LateTolerance+m.Coalesce, m.Dropped, 100*bad/all, numfmt.Percent(c.MaxLateRatio), m.MaxLag.Round(100_000)))
-		}
+		problems = append(problems, fmt.Sprintf("the generator could not hold %s/s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
+			strconv.FormatFloat(m.Rate, 'g', -1, 64), m.Late, m.Scheduled+m.Dropped, c.LateTolerance+m.Coalesce, m.Dropped, 100*bad/all, numfmt.Percent(c.MaxLateRatio), m.MaxLag.Round(100_000)))
 	}
 	return problems
 }
