@@ -4,10 +4,10 @@
 // Window; each closed window goes to the observers while the load runs
 // (the abort guard, the server signals' scraper, live outputs). At the end
 // of a segment — the whole run, unless it is cut into segments — the
-// segment is judged by the
-// evaluators (the harness's own checks, the gate against the baseline,
-// the leak, drift and signal-trend tests) and then written by the sinks
-// (the result files, the baseline, the history, the report). Every part
+// segment is judged by the evaluators (the harness's own checks, the gate
+// against the baseline, the leak, drift and signal-trend tests) and then
+// written by the sinks (the result files, the baseline, the history, the
+// report). Every part
 // records what it found in the segment as data; whether the test fails is
 // decided once, from the segment's verdicts, after the last sink.
 //
