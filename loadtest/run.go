@@ -72,6 +72,7 @@ type runner struct {
 	// Segments: the channel to the goroutine that judges them, and the
 	// start and counters of the current one.
 	segs       chan<- *pipeline.Segment
+	clockHeld  time.Duration // how long the clock last waited for the judging (the clock goroutine's)
 	segIndex   int
 	segStart   time.Time
 	segBase    struct{ scheduled, late, dropped int64 }
@@ -267,7 +268,16 @@ func (r *runner) endSegment(end time.Time, last bool) {
 		seg.Name += "_" + seg.Meta.Start.UTC().Format(segmentTime)
 	}
 	r.pipe.EndSegment(seg)
-	r.segs <- seg
+	select {
+	case r.segs <- seg:
+	default:
+		// The judging is segments behind (a slow sink): say so, as the
+		// wait will make the next window's clock late.
+		r.tb.Logf("loadtest: the judging of segments is %d behind the load: segment %s waits", cap(r.segs), seg.Name)
+		waited := time.Now()
+		r.segs <- seg
+		r.clockHeld += time.Since(waited) // the clock's own delay, not the generator's
+	}
 	r.segIndex++
 	r.segStart = end
 }
@@ -620,7 +630,8 @@ func (r *runner) clock(startsDone, finished <-chan struct{}, done chan<- struct{
 		}
 		select {
 		case <-tick:
-			r.closeWindow(winStart, p.Window, time.Since(next))
+			r.closeWindow(winStart, p.Window, time.Since(next)-r.clockHeld)
+			r.clockHeld = 0
 			select {
 			case <-startsDone:
 				// The load has stopped: the windows of the grace period

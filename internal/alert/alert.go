@@ -75,9 +75,10 @@ type Part struct {
 	retry   time.Duration     // the wait before the first retry; doubled for each one after
 	entries map[string]*entry // by key, of this test in this env
 
-	events sync.WaitGroup // posts of pauses and recoveries under way
-	mu     sync.Mutex     // guards failed
-	failed []string       // warnings of those posts, for the next segment
+	events    sync.WaitGroup // posts of pauses and recoveries under way
+	mu        sync.Mutex     // guards failed and lastEvent
+	failed    []string       // warnings of those posts, for the next segment
+	lastEvent chan struct{}  // closed when the last event's post is done
 }
 
 var _ pipeline.Sink = (*Part)(nil)

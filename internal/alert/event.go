@@ -41,9 +41,19 @@ func (p *Part) Event(e pipeline.Event) {
 	if e.Kind == pipeline.Resumed {
 		m.ResolvedAt = stamp(e.At)
 	}
+	// Posted in order: each waits for the one before, so that a retried
+	// "paused" never arrives after its "recovered".
+	p.mu.Lock()
+	prev, done := p.lastEvent, make(chan struct{})
+	p.lastEvent = done
+	p.mu.Unlock()
 	p.events.Add(1)
 	go func() {
 		defer p.events.Done()
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
 		defer cancel()
 		if err := p.post(ctx, m); err != nil {
