@@ -162,26 +162,7 @@ func TestDashboard(t *testing.T) {
 // alert's condition holds for one of its tests.
 func TestQueriesHaveData(t *testing.T) {
 	tools := opscheck.FindTools(t)
-	rules, err := filepath.Abs(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dashboard, err := os.ReadFile(dashboardFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rulesYAML, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	panelQueries, err := opscheck.DashboardQueries(dashboard)
-	if err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
-	}
-	ruleQueries, err := opscheck.RuleQueries(rulesYAML)
-	if err != nil {
-		t.Fatalf("%s: %v", rulesFile, err)
-	}
+	rules, panelQueries, ruleQueries := opsFiles(t)
 
 	target := serveFixture(t)
 	targets := []string{target, closedAddr(t)} // the closed one: up == 0, SteadyloadDown
@@ -500,4 +481,29 @@ func TestFixtureHasEveryMetric(t *testing.T) {
 			t.Errorf("fixture has %s, which the runs do not export", name)
 		}
 	}
+}
+
+// opsFiles returns the rules file's absolute path, and the queries of the
+// dashboard's panels and of the rules.
+func opsFiles(t *testing.T) (rules string, panels, ruleQueries []opscheck.Query) {
+	t.Helper()
+	rules, err := filepath.Abs(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dashboard, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesYAML, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if panels, err = opscheck.DashboardQueries(dashboard); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	if ruleQueries, err = opscheck.RuleQueries(rulesYAML); err != nil {
+		t.Fatalf("%s: %v", rulesFile, err)
+	}
+	return rules, panels, ruleQueries
 }

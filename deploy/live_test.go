@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -58,26 +56,7 @@ func TestLiveRunQueriesHaveData(t *testing.T) {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "GITHUB_STEP_SUMMARY"} {
 		t.Setenv(k, "")
 	}
-	rules, err := filepath.Abs(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dashboard, err := os.ReadFile(dashboardFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rulesYAML, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	panelQueries, err := opscheck.DashboardQueries(dashboard)
-	if err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
-	}
-	ruleQueries, err := opscheck.RuleQueries(rulesYAML)
-	if err != nil {
-		t.Fatalf("%s: %v", rulesFile, err)
-	}
+	rules, panelQueries, ruleQueries := opsFiles(t)
 
 	listen := closedAddr(t) // the run serves here; until then up == 0
 	classic, native := startPrometheus(t, tools, []string{listen}, rules)
