@@ -150,8 +150,34 @@ func (t *taskRec) keepExemplar(us int64, o *outcome) {
 // closeWindow turns the current window into rows (one per task that ran,
 // then the aggregate) and starts the next one.
 func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, users int) []result.Window {
+	rows, _ := rec.close(start, offset, length, users, "", false)
+	return rows
+}
+
+// segmentData is what a cut hands over: the figures since the last cut.
+type segmentData struct {
+	tasks   []*result.Task // sorted by name then type
+	total   *result.Task
+	fails   []result.Failure // sorted
+	windows []result.Window
+}
+
+// close closes the current window, its rows marked as the generator's for
+// why when why is not empty, and, with cut, cuts the segment it ends:
+// under one lock, so that no outcome falls between the segment's last
+// window and its figures.
+func (rec *recorder) close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *segmentData) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	rows := rec.closeWindowLocked(start, offset, length, users, why)
+	if !cut {
+		return rows, nil
+	}
+	return rows, rec.cutLocked()
+}
+
+// closeWindowLocked is close's window part, with rec.mu held.
+func (rec *recorder) closeWindowLocked(start time.Time, offset, length time.Duration, users int, why string) []result.Window {
 	agg := result.Window{Start: start, Offset: offset, Length: length, Users: users, Name: result.AggregateName}
 	rec.winAgg.Reset()
 	var rows []result.Window
@@ -186,18 +212,11 @@ func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, 
 	sort.Slice(rows, func(i, j int) bool { return taskLess(rows[i].Type, rows[i].Name, rows[j].Type, rows[j].Name) })
 	fillWindow(&agg, rec.winAgg, rec.total, totReq, totFail, totBytes)
 	rows = append(rows, agg)
+	for i := range rows {
+		rows[i].Generator = why
+	}
 	rec.windows = append(rec.windows, rows...)
 	return rows
-}
-
-// mark says why the last n rows kept, the last window's, are the
-// generator's figures rather than the target's.
-func (rec *recorder) mark(n int, why string) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	for i := max(len(rec.windows)-n, 0); i < len(rec.windows); i++ {
-		rec.windows[i].Generator = why
-	}
 }
 
 func fillWindow(w *result.Window, win, total *hdrhistogram.Histogram, req, fail, bytes int64) {
@@ -237,9 +256,14 @@ func taskLess(t1, n1, t2, n2 string) bool {
 // (sorted by name then type), the aggregate, the failures (sorted) and
 // the closed windows' rows — and starts afresh, so that a run without end
 // keeps one segment's measurements at most.
-func (rec *recorder) cut() ([]*result.Task, *result.Task, []result.Failure, []result.Window) {
+func (rec *recorder) cut() *segmentData {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	return rec.cutLocked()
+}
+
+// cutLocked is cut, with rec.mu held.
+func (rec *recorder) cutLocked() *segmentData {
 	tasks, total, fails := rec.tasksResultLocked()
 	windows := rec.windows
 	rec.windows = nil
@@ -254,7 +278,7 @@ func (rec *recorder) cut() ([]*result.Task, *result.Task, []result.Failure, []re
 	} else {
 		rec.total = result.NewHistogram()
 	}
-	return tasks, total, fails, windows
+	return &segmentData{tasks: tasks, total: total, fails: fails, windows: windows}
 }
 
 // tasksResult returns the whole-run figures per task (sorted by name then

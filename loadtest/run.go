@@ -213,7 +213,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}()
 	r.segs = segs
 	r.execute()
-	r.endSegment(r.loadEnd, true)
+	r.endSegment(r.loadEnd, true, nil)
 	close(segs)
 	return <-judged
 }
@@ -258,11 +258,11 @@ const segmentTime = "20060102T150405.000Z"
 // endSegment cuts the segment that ends at end: the measurements since
 // the last cut become a segment, which the observers complete and the
 // judging goroutine evaluates and writes. last marks the run's last.
-func (r *runner) endSegment(end time.Time, last bool) {
+func (r *runner) endSegment(end time.Time, last bool, data *segmentData) {
 	if end.Before(r.segStart) {
 		end = r.segStart // never a segment of negative length
 	}
-	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(end, last)}
+	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(end, last, data)}
 	seg.Name = result.FileBase(r.tb.Name())
 	if r.plan.Segment > 0 {
 		seg.Name += "_" + seg.Meta.Start.UTC().Format(segmentTime)
@@ -630,20 +630,23 @@ func (r *runner) clock(startsDone, finished <-chan struct{}, done chan<- struct{
 		}
 		select {
 		case <-tick:
-			r.closeWindow(winStart, p.Window, time.Since(next)-r.clockHeld)
-			r.clockHeld = 0
+			// A segment ends with its last window, unless the load has
+			// stopped: the windows of the grace period belong to the last
+			// segment, cut once it is over.
+			cut := perSegment > 0 && n%perSegment == 0
 			select {
 			case <-startsDone:
-				// The load has stopped: the windows of the grace period
-				// belong to the last segment, cut once it is over.
+				cut = false
 			default:
-				if perSegment > 0 && n%perSegment == 0 {
-					r.endSegment(next, false)
-				}
+			}
+			data := r.closeWindow(winStart, p.Window, time.Since(next)-r.clockHeld, cut)
+			r.clockHeld = 0
+			if data != nil {
+				r.endSegment(next, false, data)
 			}
 			winStart = next
 		case <-finished:
-			r.closeWindow(winStart, time.Since(winStart), 0)
+			r.closeWindow(winStart, time.Since(winStart), 0, false)
 			return
 		}
 	}
@@ -651,15 +654,13 @@ func (r *runner) clock(startsDone, finished <-chan struct{}, done chan<- struct{
 
 // closeWindow closes the window of length from start; its clock fired
 // late after it. A window whose figures are the generator's — its clock
-// jumped, its starts fell far behind — is marked so.
-func (r *runner) closeWindow(start time.Time, length, late time.Duration) {
+// jumped, its starts fell far behind — is marked so. With cut, the window
+// ends a segment: its figures are returned, cut with the window.
+func (r *runner) closeWindow(start time.Time, length, late time.Duration, cut bool) *segmentData {
 	users := int(r.active.Load() + r.inFlight.Load())
-	rows := r.rec.closeWindow(start, start.Sub(r.t0), length, users)
-	if why := r.generatorTrouble(late); why != "" {
-		r.rec.mark(len(rows), why)
-		for i := range rows {
-			rows[i].Generator = why
-		}
+	why := r.generatorTrouble(late)
+	rows, data := r.rec.close(start, start.Sub(r.t0), length, users, why, cut)
+	if why != "" {
 		r.starved++
 		r.tb.Logf("loadtest: window at %s: %s; its latencies are the generator's, not charged to the target", start.Sub(r.t0).Round(time.Second), why)
 	}
@@ -667,6 +668,7 @@ func (r *runner) closeWindow(start time.Time, length, late time.Duration) {
 		r.tb.Log(progressLine(r, rows))
 	}
 	r.pipe.Window(rows)
+	return data
 }
 
 // generatorTrouble says what kept the generator from measuring the
@@ -693,9 +695,12 @@ func (r *runner) generatorTrouble(late time.Duration) string {
 // and starts the next: its tasks, windows and failures, and its
 // schedule's keeping. The run's status is the last segment's; the others
 // are complete.
-func (r *runner) segmentResult(end time.Time, last bool) *result.Run {
+func (r *runner) segmentResult(end time.Time, last bool, data *segmentData) *result.Run {
 	p := r.plan
-	tasks, total, fails, windows := r.rec.cut()
+	if data == nil {
+		data = r.rec.cut()
+	}
+	tasks, total, fails, windows := data.tasks, data.total, data.fails, data.windows
 	if r.setupIndex >= 0 {
 		for _, t := range tasks {
 			if t.Type == "" && t.Name == "OnStart" {

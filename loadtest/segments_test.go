@@ -38,6 +38,7 @@ type segmentSeen struct {
 	elapsed  time.Duration
 	requests int64
 	windows  int
+	inRows   int64 // requests in the aggregate window rows
 	heap     uint64
 	start    time.Time
 	paused   time.Duration
@@ -48,17 +49,18 @@ func (l *segmentLog) Write(seg *pipeline.Segment) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	windows := 0
+	windows, inRows := 0, int64(0)
 	for _, w := range seg.Windows {
 		if w.Name == result.AggregateName {
 			windows++
+			inRows += w.Requests
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.segs = append(l.segs, segmentSeen{
 		index: seg.Index, name: seg.Name, last: seg.Last, status: seg.Meta.Status,
-		elapsed: seg.Meta.Elapsed, requests: seg.Total.Requests, windows: windows, heap: ms.HeapInuse,
+		elapsed: seg.Meta.Elapsed, requests: seg.Total.Requests, windows: windows, inRows: inRows, heap: ms.HeapInuse,
 		start: seg.Meta.Start, paused: seg.Meta.Paused, outages: seg.Meta.Outages,
 	})
 }
@@ -109,6 +111,7 @@ func TestSegments(t *testing.T) {
 		assert.Equal(t, 10*time.Second, s.elapsed, "segment %d: elapsed", i)
 		assert.Equal(t, int64(100), s.requests, "segment %d: requests (10/s for 10 s)", i)
 		assert.Equal(t, 10, s.windows, "segment %d: windows of 1 s", i)
+		assert.Equal(t, s.requests, s.inRows, "segment %d: requests in its windows and in its figures", i)
 		assert.True(t, strings.HasPrefix(s.name, "TestSegments_2000"), "segment %d: name %q; want the test's, then the start", i, s.name)
 		total += s.requests
 	}
