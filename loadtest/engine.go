@@ -67,8 +67,11 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 		o.msg = r.scrub(normalizeError(describe(err)))
 	}
 	r.rec.record(ti, &o)
-	for _, w := range r.outcomes {
-		w.Outcome(pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.class, Status: o.status, TraceID: o.traceID})
+	if len(r.outcomes) > 0 {
+		out := pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.class, Status: o.status, TraceID: o.traceID}
+		for _, w := range r.outcomes {
+			w.Outcome(out)
+		}
 	}
 	return o.class
 }
@@ -306,9 +309,8 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if lag > p.LateTolerance+p.Coalesce {
 			r.late.Add(1)
 		}
-		r.lagMu.Lock() // only this goroutine records; a segment's end reads and resets
-		r.lag.RecordValue(micros(lag))
-		r.winLag.RecordValue(micros(lag))
+		r.lagMu.Lock()                    // only this goroutine records; a segment's end reads and resets
+		r.winLag.RecordValue(micros(lag)) // merged into lag as the window closes
 		r.lagMu.Unlock()
 		if r.lagObserver != nil {
 			r.lagObserver.ObserveLag(lag)
@@ -349,5 +351,5 @@ type schedule struct {
 	maxLag                   atomic.Int64            // since the segment's start
 	lagMu                    sync.Mutex              // guards lag
 	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs, since the segment's start
-	winLag                   *hdrhistogram.Histogram // and since the window's
+	winLag                   *hdrhistogram.Histogram // and since the window's, merged into lag when it closes
 }

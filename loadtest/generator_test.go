@@ -51,12 +51,13 @@ func TestGeneratorTrouble(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &runner{plan: &plan{Scenario: Scenario{Window: time.Second, LateTolerance: 10 * time.Millisecond, Coalesce: 10 * time.Millisecond}, open: tt.open}}
-			r.winLag = result.NewWindowHistogram()
+			r.lag, r.winLag = result.NewWindowHistogram(), result.NewWindowHistogram()
 			for _, l := range tt.lags {
 				r.winLag.RecordValue(micros(l))
 			}
 			assert.Equal(t, tt.want, r.generatorTrouble(tt.late))
 			assert.Zero(t, r.winLag.TotalCount(), "the window's lag is reset")
+			assert.Equal(t, int64(len(tt.lags)), r.lag.TotalCount(), "the window's lag merged into the segment's")
 		})
 	}
 }

@@ -83,7 +83,6 @@ type runner struct {
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
 	loadEnd time.Time // when starts stopped
-	end     time.Time // when the last task ended
 
 	active   atomic.Int64 // closed model: users running
 	inFlight atomic.Int64 // open model: tasks in flight
@@ -571,7 +570,6 @@ func (r *runner) execute() {
 	graceTm.Stop()
 	close(finished)
 	<-clockDone
-	r.end = time.Now()
 	r.drainPool()
 
 	switch {
@@ -680,6 +678,7 @@ func (r *runner) generatorTrouble(late time.Duration) string {
 	p := r.plan
 	r.lagMu.Lock()
 	lagP99 := time.Duration(r.winLag.ValueAtPercentile(99)) * time.Microsecond
+	r.lag.Merge(r.winLag)
 	r.winLag.Reset()
 	r.lagMu.Unlock()
 	switch {

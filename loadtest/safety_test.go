@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -48,15 +49,23 @@ func runGuarded(t *testing.T, sc Scenario, args ...string) (*result.Run, *captur
 // (fake) transport: time is fake, so a run of minutes takes none.
 func runGuardedFake(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB) {
 	t.Helper()
+	return runFakeParts(t, sc, func(fs *flag.FlagSet) parts { return parts{safety: newSafetyFlags(fs)} }, args...)
+}
+
+// runFakeParts runs sc in a synctest bubble against its fake transport,
+// with the parts made by with on a flag set of its own holding args, its
+// results in a temporary folder.
+func runFakeParts(t *testing.T, sc Scenario, with func(*flag.FlagSet) parts, args ...string) (*result.Run, *captureTB) {
+	t.Helper()
 	out := t.TempDir()
 	var res *result.Run
 	var tb *captureTB
 	synctest.Test(t, func(t *testing.T) {
 		fs := newFlagSet()
-		fl, sf := newFlags(fs), newSafetyFlags(fs)
+		fl, ps := newFlags(fs), with(fs)
 		require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out}, args...)))
 		tb = newCaptureTB(t)
-		res = resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{safety: sf}}))
+		res = resultOf(runWith(tb, sc, runOptions{flags: fl, parts: ps}))
 	})
 	return res, tb
 }

@@ -1,8 +1,8 @@
 package loadtest
 
 import (
+	"flag"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -15,17 +15,7 @@ import (
 // the thresholds' part alone, on a flag set of its own holding args.
 func runLimited(t *testing.T, sc Scenario, args ...string) (*result.Run, *captureTB) {
 	t.Helper()
-	out := t.TempDir()
-	var res *result.Run
-	var tb *captureTB
-	synctest.Test(t, func(t *testing.T) {
-		fs := newFlagSet()
-		fl, lf := newFlags(fs), newLimitFlags(fs)
-		require.NoError(t, fs.Parse(append([]string{"-loadtest.out=" + out}, args...)))
-		tb = newCaptureTB(t)
-		res = resultOf(runWith(tb, sc, runOptions{flags: fl, parts: parts{limits: lf}}))
-	})
-	return res, tb
+	return runFakeParts(t, sc, func(fs *flag.FlagSet) parts { return parts{limits: newLimitFlags(fs)} }, args...)
 }
 
 // TestThresholds: a missed threshold fails the run with the figure, with
