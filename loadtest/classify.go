@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/steadyload/steadyload/internal/class"
+	"github.com/steadyload/steadyload/internal/engine"
 )
 
 // The failure classes, in the order the summary lists them.
@@ -51,7 +52,7 @@ func Classify(err error) string {
 		return ClassCheck
 	case errors.Is(err, context.DeadlineExceeded):
 		return ClassTimeout
-	case errors.Is(err, errStopped), errors.Is(err, context.Canceled):
+	case errors.Is(err, engine.ErrStopped), errors.Is(err, context.Canceled):
 		return ClassStopped
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsTimeout {
@@ -81,7 +82,3 @@ func describe(err error) string {
 	}
 	return err.Error()
 }
-
-// errStopped is the cause of the context of tasks cut off at the end of the
-// grace period.
-var errStopped = errors.New("stopped at the end of the run's grace period")

@@ -9,13 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // The benchmarks of the hot path: what the harness does for every start,
@@ -54,9 +51,6 @@ func benchRunner(b *testing.B, p *plan, target string) *runner {
 		names[i] = t.Name
 	}
 	r.rec = newRecorder(names)
-	r.lag = result.NewHistogram()
-	r.t0 = time.Now()
-	r.stopAt = r.t0.Add(time.Hour)
 	return r
 }
 
@@ -125,7 +119,7 @@ func BenchmarkCloseWindow(b *testing.B) {
 
 func BenchmarkPick(b *testing.B) {
 	r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: benchMix}), "http://127.0.0.1:1")
-	u := r.newUser(0)
+	u := r.NewUser(0)
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
@@ -134,23 +128,10 @@ func BenchmarkPick(b *testing.B) {
 	require.NotZero(b, n, "sum of the picks: pick always returned the first task")
 }
 
-func BenchmarkPace(b *testing.B) {
-	rate := constantRate{Freq: 2000}
-	b.ReportAllocs()
-	var hits uint64
-	for b.Loop() {
-		wait, _ := rate.Pace(time.Duration(hits)*500*time.Microsecond-time.Microsecond, hits)
-		if wait <= 0 {
-			b.Fatalf("Pace(%d) = %s; want a positive wait", hits, wait)
-		}
-		hits++
-	}
-}
-
 // BenchmarkBeginTask is the per-task trace id and the traceparent header.
 func BenchmarkBeginTask(b *testing.B) {
 	r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: benchMix}), "http://127.0.0.1:1")
-	u := r.newUser(0)
+	u := r.NewUser(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		u.beginTask()
@@ -198,7 +179,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}{{"get", get}, {"post-json", post}} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: []Task{{Name: "T", Do: bc.do}}}), srv.URL)
-			u := r.newUser(0)
+			u := r.NewUser(0)
 			ctx := b.Context()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -208,29 +189,6 @@ func BenchmarkRoundTrip(b *testing.B) {
 			require.Zero(b, r.rec.tasks[0].failures, "failed requests of %d: %v", r.rec.tasks[0].requests, r.rec.tasks[0].errs)
 		})
 	}
-}
-
-// stopAfter is a arrivals that starts n tasks as fast as it can, then stops.
-type stopAfter uint64
-
-func (n stopAfter) Pace(_ time.Duration, hits uint64) (time.Duration, bool) {
-	return 0, hits >= uint64(n)
-}
-
-// BenchmarkScheduler is the open model's cost per start: the schedule
-// bookkeeping, the in-flight slot, the pooled user and the task's goroutine,
-// with a task that does nothing.
-func BenchmarkScheduler(b *testing.B) {
-	p := benchPlan(b, Scenario{Rate: 1, MaxInFlight: 64, Tasks: benchMix})
-	r := benchRunner(b, p, "http://127.0.0.1:1")
-	var wg sync.WaitGroup
-	ctx := b.Context()
-	b.ReportAllocs()
-	b.ResetTimer()
-	r.runOpen(ctx, ctx, &wg, stopAfter(b.N))
-	wg.Wait()
-	b.StopTimer()
-	require.Equal(b, int64(b.N), r.scheduled.Load(), "starts scheduled")
 }
 
 // BenchmarkClassify is the cost of a failure's class and message.

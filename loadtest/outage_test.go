@@ -20,6 +20,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/alert"
 	"github.com/steadyload/steadyload/internal/baseline"
+	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/history"
 	"github.com/steadyload/steadyload/internal/pipeline"
 )
@@ -189,7 +190,7 @@ func TestOutage(t *testing.T) {
 
 			// While down: what came before the pause, then probes only.
 			before := int(float64(paused[0].At.Sub(downAt)) / float64(100*time.Millisecond))
-			assert.LessOrEqual(t, target.inDown, before+1+int(tt.length/probeFirst), "requests while down: %d before the pause, then probes", before)
+			assert.LessOrEqual(t, target.inDown, before+1+int(tt.length/engine.ProbeFirst), "requests while down: %d before the pause, then probes", before)
 
 			assert.Equal(t, 1, hook.status(alert.Paused), "paused messages")
 			assert.Equal(t, 1, hook.status(alert.Recovered), "recovered messages")

@@ -9,6 +9,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -91,6 +92,20 @@ func newRecorder(names []string) *recorder {
 	return rec
 }
 
+// The recorder is the engine's.
+var _ engine.Recorder = engineRecorder{}
+
+// engineRecorder is rec as the engine sees it.
+type engineRecorder struct{ rec *recorder }
+
+// Close implements engine.Recorder.
+func (e engineRecorder) Close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
+	return e.rec.close(start, offset, length, users, why, cut)
+}
+
+// Cut implements engine.Recorder.
+func (e engineRecorder) Cut() *engine.Measures { return e.rec.cut() }
+
 func micros(d time.Duration) int64 {
 	us := int64(d / time.Microsecond)
 	switch {
@@ -154,19 +169,11 @@ func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, 
 	return rows
 }
 
-// segmentData is what a cut hands over: the figures since the last cut.
-type segmentData struct {
-	tasks   []*result.Task // sorted by name then type
-	total   *result.Task
-	fails   []result.Failure // sorted
-	windows []result.Window
-}
-
 // close closes the current window, its rows marked as the generator's for
 // why when why is not empty, and, with cut, cuts the segment it ends:
 // under one lock, so that no outcome falls between the segment's last
 // window and its figures.
-func (rec *recorder) close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *segmentData) {
+func (rec *recorder) close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rows := rec.closeWindowLocked(start, offset, length, users, why)
@@ -256,14 +263,14 @@ func taskLess(t1, n1, t2, n2 string) bool {
 // (sorted by name then type), the aggregate, the failures (sorted) and
 // the closed windows' rows — and starts afresh, so that a run without end
 // keeps one segment's measurements at most.
-func (rec *recorder) cut() *segmentData {
+func (rec *recorder) cut() *engine.Measures {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.cutLocked()
 }
 
 // cutLocked is cut, with rec.mu held.
-func (rec *recorder) cutLocked() *segmentData {
+func (rec *recorder) cutLocked() *engine.Measures {
 	tasks, total, fails := rec.tasksResultLocked()
 	windows := rec.windows
 	rec.windows = nil
@@ -278,7 +285,7 @@ func (rec *recorder) cutLocked() *segmentData {
 	} else {
 		rec.total = result.NewHistogram()
 	}
-	return &segmentData{tasks: tasks, total: total, fails: fails, windows: windows}
+	return &engine.Measures{Tasks: tasks, Total: total, Failures: fails, Windows: windows}
 }
 
 // tasksResult returns the whole-run figures per task (sorted by name then

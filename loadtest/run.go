@@ -19,11 +19,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
@@ -58,7 +58,6 @@ type runner struct {
 	// that does nothing when its part of the run is switched off.
 	outcomes []pipeline.OutcomeObserver // the abort guard, live outputs
 	events   []pipeline.EventSink       // told of pauses and resumptions
-	hold     *hold                      // a run without end's pause; nil in a run of fixed length
 	// lagObserver is told of every open-model start's lag behind its
 	// schedule, from the scheduler's goroutine; nil when none listens.
 	lagObserver interface{ ObserveLag(time.Duration) }
@@ -70,23 +69,12 @@ type runner struct {
 	commit    string   // the commit under test
 
 	// Segments: the channel to the goroutine that judges them, and the
-	// start and counters of the current one.
+	// index of the next.
 	segs       chan<- *pipeline.Segment
-	clockHeld  time.Duration // how long the clock last waited for the judging (the clock goroutine's)
 	segIndex   int
-	segStart   time.Time
-	segBase    struct{ scheduled, late, dropped int64 }
-	starved    int     // windows of the segment marked as the generator's (the clock goroutine counts them)
-	setupIndex int     // recorder index of OnStart, when there is one
-	openUsers  []*User // every user the open model made
+	setupIndex int // recorder index of OnStart, when there is one
 
-	t0      time.Time
-	stopAt  time.Time // no start at or after this
-	loadEnd time.Time // when starts stopped
-
-	active   atomic.Int64 // closed model: users running
-	inFlight atomic.Int64 // open model: tasks in flight
-	schedule
+	eng *engine.Engine[*User] // sends the load
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
 
@@ -178,7 +166,6 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	r.taskNames = names
 	r.commit = gitCommit()
 	r.rec = newRecorder(names)
-	r.lag, r.winLag = result.NewWindowHistogram(), result.NewWindowHistogram()
 	r.backoff, r.scrub = noPacer{}, noScrub
 	pipe, release, err := r.buildPipeline(opt.parts)
 	defer release()
@@ -189,6 +176,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	pipe.Sinks = append(pipe.Sinks, opt.sinks...)
 	r.events = append(r.events, opt.events...)
 	r.pipe = pipe
+	r.eng = r.newEngine()
 
 	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d%s)",
 		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, seed, r.shardNote())
@@ -212,7 +200,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}()
 	r.segs = segs
 	r.execute()
-	r.endSegment(r.loadEnd, true, nil)
+	r.endSegment(r.eng.Final(), true)
 	close(segs)
 	return <-judged
 }
@@ -254,14 +242,11 @@ func (r *runner) segmentNote() string {
 // that no segment's files are written twice.
 const segmentTime = "20060102T150405.000Z"
 
-// endSegment cuts the segment that ends at end: the measurements since
-// the last cut become a segment, which the observers complete and the
-// judging goroutine evaluates and writes. last marks the run's last.
-func (r *runner) endSegment(end time.Time, last bool, data *segmentData) {
-	if end.Before(r.segStart) {
-		end = r.segStart // never a segment of negative length
-	}
-	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(end, last, data)}
+// endSegment hands the segment the engine cut to the observers, which
+// complete it, and to the judging goroutine, which evaluates and writes
+// it. last marks the run's last.
+func (r *runner) endSegment(cut *engine.Segment, last bool) {
+	seg := &pipeline.Segment{Index: r.segIndex, Last: last, Run: r.segmentResult(cut, last)}
 	seg.Name = result.FileBase(r.tb.Name())
 	if r.plan.Segment > 0 {
 		seg.Name += "_" + seg.Meta.Start.UTC().Format(segmentTime)
@@ -273,12 +258,9 @@ func (r *runner) endSegment(end time.Time, last bool, data *segmentData) {
 		// The judging is segments behind (a slow sink): say so, as the
 		// wait will make the next window's clock late.
 		r.tb.Logf("loadtest: the judging of segments is %d behind the load: segment %s waits", cap(r.segs), seg.Name)
-		waited := time.Now()
 		r.segs <- seg
-		r.clockHeld += time.Since(waited) // the clock's own delay, not the generator's
 	}
 	r.segIndex++
-	r.segStart = end
 }
 
 // decide fails tb once for each failed verdict of seg, in order, after
@@ -486,10 +468,66 @@ func (r *runner) stop(status result.Status, reason string) {
 	r.cancel(errors.New(reason))
 }
 
-// execute runs the load from start to end: the load goroutines, the window
-// clock, the end of starts at Duration, and the grace period after it.
-func (r *runner) execute() {
+// newEngine returns the engine that sends the run's load, its output
+// going to the pipeline.
+func (r *runner) newEngine() *engine.Engine[*User] {
 	p := r.plan
+	cfg := engine.Config{
+		Open: p.open, Users: p.Users, SpawnRate: p.SpawnRate,
+		Arrivals: engine.ConstantRate{Freq: p.Rate}, MaxInFlight: p.MaxInFlight,
+		Coalesce: p.Coalesce, LateTolerance: p.LateTolerance,
+		Duration: p.Duration, Grace: p.Grace, Window: p.Window, Segment: p.Segment,
+		Endless: p.endless, ProbeEvery: r.nominalInterval(), ProbeName: p.Tasks[0].Name,
+	}
+	if p.pacer != nil {
+		cfg.Arrivals = p.pacer
+	}
+	hooks := engine.Hooks{
+		Start: func(t0 time.Time) { r.pipe.Start(r.tb.Context(), t0) },
+		Window: func(rows []result.Window) {
+			if testing.Verbose() {
+				r.tb.Log(progressLine(r, rows))
+			}
+			r.pipe.Window(rows)
+		},
+		Segment: func(seg *engine.Segment) { r.endSegment(seg, false) },
+		Event: func(e pipeline.Event) {
+			for _, s := range r.events {
+				s.Event(e)
+			}
+		},
+		Logf:    r.tb.Logf,
+		Backoff: r.backoff,
+	}
+	if r.lagObserver != nil {
+		hooks.Lag = r.lagObserver.ObserveLag
+	}
+	return engine.New(cfg, engine.Driver[*User](r), engine.Recorder(engineRecorder{r.rec}), hooks)
+}
+
+// nominalInterval is the time between two task starts of the scenario's
+// own load: a probe is never more often.
+func (r *runner) nominalInterval() time.Duration {
+	p := r.plan
+	if p.open {
+		return time.Duration(float64(time.Second) / p.Rate)
+	}
+	var think time.Duration
+	switch w := p.Wait.(type) {
+	case between:
+		think = (w.lo + w.hi) / 2
+	case constant:
+		think = w.d
+	case pacing:
+		think = w.d
+	}
+	return think / time.Duration(max(p.Users, 1))
+}
+
+// execute runs the load from start to end under the run's stop signals:
+// the test's context, SIGINT and SIGTERM, an abort (stop), and go test's
+// -timeout.
+func (r *runner) execute() {
 	base, cancelBase := context.WithCancelCause(r.tb.Context())
 	defer cancelBase(nil)
 	r.cancel = cancelBase
@@ -505,79 +543,14 @@ func (r *runner) execute() {
 		taskCtx, cancel = context.WithDeadline(sig, dl.Add(-deadlineMargin))
 		defer cancel()
 	}
-	taskCtx, stopTasks := context.WithCancelCause(taskCtx)
-	defer stopTasks(nil)
-	startCtx, stopStarts := context.WithCancel(taskCtx)
-	defer stopStarts()
-	if p.endless {
-		r.hold = newHold(r, taskCtx)
-	}
-
-	r.t0 = time.Now()
-	r.stopAt = r.t0.Add(p.Duration)
-	r.pipe.Start(r.tb.Context(), r.t0)
-	var wg sync.WaitGroup
-	if p.open {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var pacer arrivals = constantRate{Freq: p.Rate}
-			if p.pacer != nil {
-				pacer = p.pacer
-			}
-			r.runOpen(startCtx, taskCtx, &wg, pacer)
-		}()
-	} else {
-		r.runClosed(startCtx, taskCtx, &wg)
-	}
-
-	clockDone := make(chan struct{})
-	finished := make(chan struct{})
-	loadDone := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(loadDone)
-	}()
-	go r.clock(startCtx.Done(), finished, clockDone)
-
-	// End of starts: the duration, or a stop.
-	endStarts := time.NewTimer(time.Until(r.stopAt))
-	select {
-	case <-endStarts.C:
-	case <-startCtx.Done():
-	}
-	endStarts.Stop()
-	r.loadEnd = time.Now()
-	if r.loadEnd.After(r.stopAt) {
-		r.loadEnd = r.stopAt // a timer fires a little late; the load was on for Duration
-	}
-	stopStarts()
-	if r.hold != nil {
-		r.hold.stop() // no probe after the load
-	}
-	// Grace for in-flight tasks, then cancel them.
-	graceTm := time.NewTimer(p.Grace)
-	select {
-	case <-loadDone:
-	case <-graceTm.C:
-		stopTasks(errStopped)
-		select {
-		case <-loadDone:
-		case <-time.After(p.Grace):
-			r.tb.Logf("loadtest: %d tasks still running %s after cancellation: they ignore their context", r.inFlight.Load()+r.active.Load(), p.Grace)
-		}
-	}
-	graceTm.Stop()
-	close(finished)
-	<-clockDone
-	r.drainPool()
+	r.eng.Run(taskCtx)
 
 	switch {
 	case r.tb.Context().Err() != nil:
 		r.setStatus(result.Interrupted, "the test's context was cancelled")
 	case sig.Err() != nil:
 		r.setStatus(result.Interrupted, "interrupted by a signal")
-	case taskCtx.Err() != nil && !errors.Is(context.Cause(taskCtx), errStopped):
+	case taskCtx.Err() != nil:
 		r.setStatus(result.Interrupted, "stopped "+deadlineMargin.String()+" before go test's -timeout")
 	}
 }
@@ -590,116 +563,12 @@ func (r *runner) setStatus(s result.Status, reason string) {
 	}
 }
 
-// drainPool runs OnStop for each user of the open model's pool that
-// started, once all tasks are done, within the grace period.
-func (r *runner) drainPool() {
-	if r.plan.OnStop == nil || len(r.openUsers) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.tb.Context()), r.plan.Grace)
-	defer cancel()
-	for _, u := range r.openUsers {
-		if u.started && ctx.Err() == nil {
-			r.teardown(ctx, u)
-		}
-	}
-}
-
-// clock closes a window every Window from the start, and a segment every
-// Segment (a whole number of windows). The last window runs from its
-// start to the end of the run, grace included, so no window is a sliver;
-// the last segment is cut once the load has ended.
-func (r *runner) clock(startsDone, finished <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	p := r.plan
-	perSegment := 0
-	if p.Segment > 0 {
-		perSegment = int(p.Segment / p.Window)
-	}
-	winStart := r.t0
-	tm := time.NewTimer(p.Window)
-	defer tm.Stop()
-	for n := 1; ; n++ {
-		next := winStart.Add(p.Window)
-		var tick <-chan time.Time
-		if next.Before(r.stopAt) {
-			tm.Reset(time.Until(next))
-			tick = tm.C
-		}
-		select {
-		case <-tick:
-			// A segment ends with its last window, unless the load has
-			// stopped: the windows of the grace period belong to the last
-			// segment, cut once it is over.
-			cut := perSegment > 0 && n%perSegment == 0
-			select {
-			case <-startsDone:
-				cut = false
-			default:
-			}
-			data := r.closeWindow(winStart, p.Window, time.Since(next)-r.clockHeld, cut)
-			r.clockHeld = 0
-			if data != nil {
-				r.endSegment(next, false, data)
-			}
-			winStart = next
-		case <-finished:
-			r.closeWindow(winStart, time.Since(winStart), 0, false)
-			return
-		}
-	}
-}
-
-// closeWindow closes the window of length from start; its clock fired
-// late after it. A window whose figures are the generator's — its clock
-// jumped, its starts fell far behind — is marked so. With cut, the window
-// ends a segment: its figures are returned, cut with the window.
-func (r *runner) closeWindow(start time.Time, length, late time.Duration, cut bool) *segmentData {
-	users := int(r.active.Load() + r.inFlight.Load())
-	why := r.generatorTrouble(late)
-	rows, data := r.rec.close(start, start.Sub(r.t0), length, users, why, cut)
-	if why != "" {
-		r.starved++
-		r.tb.Logf("loadtest: window at %s: %s; its latencies are the generator's, not charged to the target", start.Sub(r.t0).Round(time.Second), why)
-	}
-	if testing.Verbose() {
-		r.tb.Log(progressLine(r, rows))
-	}
-	r.pipe.Window(rows)
-	return data
-}
-
-// generatorTrouble says what kept the generator from measuring the
-// target in the window just closed, if anything: a clock that fired a
-// window's length late or more (the machine was suspended, or starved
-// for that long), or a p99 start lag in the window (open model) above
-// ten times the lag a start may have and 50 ms.
-func (r *runner) generatorTrouble(late time.Duration) string {
-	p := r.plan
-	r.lagMu.Lock()
-	lagP99 := time.Duration(r.winLag.ValueAtPercentile(99)) * time.Microsecond
-	r.lag.Merge(r.winLag)
-	r.winLag.Reset()
-	r.lagMu.Unlock()
-	switch {
-	case late >= max(p.Window, time.Second):
-		return fmt.Sprintf("the generator's clock jumped %s: its machine was suspended or starved", late.Round(time.Millisecond))
-	case p.open && lagP99 > max(50*time.Millisecond, 10*(p.LateTolerance+p.Coalesce)):
-		return fmt.Sprintf("the generator was starved: its starts were %s behind schedule (p99)", lagP99.Round(10*time.Millisecond))
-	}
-	return ""
-}
-
-// segmentResult assembles the outcome of the segment that ends at end
-// and starts the next: its tasks, windows and failures, and its
-// schedule's keeping. The run's status is the last segment's; the others
+// segmentResult assembles the outcome of the segment the engine cut: its
+// tasks, windows and failures, and its schedule's keeping. The run's status is the last segment's; the others
 // are complete.
-func (r *runner) segmentResult(end time.Time, last bool, data *segmentData) *result.Run {
+func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 	p := r.plan
-	if data == nil {
-		data = r.rec.cut()
-	}
-	tasks, total, fails, windows := data.tasks, data.total, data.fails, data.windows
+	tasks, total, fails, windows := seg.Tasks, seg.Total, seg.Failures, seg.Windows
 	if r.setupIndex >= 0 {
 		for _, t := range tasks {
 			if t.Type == "" && t.Name == "OnStart" {
@@ -707,34 +576,19 @@ func (r *runner) segmentResult(end time.Time, last bool, data *segmentData) *res
 			}
 		}
 	}
-	start := r.segStart
-	if start.IsZero() {
-		start = r.t0
-	}
-	r.lagMu.Lock()
-	lagP50, lagP99 := r.lag.ValueAtPercentile(50), r.lag.ValueAtPercentile(99)
-	r.lag.Reset()
-	r.lagMu.Unlock()
-	scheduled, late, dropped := r.scheduled.Load(), r.late.Load(), r.dropped.Load()
 	meta := result.Meta{
 		Test: r.tb.Name(), RunID: r.runID, Version: Version,
 		Status: result.Complete,
 		Model:  "closed", Users: p.Users, SpawnRate: p.SpawnRate,
 		MaxInFlight: p.MaxInFlight, Duration: p.Duration, Window: p.Window, Grace: p.Grace,
-		Start: start, Elapsed: end.Sub(start),
+		Start: seg.Start, Elapsed: seg.End.Sub(seg.Start),
 		Target: redact(r.target.String()), Env: r.env, StandIn: r.standIn,
 		GitCommit: r.commit, GoVersion: runtime.Version(),
-		Scheduled: scheduled - r.segBase.scheduled, Late: late - r.segBase.late, Dropped: dropped - r.segBase.dropped,
-		MaxLag: time.Duration(r.maxLag.Swap(0)),
-		LagP50: time.Duration(lagP50) * time.Microsecond,
-		LagP99: time.Duration(lagP99) * time.Microsecond,
-		Shard:  p.shard.String(), Location: p.location,
+		Scheduled: seg.Scheduled, Late: seg.Late, Dropped: seg.Dropped,
+		MaxLag: seg.MaxLag, LagP50: seg.LagP50, LagP99: seg.LagP99,
+		Paused: seg.Paused, Outages: seg.Outages, Starved: seg.Starved,
+		Shard: p.shard.String(), Location: p.location,
 	}
-	r.segBase.scheduled, r.segBase.late, r.segBase.dropped = scheduled, late, dropped
-	if r.hold != nil {
-		meta.Paused, meta.Outages = r.hold.cut(end)
-	}
-	meta.Starved, r.starved = r.starved, 0
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}

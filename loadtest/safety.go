@@ -12,6 +12,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/atomicfile"
 	"github.com/steadyload/steadyload/internal/backoff"
+	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/guard"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/secret"
@@ -200,7 +201,7 @@ func (s *safety) checkCeiling(f *safetyFlags) error {
 	}
 	if p.open && p.Rate > maxRate {
 		errs = append(errs, fmt.Errorf("rate %s is above the ceiling of %s: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-rate",
-			constantRate{Freq: p.Rate}, constantRate{Freq: maxRate}))
+			engine.ConstantRate{Freq: p.Rate}, engine.ConstantRate{Freq: maxRate}))
 	}
 	if !p.open && p.Users > maxUsers {
 		errs = append(errs, fmt.Errorf("%d users is above the ceiling of %d: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-users",
@@ -339,7 +340,7 @@ func (s *safety) installGuard(f *safetyFlags) error {
 	if r.plan.endless {
 		// A run without end rides out an outage: it pauses, probes and
 		// resumes instead of ending.
-		run.Pause = func(reason string) <-chan struct{} { return r.hold.pause(reason) }
+		run.Pause = func(reason string) <-chan struct{} { return r.eng.Pause(reason) }
 	}
 	s.guard = guard.New(cfg, run)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steadyload/steadyload/internal/engine"
 )
 
 // Defaults applied to the zero fields of a Scenario.
@@ -110,7 +112,7 @@ type Scenario struct {
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
 
-	pacer arrivals // replaces constantRate{Freq: Rate} in the open model (tests)
+	pacer engine.Arrivals // replaces engine.ConstantRate{Freq: Rate} in the open model (tests)
 
 	// --- baseline gate ---
 

@@ -1,4 +1,4 @@
-package loadtest
+package engine
 
 import (
 	"fmt"
@@ -6,27 +6,27 @@ import (
 	"time"
 )
 
-// arrivals schedules the starts of the open model. Pace is given the time
+// Arrivals schedules the starts of the open model. Pace is given the time
 // elapsed since the run began and the number of starts made so far, and
 // returns how long to wait before the next start; stop reports that no more
 // starts should be made. Only a constant rate exists today; stages that
 // ramp and hold will be arrivals a scenario can set.
-type arrivals interface {
+type Arrivals interface {
 	Pace(elapsed time.Duration, hits uint64) (wait time.Duration, stop bool)
 }
 
-// constantRate is a constant arrival rate of Freq starts per Per (Per
+// ConstantRate is a constant arrival rate of Freq starts per Per (Per
 // defaults to a second). Fractional rates are allowed: a Freq of 0.5 starts
 // one task every two seconds. Start k (from 0) is due at k·Per/Freq.
-type constantRate struct {
+type ConstantRate struct {
 	Freq float64
 	Per  time.Duration
 }
 
-var _ arrivals = constantRate{}
+var _ Arrivals = ConstantRate{}
 
-// Pace implements arrivals.
-func (r constantRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+// Pace implements Arrivals.
+func (r ConstantRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if r.Freq <= 0 || math.IsNaN(r.Freq) || math.IsInf(r.Freq, 0) {
 		return 0, true
 	}
@@ -39,7 +39,7 @@ func (r constantRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, b
 
 // Due returns when start number hits (from 0) is scheduled, from the
 // beginning of the run.
-func (r constantRate) Due(hits uint64) time.Duration {
+func (r ConstantRate) Due(hits uint64) time.Duration {
 	per := r.Per
 	if per <= 0 {
 		per = time.Second
@@ -48,7 +48,7 @@ func (r constantRate) Due(hits uint64) time.Duration {
 }
 
 // String returns the rate as "10/s".
-func (r constantRate) String() string {
+func (r ConstantRate) String() string {
 	per := r.Per
 	if per <= 0 || per == time.Second {
 		return fmt.Sprintf("%g/s", r.Freq)

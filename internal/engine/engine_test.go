@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/loadtest/result"
+)
+
+// fakeDriver's users are numbers; its tasks sleep took (fake time) and
+// are logged, as are setups and teardowns.
+type fakeDriver struct {
+	took  time.Duration
+	think time.Duration
+	fail  func() bool // a probe fails while it says so
+
+	mu        sync.Mutex
+	starts    []time.Duration // each task's origin, from t0
+	users     map[int]int     // tasks per user
+	setups    int
+	teardowns int
+	t0        time.Time
+}
+
+func (d *fakeDriver) NewUser(id int) int { return id }
+
+func (d *fakeDriver) Setup(context.Context, int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setups++
+	return true
+}
+
+func (d *fakeDriver) Exec(ctx context.Context, u int, origin time.Time) (time.Duration, time.Time) {
+	start := time.Now()
+	if origin.IsZero() {
+		origin = start
+	}
+	select {
+	case <-time.After(d.took):
+	case <-ctx.Done():
+	}
+	d.mu.Lock()
+	d.starts = append(d.starts, origin.Sub(d.t0))
+	d.users[u]++
+	d.mu.Unlock()
+	return time.Since(start), time.Now()
+}
+
+func (d *fakeDriver) Probe(ctx context.Context, u int) bool {
+	d.Exec(ctx, u, time.Time{})
+	return d.fail == nil || !d.fail()
+}
+
+func (d *fakeDriver) Think(int, time.Duration) (time.Duration, bool) {
+	return d.think, d.think > 0
+}
+
+func (d *fakeDriver) Teardown(context.Context, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.teardowns++
+}
+
+// countRecorder counts windows and cuts; its measures are empty.
+type countRecorder struct {
+	mu      sync.Mutex
+	windows []time.Duration // each closed window's offset
+	cuts    int
+}
+
+func (r *countRecorder) Close(_ time.Time, offset, _ time.Duration, _ int, _ string, cut bool) ([]result.Window, *Measures) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.windows = append(r.windows, offset)
+	row := result.Window{Offset: offset, Name: result.AggregateName}
+	if !cut {
+		return []result.Window{row}, nil
+	}
+	r.cuts++
+	return []result.Window{row}, &Measures{}
+}
+
+func (r *countRecorder) Cut() *Measures {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cuts++
+	return &Measures{}
+}
+
+// run runs cfg through d in a synctest bubble and returns the segments:
+// those the clock cut, then Final's.
+func run(t *testing.T, cfg Config, d *fakeDriver, hooks Hooks, during func(e *Engine[int])) ([]*Segment, *countRecorder) {
+	t.Helper()
+	var segs []*Segment
+	rec := &countRecorder{}
+	synctest.Test(t, func(t *testing.T) {
+		d.users = map[int]int{}
+		started := make(chan struct{})
+		hooks.Start = func(t0 time.Time) {
+			d.t0 = t0
+			close(started)
+		}
+		hooks.Segment = func(s *Segment) { segs = append(segs, s) }
+		e := New[int](cfg, d, rec, hooks)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.Run(t.Context())
+		}()
+		<-started
+		if during != nil {
+			during(e)
+		}
+		<-done
+		segs = append(segs, e.Final())
+	})
+	return segs, rec
+}
+
+// TestOpenSchedule: the open model starts each task at its schedule, one
+// every 1/rate, none late, none dropped, each latency counted from it,
+// and the segments split the counts between them.
+func TestOpenSchedule(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: ConstantRate{Freq: 10}, MaxInFlight: 5,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 6 * time.Second, Grace: time.Second, Window: time.Second, Segment: 3 * time.Second,
+	}
+	d := &fakeDriver{took: 250 * time.Millisecond}
+	segs, rec := run(t, cfg, d, Hooks{}, nil)
+	require.Len(t, d.starts, 60, "tasks run")
+	for i, s := range d.starts {
+		if !assert.Equal(t, time.Duration(i)*100*time.Millisecond, s, "start %d's origin", i) {
+			break
+		}
+	}
+	assert.Equal(t, 3, d.setups, "users set up: as many as were in flight at once (250 ms tasks, 100 ms apart)")
+	assert.Equal(t, 3, d.teardowns, "pooled users torn down")
+	require.Len(t, segs, 2, "segments: one cut at 3 s, then the last")
+	assert.Equal(t, int64(60), segs[0].Scheduled+segs[1].Scheduled, "starts in all")
+	for i, s := range segs {
+		// The start due at 3 s, at the cut, falls in either.
+		assert.InDelta(t, 30, s.Scheduled, 1, "segment %d: starts", i)
+		assert.Zero(t, s.Late+s.Dropped, "segment %d: late and dropped starts", i)
+		assert.Equal(t, 3*time.Second, s.End.Sub(s.Start), "segment %d: length", i)
+	}
+	assert.Len(t, rec.windows, 6, "windows closed")
+}
+
+// TestOpenSlotsFull: with every slot taken by a slow target, starts wait
+// for one and are late; the latency of each counts from its schedule.
+func TestOpenSlotsFull(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: ConstantRate{Freq: 10}, MaxInFlight: 1,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 2 * time.Second, Grace: time.Second, Window: time.Second,
+	}
+	d := &fakeDriver{took: 300 * time.Millisecond}
+	segs, _ := run(t, cfg, d, Hooks{}, nil)
+	seg := segs[len(segs)-1]
+	assert.Equal(t, int64(7), seg.Scheduled, "starts made: one every 300 ms")
+	assert.Equal(t, int64(6), seg.Late, "starts late: all but the first")
+	assert.Equal(t, int64(13), seg.Dropped, "starts due before the end but never made")
+	for i, s := range d.starts {
+		assert.Equal(t, time.Duration(i)*100*time.Millisecond, s, "start %d's origin: its schedule, not when it was made", i)
+	}
+}
+
+// TestClosedUsers: the closed model spawns users at SpawnRate and each
+// loops task → think until the end; no task starts after it.
+func TestClosedUsers(t *testing.T) {
+	cfg := Config{Users: 3, SpawnRate: 1, Duration: 10 * time.Second, Grace: time.Second, Window: time.Second}
+	d := &fakeDriver{took: 500 * time.Millisecond, think: 1500 * time.Millisecond}
+	run(t, cfg, d, Hooks{}, nil)
+	// User i starts at i s and runs a task every 2 s while the next
+	// would start before 10 s.
+	assert.Equal(t, map[int]int{0: 5, 1: 5, 2: 4}, d.users, "tasks per user")
+	assert.Equal(t, 3, d.setups)
+	assert.Equal(t, 3, d.teardowns)
+	for _, s := range d.starts {
+		assert.Less(t, s, 10*time.Second, "a task started after the end")
+	}
+}
+
+// TestPauseResume: a run without end paused stops its starts, probes the
+// target from ProbeFirst on, resumes after ProbeConfirm passing probes,
+// and says so in events and in the segment.
+func TestPauseResume(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: ConstantRate{Freq: 2}, MaxInFlight: 5,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 60 * time.Second, Grace: time.Second, Window: 10 * time.Second,
+		Endless: true, ProbeEvery: 500 * time.Millisecond, ProbeName: "GET /",
+	}
+	var down sync.Mutex
+	healthy := false
+	d := &fakeDriver{took: 10 * time.Millisecond, fail: func() bool {
+		down.Lock()
+		defer down.Unlock()
+		return !healthy
+	}}
+	var events []pipeline.Event
+	var evMu sync.Mutex
+	hooks := Hooks{Event: func(e pipeline.Event) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		events = append(events, e)
+	}}
+	segs, _ := run(t, cfg, d, hooks, func(e *Engine[int]) {
+		time.Sleep(10 * time.Second)
+		resumed := e.Pause("target unhealthy")
+		require.NotNil(t, resumed)
+		time.Sleep(20 * time.Second)
+		down.Lock()
+		healthy = true
+		down.Unlock()
+		<-resumed
+	})
+	seg := segs[len(segs)-1]
+	assert.Equal(t, 1, seg.Outages, "outages")
+	// Probes at 15 s, 25 s (failing, the interval doubling), 45 s, then
+	// two more at 5 s intervals: resumed at 55 s.
+	assert.InDelta(t, 45*time.Second, seg.Paused, float64(100*time.Millisecond), "paused time")
+	kinds := map[pipeline.EventKind]int{}
+	for _, e := range events {
+		kinds[e.Kind]++
+	}
+	assert.Equal(t, 1, kinds[pipeline.Paused], "paused events")
+	assert.Equal(t, 1, kinds[pipeline.Resumed], "resumed events")
+	assert.Equal(t, 5, kinds[pipeline.Probing], "probes")
+}
