@@ -39,6 +39,8 @@ type flags struct {
 	shard    *string
 	runID    *string
 	location *string
+	duet     *string
+	duetOrd  *string
 }
 
 func newFlags(fs *flag.FlagSet) *flags {
@@ -62,6 +64,8 @@ func newFlags(fs *flag.FlagSet) *flags {
 		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),
 		shard:       fs.String("loadtest.shard", "", "run shard `i/N` of the load (rate, users and spawn rate divided by N; needs -loadtest.run-id); auto/N takes i from $JOB_COMPLETION_INDEX+1; the merged shards are judged by steadyload compare"),
 		runID:       fs.String("loadtest.run-id", "", "the run's `id`, shared by its shards (default random)"),
+		duet:        fs.String("loadtest.duet", "", "base `URL` of a duet: every task also runs against this base version, and the target is judged against it within the run (no stored baseline)"),
+		duetOrd:     fs.String("loadtest.duet-order", "", "a duet's pair of requests: concurrent (default) or shuffled (back to back, in a random order per pair)"),
 		location:    fs.String("loadtest.location", "", "`name` of where the load comes from, e.g. eu-west: kept in the metadata, and baselines and history are kept per <env>@<name>"),
 	}
 }
@@ -111,6 +115,7 @@ type plan struct {
 	shard    shard.Spec // the part of the load this process sends; zero: all of it
 	runID    string     // the run id given; empty: a random one
 	location string     // where the load comes from; empty: not said
+	duetBase *url.URL   // a duet's base URL; nil: its stand-ins, or no duet
 }
 
 // resolve applies the flags and defaults to sc and checks the result. It
@@ -373,6 +378,25 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		}
 		total += w
 		p.weights = append(p.weights, total)
+	}
+	if f.set("loadtest.duet") {
+		p.Duet.Base = *f.duet
+	}
+	if f.set("loadtest.duet-order") {
+		p.Duet.Order = DuetOrder(*f.duetOrd)
+	}
+	if _, err := parseDuetOrder(string(p.Duet.Order)); err != nil {
+		bad("%v", err)
+	}
+	if p.Duet.Base != "" {
+		u, err := duetURL(p.Duet.Base)
+		if err != nil {
+			bad("%v", err)
+		}
+		p.duetBase = u
+	}
+	if p.Duet.on() && !p.shard.Whole() {
+		bad("a duet cannot be sharded: its pairs are judged within one process")
 	}
 	if p.Host != "" {
 		u, err := parseHost(p.Host)

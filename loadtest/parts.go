@@ -123,6 +123,21 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 		}
 		ps.baseline, ps.history = nil, nil
 	}
+	// A duet judges its pairs, not a stored baseline: it neither gates
+	// against one nor records into it.
+	var duo *duetPart
+	if r.duet != nil {
+		duo = &duetPart{d: r.duet, segs: map[int]*duetSegment{}}
+		if ps.baseline != nil {
+			g, err := gateConfig(r, ps.baseline)
+			errs = append(errs, err)
+			r.duet.gate, r.duet.gated = g.Gate, g.Metrics
+			if *ps.baseline.update {
+				errs = append(errs, errors.New("-loadtest.update with a duet: a duet records no baseline"))
+			}
+		}
+		ps.baseline, ps.history = nil, nil
+	}
 	// The history before the gate, which takes τ from it.
 	var tau func(task, metric string) (float64, int, bool) // nil: never calibrated
 	if ps.history != nil {
@@ -207,6 +222,9 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	if gate != nil {
 		pipe.Evaluators = append(pipe.Evaluators, gate)
 	}
+	if duo != nil {
+		pipe.Evaluators = append(pipe.Evaluators, duo)
+	}
 	if safe != nil {
 		pipe.Evaluators = append(pipe.Evaluators, safe)
 	}
@@ -226,6 +244,9 @@ func (r *runner) buildPipeline(ps parts) (pipe *pipeline.Pipeline, release func(
 	// Then written, the report last: it shows what all the others found.
 	if gate != nil {
 		pipe.Sinks = append(pipe.Sinks, gate)
+	}
+	if duo != nil {
+		pipe.Sinks = append(pipe.Sinks, duo)
 	}
 	if hist != nil {
 		pipe.Sinks = append(pipe.Sinks, hist)

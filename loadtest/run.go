@@ -50,7 +50,8 @@ type runner struct {
 	base    string // target URL without a trailing slash
 	client  *http.Client
 	rec     *recorder
-	signals bool // stop on SIGINT and SIGTERM
+	duet    *duetSide // a duet's base; nil: no duet
+	signals bool      // stop on SIGINT and SIGTERM
 
 	pipe *pipeline.Pipeline // the parts beyond the load, in their order (parts.go)
 
@@ -167,11 +168,21 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	r.commit = gitCommit()
 	r.rec = newRecorder(names)
 	r.backoff, r.scrub = noPacer{}, noScrub
+	if p.Duet.on() {
+		if r.duet, err = newDuetSide(r); err != nil {
+			tb.Fatalf("loadtest: %v", err)
+			return nil
+		}
+		defer r.duet.base.client.CloseIdleConnections()
+	}
 	pipe, release, err := r.buildPipeline(opt.parts)
 	defer release()
 	if err != nil {
 		tb.Fatalf("loadtest: invalid scenario, no request sent:\n%s", indent(err.Error()))
 		return nil
+	}
+	if r.duet != nil {
+		r.duet.base.scrub = r.scrub
 	}
 	pipe.Sinks = append(pipe.Sinks, opt.sinks...)
 	r.events = append(r.events, opt.events...)
@@ -180,6 +191,10 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 
 	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d%s)",
 		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, seed, r.shardNote())
+	if r.duet != nil {
+		tb.Logf("loadtest: duet: every task also against the base %s%s, %s; judged candidate (B) against base (A)",
+			redact(r.duet.base.target.String()), r.duet.base.standInNote(), r.duet.order)
+	}
 	if !p.shard.Whole() {
 		tb.Logf("loadtest: shard %s of run %s: this process sends 1/%d of the load and neither gates it nor records it; "+
 			"merge the %d shards' results with `steadyload merge`, then judge them with `steadyload compare`", p.shard, r.runID, p.shard.Count, p.shard.Count)
@@ -250,6 +265,9 @@ func (r *runner) endSegment(cut *engine.Segment, last bool) {
 	seg.Name = result.FileBase(r.tb.Name())
 	if r.plan.Segment > 0 {
 		seg.Name += "_" + seg.Meta.Start.UTC().Format(segmentTime)
+	}
+	if r.duet != nil {
+		r.duet.cut(cut, seg, last)
 	}
 	r.pipe.EndSegment(seg)
 	select {
@@ -501,6 +519,9 @@ func (r *runner) newEngine() *engine.Engine[*User] {
 	}
 	if r.lagObserver != nil {
 		hooks.Lag = r.lagObserver.ObserveLag
+	}
+	if r.duet != nil {
+		return engine.New(cfg, engine.Driver[*User](r.duet), engine.Recorder(duetRecorder{r.duet}), hooks)
 	}
 	return engine.New(cfg, engine.Driver[*User](r), engine.Recorder(engineRecorder{r.rec}), hooks)
 }

@@ -434,5 +434,9 @@ func (s *safety) installSecret(f *safetyFlags) error {
 	}
 	s.secret = sec
 	r.client.Transport = sec.Transport(r.client.Transport, r.target)
+	if r.duet != nil { // a duet's base is a target too
+		b := r.duet.base
+		b.client.Transport = sec.Transport(b.client.Transport, b.target)
+	}
 	return nil
 }

@@ -93,6 +93,10 @@ type Scenario struct {
 	Host string
 	// StandIns are tried in order when no host is given.
 	StandIns []StandIn
+	// Duet also runs every task against a base version and judges the
+	// scenario's target (the candidate) against it within the run (see
+	// Duet); -loadtest.duet names the base.
+	Duet Duet
 	// Env names the target environment for baselines; default: the
 	// stand-in's Env, or the host name.
 	Env string

@@ -42,6 +42,8 @@ type User struct {
 	bytes   int64 // body bytes read during the current task
 	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
+
+	twin *User // a duet's: the same user against the base
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the

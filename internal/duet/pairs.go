@@ -1,0 +1,62 @@
+package duet
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// MaxPairs is the most pairs kept per task: a duet run is a short
+// pull-request run, and beyond this many the bootstrap gains nothing but
+// time. Past it, Pairs keeps a uniform sample of all the task's pairs
+// (reservoir sampling, seeded).
+const MaxPairs = 5000
+
+// A Pair is one start's latencies: A against the base, B against the
+// candidate, in microseconds.
+type Pair struct{ A, B float64 }
+
+// Pairs collects the pairs of a duet run, per task. It is safe for
+// concurrent use. Its zero value is not usable: make it with NewPairs.
+type Pairs struct {
+	mu    sync.Mutex
+	tasks [][]Pair
+	seen  []int64 // pairs offered per task since the last Take
+	max   int
+	rng   *rand.Rand
+}
+
+// NewPairs returns an empty collector for n tasks, keeping at most max
+// pairs per task (0: MaxPairs), its sampling seeded by seed.
+func NewPairs(n, max int, seed uint64) *Pairs {
+	if max <= 0 {
+		max = MaxPairs
+	}
+	return &Pairs{tasks: make([][]Pair, n), seen: make([]int64, n), max: max, rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))}
+}
+
+// Add records the pair of one start of task: a and b are the latencies
+// of the base and of the candidate.
+func (p *Pairs) Add(task int, a, b time.Duration) {
+	pr := Pair{A: float64(a) / float64(time.Microsecond), B: float64(b) / float64(time.Microsecond)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen[task]++
+	if len(p.tasks[task]) < p.max {
+		p.tasks[task] = append(p.tasks[task], pr)
+		return
+	}
+	if j := p.rng.Int64N(p.seen[task]); j < int64(p.max) {
+		p.tasks[task][j] = pr
+	}
+}
+
+// Take returns the pairs of each task since the last Take, and how many
+// were offered (more than kept past the cap), and starts afresh.
+func (p *Pairs) Take() (pairs [][]Pair, seen []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pairs, seen = p.tasks, p.seen
+	p.tasks, p.seen = make([][]Pair, len(pairs)), make([]int64, len(pairs))
+	return pairs, seen
+}
