@@ -1,0 +1,73 @@
+package duet
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/steadyload/steadyload/internal/gate"
+)
+
+func TestCompareVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		s    shape
+		want gate.Verdict
+	}{
+		{"same", 1000, scale(1), gate.Same},
+		{"slower x1.6", 1000, scale(1.6), gate.Regressed},
+		{"faster x0.6", 1000, scale(0.6), gate.Improved},
+		{"too few", 100, scale(2), gate.NoVerdict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pairs := duetRun(rand.New(rand.NewPCG(1, 2)), tc.n, tc.s, false)
+			row := Compare("t", pairs, gate.P95, gate.Config{Replicates: 400})
+			assert.Equal(t, tc.want, row.Verdict, "Compare(%s) = %s; want %s (%s)", tc.name, row.Verdict, tc.want, row.Message())
+			again := Compare("t", pairs, gate.P95, gate.Config{Replicates: 400})
+			assert.Equal(t, row.Message(), again.Message(), "the same pairs give the same row")
+		})
+	}
+}
+
+func TestPairsCap(t *testing.T) {
+	p := NewPairs(2, 10, 1)
+	for i := range 100 {
+		p.Add(0, time.Duration(i)*time.Millisecond, time.Millisecond)
+	}
+	p.Add(1, time.Millisecond, 2*time.Millisecond)
+	pairs, seen := p.Take()
+	assert.Len(t, pairs[0], 10)
+	assert.Equal(t, []int64{100, 1}, seen)
+	assert.Equal(t, []Pair{{A: 1000, B: 2000}}, pairs[1])
+	pairs, _ = p.Take()
+	assert.Empty(t, pairs[0], "Take starts afresh")
+}
+
+func TestReport(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rep := Judge([]Sample{
+		{Task: "GET /b", Pairs: duetRun(rng, 400, scale(1.6), false)},
+		{Task: "GET /a", Pairs: duetRun(rng, 50, scale(1), false)},
+	}, []gate.Metric{gate.P95, gate.Failures}, gate.Config{Replicates: 300})
+	var tasks []string
+	for _, r := range rep.Rows {
+		tasks = append(tasks, r.Task+" "+string(r.Metric))
+	}
+	assert.Equal(t, []string{"GET /a p95", "GET /b p95", "Aggregated p95"}, tasks, "sorted by task, Aggregated last, latency metrics only")
+	require.Len(t, rep.Failed(), 2)
+	assert.Regexp(t, `^GET /b: p95 \+\d+% \(B/A 1\.\d\d, 98% CI \d\.\d\d-\d\.\d\d\): FAIL$`, rep.Failed()[0].Message())
+	var b bytes.Buffer
+	require.NoError(t, rep.WriteCSV(&b))
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	assert.Equal(t, "task,metric,base_ms,candidate_ms,ratio,shift,ci_low,ci_high,p,tolerance,alpha,pairs,pairs_made,verdict,warnings", lines[0])
+	assert.Len(t, lines, 4)
+	assert.Contains(t, lines[1], "no verdict,too few pairs for a verdict: 50; need 200")
+	assert.Contains(t, rep.Markdown(), "| **FAIL** |")
+	assert.Contains(t, rep.Text(), "Aggregated")
+}

@@ -1,0 +1,103 @@
+package loadtest
+
+import (
+	"flag"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	duetLong = flag.Bool("duet.long", false, "run the duet's black-box error rates in full (dozens of runs per cell)")
+	duetRuns = flag.Int("duet.runs", 0, "duet runs per cell of TestDuetErrorRates (default 2, 30 with -duet.long)")
+)
+
+// startHog keeps every core busy with a spinning child process until the
+// test ends.
+func startHog(t *testing.T) {
+	t.Helper()
+	for range runtime.NumCPU() {
+		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
+}
+
+// TestDuetErrorRates counts, black-box, how often duet runs of about 300
+// pairs (100/s × 3 s) against two loopback servers with lognormal
+// latency FAIL p95: the same speed (false alarms) and a candidate ×1.3
+// slower (power), on a quiet machine and with a CPU hog on every core, in
+// both orders of the pair. The default makes one concurrent run per cell
+// and checks only that ×1.6 fails and A/A passes; -duet.long makes 30
+// and checks the goals: A/A ≤ 1 in 30, ×1.3 caught in ≥ 90 %.
+func TestDuetErrorRates(t *testing.T) {
+	runs := *duetRuns
+	if runs == 0 {
+		runs = 1
+		if *duetLong {
+			runs = 30
+		}
+	}
+	orders := []DuetOrder{DuetConcurrent}
+	if *duetLong || *duetRuns > 0 {
+		orders = append(orders, DuetShuffled)
+	}
+	slow := 1.3
+	if !*duetLong && *duetRuns == 0 {
+		slow = 1.6 // a few runs tell only a large change
+	}
+	t.Logf("| machine | order | change | FAIL p95 | runs |")
+	for _, hog := range []bool{false, true} {
+		for _, order := range orders {
+			for _, f := range []float64{1, slow} {
+				name := fmt.Sprintf("hog=%v/%s/x%.1f", hog, order, f)
+				t.Run(name, func(t *testing.T) {
+					if hog {
+						startHog(t)
+					}
+					fails := 0
+					for i := range runs {
+						base, _ := lognormalServer(t, uint64(100+2*i), unchanged)
+						cand, _ := lognormalServer(t, uint64(101+2*i), slower(f))
+						sc := duetScenario(cand.URL, base.URL, 100, 3*time.Second)
+						sc.Duet.Order = order
+						sc.MaxFailureRatio = -1
+						_, tb, _ := runDuet(t, sc, fmt.Sprintf("-loadtest.seed=%d", i+1), "-loadtest.allow-high-load")
+						tb.quiet = true
+						require.Empty(t, tb.fatals)
+						for _, e := range tb.errs {
+							if strings.Contains(e, "duet: Aggregated: p95") {
+								fails++
+								break
+							}
+						}
+						base.Close()
+						cand.Close()
+					}
+					rate := float64(fails) / float64(runs)
+					machine := map[bool]string{false: "quiet", true: "CPU hog"}[hog]
+					t.Logf("| %s | %s | x%.1f | %d/%d (%.0f%%) |", machine, order, f, fails, runs, 100*rate)
+					switch {
+					case f == 1 && runs >= 30:
+						assert.LessOrEqual(t, fails, 1, "false alarms")
+					case f == 1:
+						assert.Zero(t, fails, "false alarms")
+					case runs >= 30:
+						assert.GreaterOrEqual(t, rate, 0.9, "power at x%.1f", f)
+					default:
+						assert.Equal(t, runs, fails, "power at x%.1f", f)
+					}
+				})
+			}
+		}
+	}
+}
