@@ -37,8 +37,10 @@ func startHog(t *testing.T) {
 // latency FAIL p95: the same speed (false alarms) and a candidate ×1.3
 // slower (power), on a quiet machine and with a CPU hog on every core, in
 // both orders of the pair. The default makes one concurrent run per cell
-// and checks only that ×1.6 fails and A/A passes; -duet.long makes 30
-// and checks the goals: A/A ≤ 1 in 30, ×1.3 caught in ≥ 90 %.
+// and checks only that ×2.5 fails and A/A passes; -duet.long makes 30
+// (-duet.runs=N makes N) and checks the goals: A/A at most 1 % (one run
+// when fewer than 100), ×1.3 caught in ≥ 90 %. The servers' latencies are
+// seeded alike in every cell: the hog and the order are all that differ.
 func TestDuetErrorRates(t *testing.T) {
 	runs := *duetRuns
 	if runs == 0 {
@@ -51,9 +53,10 @@ func TestDuetErrorRates(t *testing.T) {
 	if *duetLong || *duetRuns > 0 {
 		orders = append(orders, DuetShuffled)
 	}
+	full := *duetLong || *duetRuns > 0
 	slow := 1.3
-	if !*duetLong && *duetRuns == 0 {
-		slow = 1.6 // a few runs tell only a large change
+	if !full {
+		slow = 2.5 // one run tells only a large change, on a machine however busy
 	}
 	t.Logf("| machine | order | change | FAIL p95 | runs |")
 	for _, hog := range []bool{false, true} {
@@ -87,11 +90,11 @@ func TestDuetErrorRates(t *testing.T) {
 					machine := map[bool]string{false: "quiet", true: "CPU hog"}[hog]
 					t.Logf("| %s | %s | x%.1f | %d/%d (%.0f%%) |", machine, order, f, fails, runs, 100*rate)
 					switch {
-					case f == 1 && runs >= 30:
-						assert.LessOrEqual(t, fails, 1, "false alarms")
+					case f == 1 && full:
+						assert.LessOrEqual(t, float64(fails), max(1, 0.01*float64(runs)), "false alarms")
 					case f == 1:
 						assert.Zero(t, fails, "false alarms")
-					case runs >= 30:
+					case full:
 						assert.GreaterOrEqual(t, rate, 0.9, "power at x%.1f", f)
 					default:
 						assert.Equal(t, runs, fails, "power at x%.1f", f)

@@ -47,7 +47,7 @@ func runDuet(t *testing.T, sc Scenario, args ...string) (*pipeline.Segment, *cap
 }
 
 // TestDuetEndToEnd runs duets of 400 pairs against two loopback servers
-// with lognormal latency: the same speed passes, a candidate ×1.6 slower
+// with lognormal latency: the same speed passes, a candidate ×2.5 slower
 // fails p95, and each side gets its own result files.
 func TestDuetEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
@@ -56,7 +56,7 @@ func TestDuetEndToEnd(t *testing.T) {
 		fail  bool
 	}{
 		{"same speed", unchanged, false},
-		{"candidate x1.6", slower(1.6), true},
+		{"candidate x2.5", slower(2.5), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, nb := lognormalServer(t, 11, unchanged)
