@@ -21,11 +21,18 @@ TIMEOUT  ?= $(shell echo $$(( 2 * ($(DURATION) + 60) + 120 )))s
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: loadtest test lint fuzz image deploy-tools deploy-check
+.PHONY: loadtest test lint fuzz image deploy-tools deploy-check duet
 
 loadtest:
 	$(GO) test -tags loadtest -count=1 -v -timeout $(TIMEOUT) -run '$(RUN)' . \
 		-args -loadtest.duration=$(DURATION)s $(LOADTEST_FLAGS)
+
+# A duet run of the example service: cmd/orders built at DUET_BASE (default
+# the merge base with origin/main) and at HEAD, both on loopback, judged
+# head against base within one run (scripts/duet.sh; docs/ci.md).
+DUET_BASE ?=
+duet:
+	GO=$(GO) bash scripts/duet.sh $(DUET_BASE)
 
 test: lint
 	$(GO) test -race -count=1 ./...
