@@ -20,8 +20,8 @@ const (
 
 // Options tunes Rank. The zero value means the defaults.
 type Options struct {
-	Alpha  float64 // family-wise level: a signal needs p < Alpha/k, k the signals tested (default 0.01)
-	MinRho float64 // and |ρ| at least this (default 0.5): with many windows a weak ρ is significant too
+	Alpha  float64 // family-wise level: a signal needs a test's p < Alpha/k, k the signals tested (default 0.01)
+	MinRho float64 // and |ρ| at least this (default 0.5): with many windows a weak link is significant too
 	MinN   int     // fewest pairs a signal is tested on (default 8)
 	Max    int     // most signals returned (default 3)
 }
@@ -91,10 +91,11 @@ type Mover struct {
 // Rank returns the signals that moved with latency (both aligned; NaN
 // pairs left out, the rest taken as consecutive), strongest |ρ| first
 // (then by name), at most o.Max. A signal moved with it when Spearman's
-// ρ is not zero (Student's t) and |ρ| ≥ o.MinRho, and one of the tests
-// ByInnovations, ByStep and ByTrend passes; each at o.Alpha/k, k the
-// signals tested (Bonferroni). A signal with fewer than o.MinN pairs or a
-// constant one is not tested and does not count in k.
+// |ρ| ≥ o.MinRho and one of the tests ByInnovations, ByStep and ByTrend
+// passes at o.Alpha/k, k the signals tested (Bonferroni). ρ's own
+// p-value is not one of them: it takes the pairs as independent, which
+// the values of a series seldom are. A signal with fewer than o.MinN
+// pairs or a constant one is not tested and does not count in k.
 func Rank(latency []float64, signals []Series, o Options) []Mover {
 	o = o.normalize()
 	cp, hasCP := latencyChange(latency)
@@ -124,7 +125,7 @@ func Rank(latency []float64, signals []Series, o Options) []Mover {
 	var out []Mover
 	for _, ps := range tested {
 		rho := Spearman(ps.xs, ps.ys)
-		if math.Abs(rho) < o.MinRho || rhoP(rho, len(ps.xs)) >= level {
+		if math.Abs(rho) < o.MinRho {
 			continue
 		}
 		m := Mover{Signal: ps.s.Name, Rho: rho, P: 1, N: len(ps.xs)}
