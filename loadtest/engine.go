@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,10 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 
 // recordOutcome classifies err and records the outcome of task ti, run by u.
 func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Time, latency time.Duration, err error) string {
+	if errors.Is(err, ErrStop) {
+		r.stopLoad(err) // not counted: the load ends as at the end of Duration (stop.go)
+		return ClassStopped
+	}
 	o := outcome{latency: latency, end: end, bytes: u.bytes, status: u.status, traceID: u.traceID}
 	if err != nil {
 		o.class = Classify(err)
@@ -237,7 +242,7 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 		if canDue {
 			// Up to the end of starts: a run stopped early (aborted,
 			// interrupted) did not drop the starts it never reached.
-			end := min(duration, time.Since(r.t0))
+			end := min(duration, time.Since(r.t0), r.stoppedAt())
 			for h := hits; due.Due(h) < end; h++ {
 				r.dropped.Add(1)
 			}
@@ -276,6 +281,9 @@ func (r *runner) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup, 
 			}
 			wokeAt = time.Now()
 			lastWake = wokeAt.Sub(r.t0)
+		}
+		if sched >= r.stoppedAt() {
+			return // a task returned ErrStop: starts end there
 		}
 		if r.backoff.Skip(r.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late

@@ -87,6 +87,7 @@ type runner struct {
 	active   atomic.Int64 // closed model: users running
 	inFlight atomic.Int64 // open model: tasks in flight
 	schedule
+	stopper // a task's ErrStop
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
 
@@ -509,6 +510,7 @@ func (r *runner) execute() {
 	defer stopTasks(nil)
 	startCtx, stopStarts := context.WithCancel(taskCtx)
 	defer stopStarts()
+	r.endStarts = stopStarts
 	if p.endless {
 		r.hold = newHold(r, taskCtx)
 	}
