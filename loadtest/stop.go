@@ -35,7 +35,7 @@ type stopper struct {
 func (r *runner) stopLoad(err error) {
 	r.stopOnce.Do(func() {
 		r.stopped.Store(max(1, int64(time.Since(r.t0))))
-		r.tb.Logf("loadtest: %s: no task starts after this one; the results so far are judged as a complete run's", r.scrub(err.Error()))
+		r.tb.Logf("loadtest: %s; no task starts after it, and the run is judged as a complete one", r.scrub(err.Error()))
 		if r.endStarts != nil {
 			r.endStarts()
 		}

@@ -87,9 +87,9 @@ func TestOrders(t *testing.T) {
 	tests := []struct {
 		name    string
 		opts    feed.Options[row]
-		newErr  string                                      // the error making the feed
+		newErr  string                                        // the error making the feed
 		check   func(t *testing.T, got [][]row, errs []error) // rows and errors
-		sameRun bool                                        // two runs with one seed hand each user the same rows
+		sameRun bool                                          // two runs with one seed hand each user the same rows
 	}{{
 		name: "sequential cycle",
 		check: func(t *testing.T, got [][]row, errs []error) {
