@@ -74,7 +74,8 @@ type runner struct {
 	segIndex   int
 	setupIndex int // recorder index of OnStart, when there is one
 
-	eng *engine.Engine[*User] // sends the load
+	eng     *engine.Engine[*User] // sends the load
+	stopper                       // a task's ErrStop
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
 

@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,10 @@ type Engine[U any] struct {
 	inFlight atomic.Int64 // open model: tasks in flight
 	schedule
 
+	stopStarts context.CancelFunc // ends the starts
+	endOnce    sync.Once
+	ended      atomic.Int64 // when EndStarts ended the starts, in ns from t0; 0: it did not
+
 	hold      *hold[U]     // a run without end's pause; nil in a run of fixed length
 	openUsers []*pooled[U] // every user the open model made (the scheduler's)
 
@@ -233,6 +238,7 @@ func (e *Engine[U]) Run(ctx context.Context) {
 	defer stopTasks(nil)
 	startCtx, stopStarts := context.WithCancel(taskCtx)
 	defer stopStarts()
+	e.stopStarts = stopStarts
 	if c.Endless {
 		e.hold = newHold(e, taskCtx)
 	}
@@ -294,6 +300,27 @@ func (e *Engine[U]) Run(ctx context.Context) {
 	close(finished)
 	<-clockDone
 	e.drainPool(ctx)
+}
+
+// EndStarts ends the load's starts now, as the end of Duration does: no
+// task starts after it, the tasks in flight get the Grace. In the open
+// model no start due after it is made or counted as dropped. It may be
+// called once the load has started, from a task say; later calls do
+// nothing.
+func (e *Engine[U]) EndStarts() {
+	e.endOnce.Do(func() {
+		e.ended.Store(max(1, int64(time.Since(e.t0))))
+		e.stopStarts()
+	})
+}
+
+// endedAt is when EndStarts ended the starts, from t0, or the longest
+// duration when it did not.
+func (e *Engine[U]) endedAt() time.Duration {
+	if at := e.ended.Load(); at > 0 {
+		return time.Duration(at)
+	}
+	return math.MaxInt64
 }
 
 // Final returns the run's last segment, from the last cut to the end of
@@ -443,7 +470,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 		if canDue {
 			// Up to the end of starts: a run stopped early (aborted,
 			// interrupted) did not drop the starts it never reached.
-			end := min(duration, time.Since(e.t0))
+			end := min(duration, time.Since(e.t0), e.endedAt())
 			for h := hits; due.Due(h) < end; h++ {
 				e.dropped.Add(1)
 			}
@@ -482,6 +509,9 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			}
 			wokeAt = time.Now()
 			lastWake = wokeAt.Sub(e.t0)
+		}
+		if sched >= e.endedAt() {
+			return // EndStarts: starts end there
 		}
 		if e.hooks.Backoff.Skip(e.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late
