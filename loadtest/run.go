@@ -89,6 +89,7 @@ type runner struct {
 	schedule
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
+	sessions   sessionStats
 
 	stopMu sync.Mutex
 	status result.Status
@@ -212,6 +213,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}()
 	r.segs = segs
 	r.execute()
+	r.logSessions()
 	r.endSegment(r.loadEnd, true, nil)
 	close(segs)
 	return <-judged
