@@ -78,6 +78,7 @@ type runner struct {
 	stopper                       // a task's ErrStop
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
+	sessions   sessionStats
 
 	stopMu sync.Mutex
 	status result.Status
@@ -201,6 +202,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}()
 	r.segs = segs
 	r.execute()
+	r.logSessions()
 	r.endSegment(r.eng.Final(), true)
 	close(segs)
 	return <-judged

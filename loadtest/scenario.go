@@ -103,6 +103,20 @@ type Scenario struct {
 	OnStart func(ctx context.Context, u *User) error
 	OnStop  func(ctx context.Context, u *User) error
 
+	// NoCookies turns off the users' cookie jars. By default each user
+	// keeps the cookies the target sets, as a browser session does, and
+	// sends them back with its later requests, never another user's (see
+	// docs/scenarios.md, Sessions).
+	NoCookies bool
+	// Renew, when set, renews a user's credentials when a request made
+	// through the User's helpers is answered 401 Unauthorized and 401 is
+	// not one of its Expect codes: it runs once (log in again, set
+	// u.Header or a cookie), then that request is sent once more, whatever
+	// its method, as a 401 says the target did nothing with it. A second
+	// 401, or an error from Renew, fails the request with the 401.
+	// Requests made inside Renew are never renewed.
+	Renew func(ctx context.Context, u *User) error
+
 	// Header is sent with every request made through the User's HTTP
 	// helpers, after the harness's own headers.
 	Header http.Header

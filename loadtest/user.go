@@ -25,7 +25,8 @@ const RunHeader = "X-Loadtest-Run"
 
 // A User is one simulated user: in the closed model one looping goroutine,
 // in the open model one of a pool of users reused across starts. A user is
-// used by one task at a time.
+// used by one task at a time. It keeps the cookies the target sets for it,
+// as a browser session does, unless Scenario.NoCookies.
 type User struct {
 	ID   int        // from 0, unique within the run
 	Rand *rand.Rand // seeded from the scenario's seed and ID
@@ -42,6 +43,9 @@ type User struct {
 	bytes   int64 // body bytes read during the current task
 	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
+	client  *http.Client // its own, with its cookie jar (session.go); made at its first request
+	// renewing is set while the scenario's Renew runs for this user.
+	renewing bool
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the
@@ -145,7 +149,8 @@ func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, 
 // Do sends req to the target with the harness's headers (User-Agent,
 // X-Loadtest-Run, traceparent), reads the whole body and checks the status
 // and the Check function. The error classifies the failure: a
-// *StatusError, a *CheckError, or the transport's error.
+// *StatusError, a *CheckError, or the transport's error. A 401 renews the
+// user's credentials and sends req once more when the scenario has a Renew.
 func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	var body []byte
 	switch {
@@ -165,15 +170,45 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			method = http.MethodPost
 		}
 	}
-	hr, err := u.newRequest(ctx, method, &req, body, u.traceparent())
+	resp, err := u.send(ctx, method, &req, body)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := u.r.client.Do(hr)
+	if resp.StatusCode == http.StatusUnauthorized && u.mayRenew(&req) {
+		// The target refused the credentials and so did nothing with
+		// the request: renew them once and send it once more.
+		out, refused := u.finish(&req, resp)
+		if out == nil {
+			return nil, refused // its body could not be read
+		}
+		if err := u.renew(ctx); err != nil {
+			u.status = out.Status
+			if ctx.Err() != nil {
+				return nil, err // the task's time ran out while renewing
+			}
+			return nil, fmt.Errorf("%w (renew credentials: %v)", refused, err)
+		}
+		if resp, err = u.send(ctx, method, &req, body); err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			u.r.sessions.refused.Add(1)
+		}
+	}
+	return u.finish(&req, resp)
+}
+
+// send makes one round trip of a Do through the user's client.
+func (u *User) send(ctx context.Context, method string, req *Request, body []byte) (*http.Response, error) {
+	hr, err := u.newRequest(ctx, method, req, body, u.traceparent())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.httpClient().Do(hr)
 	if err != nil {
 		return nil, unwrapURLError(err)
 	}
-	return u.finish(&req, resp)
+	return resp, nil
 }
 
 // newRequest is the http.Request of a Do.
