@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Version is the harness version sent in the User-Agent header.
@@ -44,6 +45,50 @@ type User struct {
 	buf     bytes.Buffer
 }
 
+// RunID returns the run's id, as sent in the X-Loadtest-Run header, so
+// that tasks that are not HTTP can send it with their own calls.
+func (u *User) RunID() string { return u.r.runID }
+
+// Traceparent returns a W3C traceparent header value for one call of the
+// task in progress: the task's trace id (TraceID) and a new span id, as
+// the HTTP helpers send. Tasks that are not HTTP send it with their calls.
+func (u *User) Traceparent() string { return u.traceparent() }
+
+// Record records a measurement the harness did not time itself — a gRPC
+// call, a websocket round trip, a queue's end-to-end delay — under name:
+// a row of its own in every result, with its own latency, failures,
+// windows, gate, history and thresholds, beside the task's. err is nil
+// for a success; otherwise its class is Classify's. A name that is a
+// task's (or "OnStart", "Aggregated", or empty) is an error of the run, reported
+// once, and its measurements are dropped; past 1000 distinct names, the
+// rest are recorded as one row, "(other names)", with a warning.
+func (u *User) Record(name string, took time.Duration, err error) {
+	u.recordNamed(name, took, 0, 0, err)
+}
+
+// recordNamed records one measurement named name, with the status and the
+// body bytes of the response it measured, if any.
+func (u *User) recordNamed(name string, took time.Duration, status int, bytes int64, err error) {
+	r := u.r
+	i, note := r.rec.nameIndex(name)
+	switch note {
+	case nameRefused1:
+		r.tb.Errorf("loadtest: a measurement inside a task is named %q, which is the name of a task or of a row of the results, or empty: "+
+			"Request.Name and User.Record name rows of their own; its measurements are not recorded (said once)", name)
+		return
+	case nameRefusedN:
+		return
+	case nameOverflow:
+		r.tb.Logf("loadtest: more than %d distinct names recorded inside tasks (Request.Name, User.Record; ids in a name?): %q and every new name after it are recorded as %q",
+			maxNames, name, otherNames)
+	}
+	o := outcome{latency: took, end: time.Now(), bytes: bytes, status: status, traceID: u.traceID}
+	if err != nil {
+		o.class = Classify(err)
+		o.msg = r.scrub(normalizeError(describe(err)))
+	}
+	r.rec.record(i, &o)
+}
 // TraceID returns the W3C trace id of the task in progress, as sent in the
 // traceparent header: 32 hex digits. Tasks that are not HTTP can pass it on
 // to their own tracing.
@@ -96,6 +141,12 @@ type Request struct {
 	// Check looks at a response whose status was accepted; an error marks
 	// the request failed (class "check") without stopping the run.
 	Check func(*Response) error
+	// Name, when set, records this request under its own name as well
+	// (Locust's name=): its latency from send to the body's end, its
+	// status and its failure, in a row of their own ("GET /users/{id}"),
+	// while the task is still timed as a whole under the task's name.
+	// See User.Record for the names refused and their limit.
+	Name string
 }
 
 // hasBody reports whether r sends a body, even an empty one.
@@ -147,6 +198,23 @@ func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, 
 // and the Check function. The error classifies the failure: a
 // *StatusError, a *CheckError, or the transport's error.
 func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
+	if req.Name == "" {
+		return u.do(ctx, &req)
+	}
+	start := time.Now()
+	resp, err := u.do(ctx, &req)
+	took := time.Since(start)
+	var status int
+	var bytes int64
+	if resp != nil {
+		status, bytes = resp.Status, int64(len(resp.Body))
+	}
+	u.recordNamed(req.Name, took, status, bytes, err)
+	return resp, err
+}
+
+// do is Do, unnamed.
+func (u *User) do(ctx context.Context, req *Request) (*Response, error) {
 	var body []byte
 	switch {
 	case req.JSON != nil:
@@ -165,7 +233,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			method = http.MethodPost
 		}
 	}
-	hr, err := u.newRequest(ctx, method, &req, body, u.traceparent())
+	hr, err := u.newRequest(ctx, method, req, body, u.traceparent())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +241,7 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, unwrapURLError(err)
 	}
-	return u.finish(&req, resp)
+	return u.finish(req, resp)
 }
 
 // newRequest is the http.Request of a Do.
