@@ -60,7 +60,7 @@ func (u *User) Traceparent() string { return u.traceparent() }
 // windows, gate, history and thresholds, beside the task's. err is nil
 // for a success; otherwise its class is Classify's. A name that is a
 // task's (or "OnStart", "Aggregated", or empty) is an error of the run, reported
-// once, and its measurements are dropped; past 1000 distinct names, the
+// once, and its measurements are dropped; past 100 distinct names, the
 // rest are recorded as one row, "(other names)", with a warning.
 func (u *User) Record(name string, took time.Duration, err error) {
 	u.recordNamed(name, took, 0, 0, err)
@@ -89,6 +89,7 @@ func (u *User) recordNamed(name string, took time.Duration, status int, bytes in
 	}
 	r.rec.record(i, &o)
 }
+
 // TraceID returns the W3C trace id of the task in progress, as sent in the
 // traceparent header: 32 hex digits. Tasks that are not HTTP can pass it on
 // to their own tracing.
