@@ -232,10 +232,12 @@ type StandIn struct {
 // cannot run on this machine.
 var ErrUnavailable = errors.New("stand-in unavailable")
 
-var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+// httpMethods are the leading words of a name that become its type: the
+// HTTP methods, and GRPC for the gRPC calls of package grpcload.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "GRPC"}
 
 // splitName splits "POST /orders" into ("POST", "/orders"); a name without
-// a leading HTTP method has an empty type.
+// a leading HTTP method (or GRPC) has an empty type.
 func splitName(name string) (typ, rest string) {
 	m, r, ok := strings.Cut(name, " ")
 	if !ok {
