@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/procstat"
 	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -79,6 +80,8 @@ type runner struct {
 	starved    int     // windows of the segment marked as the generator's (the clock goroutine counts them)
 	setupIndex int     // recorder index of OnStart, when there is one
 	openUsers  []*User // every user the open model made
+
+	proc procstat.Sample // the kernel's CPU accounting at the segment's start
 
 	t0      time.Time
 	stopAt  time.Time // no start at or after this
@@ -514,6 +517,7 @@ func (r *runner) execute() {
 	}
 
 	r.t0 = time.Now()
+	r.proc = procstat.Read()
 	r.stopAt = r.t0.Add(p.Duration)
 	r.pipe.Start(r.tb.Context(), r.t0)
 	var wg sync.WaitGroup
@@ -735,6 +739,7 @@ func (r *runner) segmentResult(end time.Time, last bool, data *segmentData) *res
 		meta.Paused, meta.Outages = r.hold.cut(end)
 	}
 	meta.Starved, r.starved = r.starved, 0
+	r.proc = deniedCPU(&meta, r.proc)
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}
