@@ -25,6 +25,7 @@ import (
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/runcheck"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
@@ -124,6 +125,17 @@ func (g *Part) Evaluate(seg *pipeline.Segment) {
 		}
 	default:
 		g.compare(res, rep)
+		if why := g.starved(res); why != "" {
+			// The whole comparison is void: the rows stay for the reader,
+			// each with no verdict and why.
+			rep.Note = fmt.Sprintf("NO VERDICT: %s: its latencies, failures and rate are not the target's; run on a quieter machine, or give the generator more CPU", why)
+			for i := range rep.Rows {
+				rep.Rows[i].Verdict = gate.NoVerdict
+				rep.Rows[i].Warnings = append([]string{why}, rep.Rows[i].Warnings...)
+			}
+			seg.Warnf("baseline gate: %s", rep.Note)
+			break
+		}
 		if len(g.runs) < min(3, g.cfg.K) {
 			rep.Note = fmt.Sprintf("the baseline holds %d run(s); record %d for a reliable gate: %s", len(g.runs), g.cfg.K, record)
 		}
@@ -139,6 +151,25 @@ func (g *Part) Evaluate(seg *pipeline.Segment) {
 		}
 	}
 	seg.Gate = rep
+}
+
+// starved says how the generator fared much worse in res than in the
+// baseline's runs (runcheck.Starved), "the generator was starved (cpu
+// pressure 38% vs 2% in the baseline)"; empty when it did not, or when
+// the baseline is of another load shape.
+func (g *Part) starved(res *result.Run) string {
+	if len(g.runs) == 0 || len(g.shapeOff) > 0 {
+		return ""
+	}
+	base := make([]result.Meta, len(g.runs))
+	for i, b := range g.runs {
+		base[i] = b.Meta
+	}
+	why := runcheck.Starved(res.Meta, base)
+	if len(why) == 0 {
+		return ""
+	}
+	return "the generator was starved (" + strings.Join(why, "; ") + ")"
 }
 
 // Write logs the comparison, writes it to the results folder and, when
@@ -290,6 +321,9 @@ func (g *Part) record(seg *pipeline.Segment) {
 		return
 	case res.Meta.Starved > 0:
 		seg.Failf("baseline not updated: the generator was starved or suspended in %d window(s) of this segment; record on a quieter machine", res.Meta.Starved)
+		return
+	case g.starved(res) != "":
+		seg.Failf("baseline not updated: %s next to the baseline's runs; record on a quieter machine", g.starved(res))
 		return
 	case res.Meta.Outages > 0 || res.Meta.Paused > 0:
 		seg.Failf("baseline not updated: the load was paused for %s by an outage of the target in this segment; only a segment without one is recorded", res.Meta.Paused.Round(time.Second))
