@@ -11,6 +11,7 @@ import (
 func deniedCPU(meta *result.Meta, from procstat.Sample) procstat.Sample {
 	now := procstat.Read()
 	d := now.Sub(from)
+	meta.CPUWait = result.ShareOf(d.WaitShare())
 	meta.CPUPressure = result.ShareOf(d.CPUPressure())
 	meta.Steal = result.ShareOf(d.StealShare())
 	meta.Throttled = result.ShareOf(d.ThrottledShare())

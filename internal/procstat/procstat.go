@@ -41,6 +41,12 @@ type Sample struct {
 	// them (user, nice, system, idle, iowait, irq, softirq, steal).
 	Steal, Busy Counter
 
+	// OnCPU and Waited are the time the process's threads ran on a CPU
+	// and waited for one while runnable, in nanoseconds, summed over its
+	// threads' schedstat (proc/self/task/*/schedstat): the CPU this
+	// process itself was denied, whatever the machine's pressure.
+	OnCPU, Waited Counter
+
 	// Periods, Throttled and ThrottledTime are the cgroup v2 cpu.stat's
 	// nr_periods, nr_throttled and throttled_usec of the process's own
 	// cgroup: quota periods, those in which the cgroup was throttled, and
@@ -62,6 +68,7 @@ func ReadFS(fsys fs.FS, clock time.Duration) Sample {
 	s := Sample{Clock: clock}
 	s.Pressure = pressureSome(fsys, "proc/pressure/cpu")
 	s.Steal, s.Busy = cpuStat(fsys)
+	s.OnCPU, s.Waited = schedStat(fsys)
 	if dir, ok := cgroupDir(fsys); ok {
 		s.CgroupPressure = pressureSome(fsys, path.Join(dir, "cpu.pressure"))
 		kv := keyValues(fsys, path.Join(dir, "cpu.stat"))
@@ -87,7 +94,7 @@ type Delta struct {
 	// The counters' growth between the samples; unknown when either
 	// sample lacks the counter or it went backwards (a counter reset,
 	// the process moved to another cgroup).
-	Pressure, CgroupPressure, Steal, Busy, Periods, Throttled, ThrottledTime Counter
+	Pressure, CgroupPressure, Steal, Busy, OnCPU, Waited, Periods, Throttled, ThrottledTime Counter
 }
 
 // Sub returns what the kernel counted from the sample from to s.
@@ -97,6 +104,8 @@ func (s Sample) Sub(from Sample) Delta {
 		CgroupPressure: sub(s.CgroupPressure, from.CgroupPressure),
 		Steal:          sub(s.Steal, from.Steal),
 		Busy:           sub(s.Busy, from.Busy),
+		OnCPU:          sub(s.OnCPU, from.OnCPU),
+		Waited:         sub(s.Waited, from.Waited),
 		Periods:        sub(s.Periods, from.Periods),
 		Throttled:      sub(s.Throttled, from.Throttled),
 		ThrottledTime:  sub(s.ThrottledTime, from.ThrottledTime),
@@ -133,6 +142,17 @@ func (d Delta) share(c Counter) float64 {
 		return math.NaN()
 	}
 	return min(1, float64(c.N)/float64(d.Elapsed.Microseconds()))
+}
+
+// WaitShare is the share of the process's runnable time, from 0 to 1, in
+// which it waited for a CPU: 0.5 when its threads waited as long as they
+// ran. NaN when not known or when it did not run. A thread that ended
+// between the samples takes its time with it, and can leave this unknown.
+func (d Delta) WaitShare() float64 {
+	if !d.OnCPU.Known || !d.Waited.Known || d.OnCPU.N+d.Waited.N == 0 {
+		return math.NaN()
+	}
+	return float64(d.Waited.N) / float64(d.OnCPU.N+d.Waited.N)
 }
 
 // StealShare is the share of the machine's CPU time, from 0 to 1, that
@@ -217,6 +237,38 @@ func cpuStat(fsys fs.FS) (steal, busy Counter) {
 		sum += n.N
 	}
 	return number(f[8]), Counter{N: sum, Known: true}
+}
+
+// schedStat sums the first two fields of each of the process's threads'
+// schedstat, "run_ns wait_ns timeslices": time on a CPU, and waiting for
+// one. A thread that ended while the directory was read is skipped; a
+// file of another form leaves both unknown.
+func schedStat(fsys fs.FS) (onCPU, waited Counter) {
+	tasks, err := fs.ReadDir(fsys, "proc/self/task")
+	if err != nil || len(tasks) == 0 {
+		return Counter{}, Counter{}
+	}
+	var run, wait uint64
+	read := 0
+	for _, task := range tasks {
+		b := readFile(fsys, path.Join("proc/self/task", task.Name(), "schedstat"))
+		if b == nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 3 {
+			return Counter{}, Counter{}
+		}
+		r, w := number(f[0]), number(f[1])
+		if !r.Known || !w.Known {
+			return Counter{}, Counter{}
+		}
+		run, wait, read = run+r.N, wait+w.N, read+1
+	}
+	if read == 0 {
+		return Counter{}, Counter{}
+	}
+	return Counter{N: run, Known: true}, Counter{N: wait, Known: true}
 }
 
 // keyValues reads a flat keyed file such as cpu.stat, "key value" a

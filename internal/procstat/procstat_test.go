@@ -76,16 +76,28 @@ func TestReadFS(t *testing.T) {
 		"proc/self/mountinfo":        file("22 1 0:21 / / rw - overlay overlay rw\n" + mountV2),
 		"sys/fs/cgroup/cpu.pressure": file(psiLine2),
 		"sys/fs/cgroup/cpu.stat":     file(cpuStatV2),
+		"proc/self/task/7/schedstat": file("3000 1000 4\n"),
+		"proc/self/task/9/schedstat": file("500 250 2\n"),
 	}
 	full := Sample{Clock: time.Second, Pressure: known(1000000), CgroupPressure: known(1500000), Steal: known(35), Busy: known(1000),
 		Periods: known(100), Throttled: known(10), ThrottledTime: known(250000)}
+	fullThreads := full
+	fullThreads.OnCPU, fullThreads.Waited = known(3500), known(1250)
 	machine := Sample{Clock: time.Second, Pressure: known(1000000), Steal: known(35), Busy: known(1000)}
 	tests := []struct {
 		name string
 		fs   fstest.MapFS
 		want Sample
 	}{
-		{"container, cgroup v2 with a quota", container, full},
+		{"container, cgroup v2 with a quota", container, fullThreads},
+		{"a thread's schedstat garbled", fstest.MapFS{
+			"proc/stat": file(statLine), "proc/pressure/cpu": file(psiLine),
+			"proc/self/task/7/schedstat": file("3000 1000 4\n"), "proc/self/task/9/schedstat": file("500 x 2\n"),
+		}, machine},
+		{"a thread ended while read", fstest.MapFS{
+			"proc/stat": file(statLine), "proc/pressure/cpu": file(psiLine),
+			"proc/self/task/7/schedstat": file("3000 1000 4\n"), "proc/self/task/9/status": file("gone\n"),
+		}, Sample{Clock: time.Second, Pressure: known(1000000), Steal: known(35), Busy: known(1000), OnCPU: known(3000), Waited: known(1000)}},
 		{"nothing", fstest.MapFS{}, Sample{Clock: time.Second}},
 		{"a systemd service, cgroup v2", fstest.MapFS{
 			"proc/stat": file(statLine), "proc/pressure/cpu": file(psiLine),
@@ -177,6 +189,11 @@ func TestSub(t *testing.T) {
 	same := func(want, got float64) bool {
 		return math.IsNaN(want) && math.IsNaN(got) || math.Abs(want-got) < 1e-12
 	}
+	w := Sample{Clock: time.Second, OnCPU: known(1000), Waited: known(500)}
+	w2 := Sample{Clock: 2 * time.Second, OnCPU: known(1300), Waited: known(1200)}
+	assert.InDelta(t, 0.7, w2.Sub(w).WaitShare(), 1e-12, "WaitShare(): 700 ns waited, 300 ns ran")
+	assert.True(t, math.IsNaN(w.Sub(w).WaitShare()), "WaitShare() of nothing run")
+	assert.True(t, math.IsNaN(w.Sub(w2).WaitShare()), "WaitShare() of counters gone backwards")
 	for _, tt := range tests {
 		d := tt.to.Sub(tt.from)
 		got := []float64{d.CPUPressure(), d.MachineCPUPressure(), d.StealShare(), d.ThrottledShare()}

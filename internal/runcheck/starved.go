@@ -11,15 +11,20 @@ import (
 )
 
 // The rule that calls a segment's generator starved next to its baseline
-// (docs/gate.md): a share of CPU denied (pressure, steal, throttling) at
-// least ShareRise percentage points above the baseline runs' median and
-// at least ShareRatio times it; or, in the open model, a p99 start lag at
-// least LagRise above the baseline runs' median and LagRatio times it.
+// (docs/gate.md). A share of CPU denied (wait, pressure, steal,
+// throttling) is much worse than the baseline runs' median when it is at
+// least ShareRise percentage points above it and ShareRatio times it, or,
+// near the top of the scale, when the share not denied (100 − x) fell to
+// 1/ShareRatio of the baseline's or less and the share rose at least
+// ShareNearTop points. In the open model, a p99 start lag is much worse
+// when it is at least LagRise above the baseline runs' median and
+// LagRatio times it.
 const (
-	ShareRise  = 10.0
-	ShareRatio = 1.5
-	LagRise    = 5 * time.Millisecond
-	LagRatio   = 4.0
+	ShareRise    = 10.0
+	ShareRatio   = 1.5
+	ShareNearTop = 2.0
+	LagRise      = 5 * time.Millisecond
+	LagRatio     = 4.0
 )
 
 // Starved compares the generator's figures in the segment m with those of
@@ -34,6 +39,7 @@ func Starved(m result.Meta, base []result.Meta) []string {
 		name string
 		of   func(result.Meta) result.Share
 	}{
+		{"cpu wait", func(m result.Meta) result.Share { return m.CPUWait }},
 		{"cpu pressure", func(m result.Meta) result.Share { return m.CPUPressure }},
 		{"cpu steal", func(m result.Meta) result.Share { return m.Steal }},
 		{"cpu throttled", func(m result.Meta) result.Share { return m.Throttled }},
@@ -50,7 +56,7 @@ func Starved(m result.Meta, base []result.Meta) []string {
 			continue
 		}
 		ref, _ := stats.Median(xs)
-		if cur.Pct >= ref+ShareRise && cur.Pct >= ShareRatio*ref {
+		if cur.Pct >= ref+ShareRise && cur.Pct >= ShareRatio*ref || cur.Pct >= ref+ShareNearTop && ShareRatio*(100-cur.Pct) <= 100-ref {
 			out = append(out, fmt.Sprintf("%s %s vs %s in the baseline", s.name, numfmt.Percent(cur.Pct/100), numfmt.Percent(ref/100)))
 		}
 	}

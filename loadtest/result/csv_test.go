@@ -318,19 +318,19 @@ func TestMetaOptionalKeys(t *testing.T) {
 // it reads as not known; a value out of 0..100 is refused with its line.
 func TestMetaGeneratorShares(t *testing.T) {
 	m := sampleRun().Meta
-	m.CPUPressure, m.Steal = ShareOf(0.38123), ShareOf(0)
+	m.CPUWait, m.CPUPressure, m.Steal = ShareOf(0.9), ShareOf(0.38123), ShareOf(0)
 	written := writeMeta(t, m)
-	assert.Contains(t, written, "generator_cpu_pressure_pct,38.12\ngenerator_steal_pct,0\n", "WriteMeta")
+	assert.Contains(t, written, "generator_cpu_wait_pct,90\ngenerator_cpu_pressure_pct,38.12\ngenerator_steal_pct,0\n", "WriteMeta")
 	assert.NotContains(t, written, "generator_throttled_pct", "WriteMeta of an unknown share")
 	got, err := ReadMeta("meta.csv", strings.NewReader(written))
 	require.NoError(t, err)
-	assert.Equal(t, []Share{{38.12, true}, {0, true}, {}}, []Share{got.CPUPressure, got.Steal, got.Throttled}, "ReadMeta(WriteMeta(m)) shares")
+	assert.Equal(t, []Share{{90, true}, {38.12, true}, {0, true}, {}}, []Share{got.CPUWait, got.CPUPressure, got.Steal, got.Throttled}, "ReadMeta(WriteMeta(m)) shares")
 
 	old := writeMeta(t, sampleRun().Meta)
 	assert.NotContains(t, old, "generator_", "WriteMeta without shares; want the file as before")
 	got, err = ReadMeta("meta.csv", strings.NewReader(old))
 	require.NoError(t, err, "a file without the shares")
-	assert.Equal(t, []Share{{}, {}, {}}, []Share{got.CPUPressure, got.Steal, got.Throttled}, "shares of a file without them")
+	assert.Equal(t, []Share{{}, {}, {}, {}}, []Share{got.CPUWait, got.CPUPressure, got.Steal, got.Throttled}, "shares of a file without them")
 
 	for _, bad := range []string{"101", "-1", "NaN", "x", ""} {
 		_, err := ReadMeta("meta.csv", strings.NewReader(strings.Replace(written, "generator_steal_pct,0\n", "generator_steal_pct,"+bad+"\n", 1)))

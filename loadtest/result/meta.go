@@ -26,14 +26,14 @@ var metaKeys = []string{
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
 	"paused", "outages", "starved_windows", "shard", "location",
-	"generator_cpu_pressure_pct", "generator_steal_pct", "generator_throttled_pct",
+	"generator_cpu_wait_pct", "generator_cpu_pressure_pct", "generator_steal_pct", "generator_throttled_pct",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
 var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true,
 	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true,
-	"generator_cpu_pressure_pct": true, "generator_steal_pct": true, "generator_throttled_pct": true}
+	"generator_cpu_wait_pct": true, "generator_cpu_pressure_pct": true, "generator_steal_pct": true, "generator_throttled_pct": true}
 
 // writtenWhenSet are optional keys written only when they have a value
 // (not zero, not empty), so that the metadata of a run that uses none of
@@ -60,7 +60,7 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages), "starved_windows": strconv.Itoa(m.Starved),
 		"shard": m.Shard, "location": m.Location,
 	}
-	for k, sh := range map[string]Share{"generator_cpu_pressure_pct": m.CPUPressure, "generator_steal_pct": m.Steal, "generator_throttled_pct": m.Throttled} {
+	for k, sh := range map[string]Share{"generator_cpu_wait_pct": m.CPUWait, "generator_cpu_pressure_pct": m.CPUPressure, "generator_steal_pct": m.Steal, "generator_throttled_pct": m.Throttled} {
 		if sh.Known {
 			v[k] = sh.String()
 		}
@@ -219,6 +219,8 @@ func (m *Meta) set(k, v string) (err error) {
 			err = fmt.Errorf("negative")
 		}
 		m.Outages = int(n)
+	case "generator_cpu_wait_pct":
+		m.CPUWait, err = share(v)
 	case "generator_cpu_pressure_pct":
 		m.CPUPressure, err = share(v)
 	case "generator_steal_pct":

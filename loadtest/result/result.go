@@ -110,12 +110,13 @@ type Meta struct {
 	Starved  int
 	Coalesce time.Duration // starts due within this were made together (0: each at its own time)
 	// The CPU the generator was denied in the segment, as the kernel
-	// counted it: the share of the time in which a task of its cgroup
-	// (or, where the cgroup's is not known, of the machine) waited for a
-	// CPU, the share of the machine's CPU time stolen by the hypervisor,
-	// and the share of its cgroup's CPU quota periods in which it was
+	// counted it: the share of its own runnable time in which it waited
+	// for a CPU; the share of the time in which a task of its cgroup (or,
+	// where the cgroup's is not known, of the machine) waited for one;
+	// the share of the machine's CPU time stolen by the hypervisor; and
+	// the share of its cgroup's CPU quota periods in which it was
 	// throttled. Each is unknown where the kernel does not say.
-	CPUPressure, Steal, Throttled Share
+	CPUWait, CPUPressure, Steal, Throttled Share
 
 	// Sharded runs: Shard is "i/N" for the ith of N processes that each
 	// sent 1/N of the load (empty for a whole run, and for the merge of
