@@ -322,9 +322,6 @@ func (g *Part) record(seg *pipeline.Segment) {
 	case res.Meta.Starved > 0:
 		seg.Failf("baseline not updated: the generator was starved or suspended in %d window(s) of this segment; record on a quieter machine", res.Meta.Starved)
 		return
-	case g.starved(res) != "":
-		seg.Failf("baseline not updated: %s next to the baseline's runs; record on a quieter machine", g.starved(res))
-		return
 	case res.Meta.Outages > 0 || res.Meta.Paused > 0:
 		seg.Failf("baseline not updated: the load was paused for %s by an outage of the target in this segment; only a segment without one is recorded", res.Meta.Paused.Round(time.Second))
 		return
@@ -338,6 +335,8 @@ func (g *Part) record(seg *pipeline.Segment) {
 	case g.cfg.MaxFailureRatio >= 0 && res.Total != nil && res.Total.FailureRatio() > g.cfg.MaxFailureRatio:
 		seg.Failf("baseline not updated: %.1f%% of requests failed, above the limit of %s", 100*res.Total.FailureRatio(), numfmt.Percent(g.cfg.MaxFailureRatio))
 		return
+	case g.starved(res) != "":
+		g.info.Logf("loadtest: baseline: WARNING: %s next to the baseline's runs; record on a quieter machine, or delete this run if the gate gives no verdict too often", g.starved(res))
 	case n < int64(minReq):
 		g.info.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, minReq)
 	}

@@ -13,16 +13,20 @@ import (
 // The rule that calls a segment's generator starved next to its baseline
 // (docs/gate.md). A share of CPU denied (wait, pressure, steal,
 // throttling) is much worse than the baseline runs' median when it is at
-// least ShareRise percentage points above it and ShareRatio times it, or,
-// near the top of the scale, when the share not denied (100 − x) fell to
-// 1/ShareRatio of the baseline's or less and the share rose at least
-// ShareNearTop points. In the open model, a p99 start lag is much worse
-// when it is at least LagRise above the baseline runs' median and
-// LagRatio times it.
+// least ShareRise percentage points above it and ShareRatio times it.
+// Near the top of the scale, where a busy machine keeps the generator's
+// own CPU wait, its wait is much worse also when the share of its
+// runnable time it did get a CPU (100 − wait) fell to 1/NearTopRatio of
+// the baseline's or less, by at least NearTopRise points of wait (the
+// machine's pressure is left out: it saturates near 100 % whether or not
+// the generator is short of CPU). In the open model, a p99 start lag is
+// much worse when it is at least LagRise above the baseline runs' median
+// and LagRatio times it.
 const (
 	ShareRise    = 10.0
 	ShareRatio   = 1.5
-	ShareNearTop = 2.0
+	NearTopRatio = 2.0
+	NearTopRise  = 2.0
 	LagRise      = 5 * time.Millisecond
 	LagRatio     = 4.0
 )
@@ -36,13 +40,14 @@ const (
 func Starved(m result.Meta, base []result.Meta) []string {
 	var out []string
 	shares := []struct {
-		name string
-		of   func(result.Meta) result.Share
+		name    string
+		of      func(result.Meta) result.Share
+		nearTop bool
 	}{
-		{"cpu wait", func(m result.Meta) result.Share { return m.CPUWait }},
-		{"cpu pressure", func(m result.Meta) result.Share { return m.CPUPressure }},
-		{"cpu steal", func(m result.Meta) result.Share { return m.Steal }},
-		{"cpu throttled", func(m result.Meta) result.Share { return m.Throttled }},
+		{"cpu wait", func(m result.Meta) result.Share { return m.CPUWait }, true},
+		{"cpu pressure", func(m result.Meta) result.Share { return m.CPUPressure }, false},
+		{"cpu steal", func(m result.Meta) result.Share { return m.Steal }, false},
+		{"cpu throttled", func(m result.Meta) result.Share { return m.Throttled }, false},
 	}
 	for _, s := range shares {
 		cur := s.of(m)
@@ -56,7 +61,7 @@ func Starved(m result.Meta, base []result.Meta) []string {
 			continue
 		}
 		ref, _ := stats.Median(xs)
-		if cur.Pct >= ref+ShareRise && cur.Pct >= ShareRatio*ref || cur.Pct >= ref+ShareNearTop && ShareRatio*(100-cur.Pct) <= 100-ref {
+		if cur.Pct >= ref+ShareRise && cur.Pct >= ShareRatio*ref || s.nearTop && cur.Pct >= ref+NearTopRise && NearTopRatio*(100-cur.Pct) <= 100-ref {
 			out = append(out, fmt.Sprintf("%s %s vs %s in the baseline", s.name, numfmt.Percent(cur.Pct/100), numfmt.Percent(ref/100)))
 		}
 	}
