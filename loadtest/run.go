@@ -25,6 +25,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/procstat"
 	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -76,6 +77,8 @@ type runner struct {
 
 	eng     *engine.Engine[*User] // sends the load
 	stopper                       // a task's ErrStop
+
+	proc procstat.Sample // the kernel's CPU accounting at the segment's start
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
 	sessions   sessionStats
@@ -486,7 +489,10 @@ func (r *runner) newEngine() *engine.Engine[*User] {
 		cfg.Arrivals = p.pacer
 	}
 	hooks := engine.Hooks{
-		Start: func(t0 time.Time) { r.pipe.Start(r.tb.Context(), t0) },
+		Start: func(t0 time.Time) {
+			r.proc = procstat.Read()
+			r.pipe.Start(r.tb.Context(), t0)
+		},
 		Window: func(rows []result.Window) {
 			if testing.Verbose() {
 				r.tb.Log(progressLine(r, rows))
@@ -592,6 +598,7 @@ func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 		Paused: seg.Paused, Outages: seg.Outages, Starved: seg.Starved,
 		Shard: p.shard.String(), Location: p.location,
 	}
+	r.proc = deniedCPU(&meta, r.proc)
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}
