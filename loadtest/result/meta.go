@@ -47,7 +47,7 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"status": string(m.Status), "reason": m.Reason,
 		"model": m.Model, "users": strconv.Itoa(m.Users), "spawn_rate": f(m.SpawnRate),
 		"wait": m.Wait, "rate": f(m.Rate), "max_in_flight": strconv.Itoa(m.MaxInFlight),
-		"stages": m.Stages,
+		"stages":   m.Stages,
 		"duration": m.Duration.String(), "window": m.Window.String(), "grace": m.Grace.String(),
 		"start": m.Start.UTC().Format(time.RFC3339Nano), "elapsed": m.Elapsed.String(),
 		"target": m.Target, "env": m.Env, "stand_in": m.StandIn,

@@ -79,10 +79,10 @@ type Meta struct {
 	// Stages is the load over time, as -loadtest.stages takes it
 	// ("30s:10,2m0s:10,30s:0"; targets in starts per second or users),
 	// empty for a constant load; Rate or Users is then the stages' peak.
-	Stages string
-	Duration    time.Duration
-	Window      time.Duration
-	Grace       time.Duration
+	Stages   string
+	Duration time.Duration
+	Window   time.Duration
+	Grace    time.Duration
 
 	Start   time.Time
 	Elapsed time.Duration // from the first start to the end of the last request
