@@ -114,6 +114,8 @@ func (p *plan) checkStages(durationSet bool, bad func(format string, args ...any
 		bad("stages %s: no load: every target is 0", formatStages(p.Stages))
 	}
 	switch {
+	case p.endless:
+		bad("a run without end cannot have stages: their durations add up to the run's")
 	case durationSet:
 		bad("-loadtest.duration and stages are both set: the stages' durations add up to the run's")
 	case p.Duration != 0 && p.Duration != sum:

@@ -53,8 +53,9 @@ func TestStagesResolve(t *testing.T) {
 		Stages: []Stage{{10 * time.Second, 20}, {time.Minute, 20}, {10 * time.Second, 0}}}
 	closed := Scenario{Host: "http://127.0.0.1:1", Users: 1, Wait: Constant(time.Second), Tasks: ok,
 		Stages: []Stage{{10 * time.Second, 4}, {10 * time.Second, 0}}}
-	withDuration, fractional, withPacer, zero := open, closed, open, open
+	withDuration, fractional, withPacer, zero, endless := open, closed, open, open, open
 	withDuration.Duration = time.Minute
+	endless.Duration = Endless
 	fractional.Stages = []Stage{{10 * time.Second, 2.5}}
 	withPacer.Pacer = engine.ConstantRate{Freq: 3}
 	zero.Stages = []Stage{{10 * time.Second, 0}}
@@ -75,6 +76,7 @@ func TestStagesResolve(t *testing.T) {
 		{"flag on a constant load", Scenario{Host: "http://127.0.0.1:1", Rate: 7, Tasks: ok}, []string{"-loadtest.stages=5s:3"}, nil, 5 * time.Second, 3, 0, ""},
 		{"bad flag", open, []string{"-loadtest.stages=1m:5,1m"}, nil, 0, 0, 0, `-loadtest.stages=1m:5,1m: column 6: stage 2 "1m": want duration:target`},
 		{"duration flag", open, []string{"-loadtest.duration=1m"}, nil, 0, 0, 0, "-loadtest.duration and stages are both set"},
+		{"without end", endless, nil, nil, 0, 0, 0, "a run without end cannot have stages"},
 		{"duration field", withDuration, nil, nil, 0, 0, 0, "duration 1m0s and stages of 1m20s"},
 		{"users are whole", fractional, nil, nil, 0, 0, 0, "stage 1: target 2.5: the closed model's targets are users"},
 		{"pacer and stages", withPacer, nil, nil, 0, 0, 0, "both Pacer and stages are set"},
