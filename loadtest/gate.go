@@ -178,5 +178,8 @@ func planMeta(p *plan) result.Meta {
 	if p.open {
 		m.Model, m.Rate, m.Users, m.SpawnRate = "open", p.Rate, 0, 0
 	}
+	if m.Stages = formatStages(p.Stages); m.Stages != "" {
+		m.SpawnRate = 0 // the stages start the users
+	}
 	return m
 }

@@ -126,7 +126,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		return nil
 	}
 	need := p.Duration + p.Grace + reportSlack
-	if !p.open {
+	if !p.open && len(p.Stages) == 0 {
 		need += time.Duration(float64(p.Users-1) / p.SpawnRate * float64(time.Second))
 	}
 	if dl, ok := deadline(tb); ok && p.endless {
@@ -485,8 +485,15 @@ func (r *runner) newEngine() *engine.Engine[*User] {
 		Duration: p.Duration, Grace: p.Grace, Window: p.Window, Segment: p.Segment,
 		Endless: p.endless, ProbeEvery: r.nominalInterval(), ProbeName: p.Tasks[0].Name,
 	}
-	if p.pacer != nil {
-		cfg.Arrivals = p.pacer
+	if len(p.Stages) > 0 {
+		if p.open {
+			cfg.Arrivals = engine.NewStaged(engineStages(p.Stages))
+		} else {
+			cfg.Stages = engineStages(p.Stages)
+		}
+	}
+	if p.Pacer != nil {
+		cfg.Arrivals = p.Pacer
 	}
 	hooks := engine.Hooks{
 		Start: func(t0 time.Time) {
@@ -611,6 +618,9 @@ func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 	if p.open {
 		meta.Model, meta.Rate, meta.Users, meta.SpawnRate = "open", p.Rate, 0, 0
 		meta.Coalesce = p.Coalesce
+	}
+	if meta.Stages = formatStages(p.Stages); meta.Stages != "" {
+		meta.SpawnRate = 0 // the stages start the users
 	}
 	return &result.Run{Meta: meta, Tasks: tasks, Total: total, Windows: windows, Failures: fails}
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/steadyload/steadyload/internal/engine"
 )
 
 // Defaults applied to the zero fields of a Scenario.
@@ -61,6 +59,23 @@ type Scenario struct {
 	// the delay shows as start lag. Negative makes every start at its own
 	// time.
 	Coalesce time.Duration
+
+	// Stages make the load change over time, as k6's ramping executors
+	// and Locust's load shapes do: each ramps in a straight line from
+	// the previous stage's target (the first from 0) to its own, in
+	// starts per second (open model) or users (closed model). Rate or
+	// Users still picks the model, with any positive value: the stages
+	// replace it. The run lasts the stages' durations together (leave
+	// Duration zero). A closed-model user i (from 0) starts when the
+	// target first reaches i+1 and stops, after its task and think time,
+	// when the target falls below; started again later, it keeps its
+	// session (OnStart ran once, OnStop runs at the end); SpawnRate is
+	// not used. -loadtest.stages overrides them.
+	Stages []Stage
+	// Pacer, when set, schedules the open model's starts in place of
+	// Rate, which stays the load the ceiling checks and must be its
+	// peak (see Pacer).
+	Pacer Pacer
 
 	Duration time.Duration // how long new tasks start (default 30 s; Endless: until stopped)
 	// Segment cuts the run into stretches judged and written on their
@@ -125,8 +140,6 @@ type Scenario struct {
 
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
-
-	pacer engine.Arrivals // replaces engine.ConstantRate{Freq: Rate} in the open model (tests)
 
 	// --- baseline gate ---
 

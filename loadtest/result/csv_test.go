@@ -359,3 +359,32 @@ func TestShareOf(t *testing.T) {
 	assert.Equal(t, "-", Share{}.String(), "Share{}.String()")
 	assert.Equal(t, "38.12", Share{38.12, true}.String(), "Share{38.12}.String()")
 }
+
+// TestMetaStagesGolden: a run in stages writes them in a stages row,
+// which reads back; the files of runs without stages have no such row
+// and read as they always have.
+func TestMetaStagesGolden(t *testing.T) {
+	m := sampleRun().Meta
+	m.Test, m.Model, m.Rate, m.Users, m.SpawnRate, m.Wait = "TestStaged", "open", 10, 0, 0, ""
+	m.Stages, m.Duration, m.Elapsed = "30s:10,2m0s:10,30s:0", 3*time.Minute, 3*time.Minute
+	m.Scheduled = 1500
+	got := writeMeta(t, m)
+	golden := filepath.Join(goldenDir, "TestStaged_meta.csv")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run with -update to create it")
+	assert.Equal(t, string(want), got, "WriteMeta differs from %s", golden)
+	back, err := ReadMeta(golden, strings.NewReader(string(want)))
+	require.NoError(t, err)
+	assert.Equal(t, m.Stages, back.Stages, "stages read back")
+	assert.Equal(t, m.Shape(), back.Shape(), "shape read back")
+
+	old, err := os.ReadFile(filepath.Join(goldenDir, "TestSample_sub_meta.csv"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(old), "stages", "a run without stages: no stages row")
+	back, err = ReadMeta("TestSample_sub_meta.csv", strings.NewReader(string(old)))
+	require.NoError(t, err, "a file without stages")
+	assert.Empty(t, back.Stages, "a file without stages: stages")
+}

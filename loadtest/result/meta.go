@@ -19,7 +19,7 @@ var metaHeader = []string{"Key", "Value"}
 // The keys of the meta file, in the order they are written.
 var metaKeys = []string{
 	"test", "run_id", "version", "status", "reason",
-	"model", "users", "spawn_rate", "wait", "rate", "max_in_flight",
+	"model", "users", "spawn_rate", "wait", "rate", "max_in_flight", "stages",
 	"duration", "window", "grace",
 	"start", "elapsed",
 	"target", "env", "stand_in",
@@ -32,14 +32,14 @@ var metaKeys = []string{
 // optionalMeta are keys added after the first format: files without them
 // still read.
 var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true,
-	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true,
+	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true,
 	"generator_cpu_wait_pct": true, "generator_cpu_pressure_pct": true, "generator_steal_pct": true, "generator_throttled_pct": true}
 
 // writtenWhenSet are optional keys written only when they have a value
 // (not zero, not empty), so that the metadata of a run that uses none of
 // them reads as it always has, by readers that predate them too. The
 // generator's CPU shares are written when known, zero included.
-var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true}
+var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -50,7 +50,7 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"status": string(m.Status), "reason": m.Reason,
 		"model": m.Model, "users": strconv.Itoa(m.Users), "spawn_rate": f(m.SpawnRate),
 		"wait": m.Wait, "rate": f(m.Rate), "max_in_flight": strconv.Itoa(m.MaxInFlight),
-		"duration": m.Duration.String(), "window": m.Window.String(), "grace": m.Grace.String(),
+		"stages": m.Stages, "duration": m.Duration.String(), "window": m.Window.String(), "grace": m.Grace.String(),
 		"start": m.Start.UTC().Format(time.RFC3339Nano), "elapsed": m.Elapsed.String(),
 		"target": m.Target, "env": m.Env, "stand_in": m.StandIn,
 		"git_commit": m.GitCommit, "go_version": m.GoVersion,
@@ -167,6 +167,8 @@ func (m *Meta) set(k, v string) (err error) {
 		fl(&m.Rate)
 	case "max_in_flight":
 		i(&m.MaxInFlight)
+	case "stages":
+		m.Stages = v
 	case "duration":
 		dur(&m.Duration)
 	case "window":

@@ -78,9 +78,13 @@ type Meta struct {
 	Wait        string  // think time, e.g. "between(1s,5s)"
 	Rate        float64 // starts per second in the open model
 	MaxInFlight int
-	Duration    time.Duration
-	Window      time.Duration
-	Grace       time.Duration
+	// Stages is the load over time, as -loadtest.stages takes it
+	// ("30s:10,2m0s:10,30s:0"; targets in starts per second or users),
+	// empty for a constant load; Rate or Users is then the stages' peak.
+	Stages   string
+	Duration time.Duration
+	Window   time.Duration
+	Grace    time.Duration
 
 	Start   time.Time
 	Elapsed time.Duration // from the first start to the end of the last request
