@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -48,7 +49,7 @@ func TestGateStarvedByCPUHog(t *testing.T) {
 	srv, _ := lognormalServer(t, 21, unchanged)
 	const k = 3
 	for range k {
-		_, tb, _ := runGate(t, gateScenario(srv, root, 200), "-loadtest.update")
+		_, tb, _ := runGate(t, starvedScenario(srv, root), "-loadtest.update")
 		require.Empty(t, tb.messages(), "recording a baseline run")
 	}
 	runs, err := baseline.Load(dir)
@@ -65,7 +66,7 @@ func TestGateStarvedByCPUHog(t *testing.T) {
 	var fails, starved, pressured, unjudged int
 	var lines []string
 	for i := range n {
-		res, tb, _ := runGate(t, gateScenario(srv, root, 200))
+		res, tb, _ := runGate(t, starvedScenario(srv, root))
 		m := res.Run.Meta
 		why := runcheck.Starved(m, base)
 		if len(why) > 0 {
@@ -106,4 +107,12 @@ func firstLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// starvedScenario is the gate's end-to-end scenario at 200/s, with the
+// starved rule in force.
+func starvedScenario(srv *httptest.Server, root string) Scenario {
+	sc := gateScenario(srv, root, 200)
+	sc.Gate.JudgeStarved = false
+	return sc
 }
