@@ -28,9 +28,20 @@ const (
 	ClassOther   = class.Other
 )
 
-// Classify names the class of a task's error. The order matters: a status
-// or check error is what the task saw, whatever wraps it.
+// A ClassedError is an error that names its own failure class, so that
+// code outside this package (a gRPC helper, a queue client) can class its
+// failures: "grpc_UNAVAILABLE", say. Classify returns the class of the
+// first such error in the chain, unless it is empty.
+type ClassedError interface {
+	error
+	FailureClass() string
+}
+
+// Classify names the class of a task's error. The order matters: a
+// panic, then an error naming its own class (ClassedError), then a status
+// or check error, which is what the task saw, whatever wraps it.
 func Classify(err error) string {
+	var own ClassedError
 	var se *StatusError
 	var ce *CheckError
 	var dnsErr *net.DNSError
@@ -46,6 +57,8 @@ func Classify(err error) string {
 		return ""
 	case errors.As(err, &pe):
 		return ClassPanic
+	case errors.As(err, &own) && own.FailureClass() != "":
+		return own.FailureClass()
 	case errors.As(err, &se):
 		return ClassHTTP
 	case errors.As(err, &ce):

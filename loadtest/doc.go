@@ -31,6 +31,8 @@
 //     per second, starts due within one Coalesce share a wake-up of the
 //     scheduler, which saves most of the generator's CPU; the wait is
 //     reported as start lag, not latency.
+//     Either model ramps and holds in Stages (a Pacer of the scenario's
+//     own can schedule the open model's starts).
 //   - A request's outcome is data (latency in an HDR histogram, failure
 //     class, exemplar), never a test failure; pass or fail is decided once,
 //     at the end, from all the evidence, and every problem is reported.

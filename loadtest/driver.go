@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -110,6 +111,10 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 
 // recordOutcome classifies err and records the outcome of task ti, run by u.
 func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Time, latency time.Duration, err error) string {
+	if errors.Is(err, ErrStop) {
+		r.stopLoad(err) // not counted: the load ends as at the end of Duration (stop.go)
+		return ClassStopped
+	}
 	o := outcome{latency: latency, end: end, bytes: u.bytes, status: u.status, traceID: u.traceID}
 	if err != nil {
 		o.class = Classify(err)

@@ -519,7 +519,7 @@ func TestLastStartNotDropped(t *testing.T) {
 	target := &fakeTarget{delay: time.Millisecond}
 	sc := fakeScenario(t, target)
 	sc.Rate, sc.Duration = 1, 3*time.Second
-	sc.pacer = lateTimer{dues: []time.Duration{0, time.Second, 3*time.Second - 500*time.Microsecond}, over: 2 * time.Millisecond}
+	sc.Pacer = lateTimer{dues: []time.Duration{0, time.Second, 3*time.Second - 500*time.Microsecond}, over: 2 * time.Millisecond}
 	res, tb, _ := runFake(t, sc)
 	require.Empty(t, tb.messages(), "run failed")
 	assert.Equal(t, int64(3), target.total.Load(), "requests the target saw")

@@ -104,7 +104,7 @@ func explainScenario(s *replicas, root, prom string, d time.Duration) Scenario {
 			_, err := u.Get(ctx, "/work")
 			return err
 		}}},
-		Gate:       Gate{Dir: root, K: 1},
+		Gate:       Gate{Dir: root, K: 1, JudgeStarved: true}, // about the explanation, not the machine
 		Prometheus: prom,
 		Queries: []Query{
 			{Name: "db latency", Expr: "max(db_query_seconds)"},

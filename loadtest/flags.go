@@ -33,6 +33,7 @@ type flags struct {
 	maxFailures *float64
 	seed        *uint64
 	wait        *string
+	stages      *string
 	// vars gives the flags of fs their values from the STEADYLOAD_*
 	// variables, for the process's command line; nil for other flag sets.
 	vars     *envVars
@@ -62,6 +63,7 @@ func newFlags(fs *flag.FlagSet) *flags {
 		maxFailures: fs.Float64("loadtest.max-failure-ratio", 0, "fail when a task's failure ratio exceeds this (default 0.01; negative disables)"),
 		seed:        fs.Uint64("loadtest.seed", 0, "seed for task choice and think time (default random)"),
 		wait:        fs.String("loadtest.wait", "", "closed model: think time after each task, `between:1s:5s`, constant:2s, pacing:10s (a start every 10s) or none"),
+		stages:      fs.String("loadtest.stages", "", "the load in `stages`, e.g. 30s:10,2m:10,30s:0: each ramps from the last target (the first from 0) to its own over its duration, in starts per second (open model) or users (closed model); the run lasts their sum"),
 		shard:       fs.String("loadtest.shard", "", "run shard `i/N` of the load (rate, users and spawn rate divided by N; needs -loadtest.run-id); auto/N takes i from $JOB_COMPLETION_INDEX+1; the merged shards are judged by steadyload compare"),
 		runID:       fs.String("loadtest.run-id", "", "the run's `id`, shared by its shards (default random)"),
 		duet:        fs.String("loadtest.duet", "", "base `URL` of a duet: every task also runs against this base version, and the target is judged against it within the run (no stored baseline)"),
@@ -168,6 +170,13 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		}
 		p.Wait = w
 	}
+	if f.set("loadtest.stages") {
+		st, err := parseStages(*f.stages)
+		if err != nil {
+			bad("-loadtest.stages=%s: %v", *f.stages, err)
+		}
+		p.Stages = st
+	}
 	if f.set("loadtest.spawn-rate") {
 		p.SpawnRate = *f.spawnRate
 		if p.SpawnRate <= 0 {
@@ -245,6 +254,12 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		p.shard = s
 	}
 
+	// Stages make the run's duration.
+	if len(p.Stages) > 0 && p.Duration == 0 {
+		for _, st := range p.Stages {
+			p.Duration += max(st.Duration, 0)
+		}
+	}
 	// Defaults.
 	if p.Duration == 0 {
 		p.Duration = DefaultDuration
@@ -321,6 +336,10 @@ func resolve(sc Scenario, f *flags) (*plan, error) {
 		bad("no load: rate and users are both zero; set Scenario.Users or Scenario.Rate, or -loadtest.users or -loadtest.rate")
 	}
 	p.open = p.Rate > 0
+	p.checkStages(f.set("loadtest.duration"), bad)
+	if p.Pacer != nil && !p.open {
+		bad("Pacer is set in the closed model: it schedules the open model's starts; set Rate (its peak) in place of Users")
+	}
 	if p.SpawnRate < 0 || math.IsNaN(p.SpawnRate) {
 		bad("spawn rate %g is not a positive number", p.SpawnRate)
 	}

@@ -46,6 +46,11 @@ type Gate struct {
 	// baseline runs, shrunk toward 0.05 (see docs/gate.md); a value set
 	// here is used as it is.
 	Tau float64
+	// JudgeStarved judges a run even when its generator was starved —
+	// denied CPU, or late starting its tasks, far more than in the
+	// baseline's runs — with a warning; by default such a comparison
+	// gives "no verdict" (see docs/gate.md); -loadtest.judge-starved.
+	JudgeStarved bool
 
 	update bool // record this run, as -loadtest.update (tests of the package)
 }
@@ -56,6 +61,7 @@ type baselineFlags struct {
 	dir       *string
 	update    *bool
 	require   *bool
+	judge     *bool
 	tolerance *float64
 	alpha     *float64
 	metrics   *string
@@ -69,6 +75,7 @@ func newBaselineFlags(fs *flag.FlagSet) *baselineFlags {
 		dir:       fs.String("loadtest.baseline", "baseline", "`dir`ectory of the baselines, <dir>/<env>/<Test>/ (relative to the package)"),
 		update:    fs.Bool("loadtest.update", false, "record this run into the baseline (only a complete run with enough requests; the last K runs are kept)"),
 		require:   fs.Bool("loadtest.require-baseline", false, "fail when there is no comparable baseline or no verdict"),
+		judge:     fs.Bool("loadtest.judge-starved", false, "judge a run even when its generator was starved next to the baseline's runs (default: no verdict)"),
 		tolerance: fs.Float64("loadtest.tolerance", 0, "change that fails when significant: latency +F, rate -F (default 0.10)"),
 		alpha:     fs.Float64("loadtest.alpha", 0, "one-sided significance level of the gate (default 0.01)"),
 		metrics:   fs.String("loadtest.gate", "", "gated `metrics`, comma-separated: p50, p90, p95, p99, failures, rate (default p95,failures,rate)"),
@@ -94,7 +101,7 @@ func newGatePart(r *runner, f *baselineFlags, tau func(task, metric string) (flo
 func gateConfig(r *runner, f *baselineFlags) (gatecheck.Config, error) {
 	sc := r.plan.Gate
 	g := gatecheck.Config{
-		Update: sc.update || *f.update, Require: *f.require, K: sc.K, TauSource: "default (not calibrated)",
+		Update: sc.update || *f.update, Require: *f.require, JudgeStarved: sc.JudgeStarved || *f.judge, K: sc.K, TauSource: "default (not calibrated)",
 		MaxFailureRatio: r.plan.MaxFailureRatio, MaxLateRatio: r.plan.MaxLateRatio, Probe: f.probe,
 	}
 	g.Gate = gate.Config{Tolerance: sc.Tolerance, FailureTolerance: sc.FailureTolerance, Alpha: sc.Alpha, Tau: sc.Tau, EstimateTau: sc.Tau == 0}
@@ -170,6 +177,9 @@ func planMeta(p *plan) result.Meta {
 	m.Wait = waitName(p.Wait)
 	if p.open {
 		m.Model, m.Rate, m.Users, m.SpawnRate = "open", p.Rate, 0, 0
+	}
+	if m.Stages = formatStages(p.Stages); m.Stages != "" {
+		m.SpawnRate = 0 // the stages start the users
 	}
 	return m
 }

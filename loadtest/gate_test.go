@@ -81,7 +81,7 @@ func gateScenario(srv *httptest.Server, dir string, rate float64) Scenario {
 			_, err := u.Get(ctx, "/work")
 			return err
 		}}},
-		Gate: Gate{Dir: dir, K: 3},
+		Gate: Gate{Dir: dir, K: 3, JudgeStarved: true}, // about the comparison, not the machine
 	}
 }
 

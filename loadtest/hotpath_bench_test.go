@@ -46,6 +46,7 @@ func benchRunner(b *testing.B, p *plan, target string) *runner {
 	r := &runner{tb: b, plan: p, target: u, base: target, runID: "0123456789abcdef", headers: newOwnHeaders("0123456789abcdef"), seed: 1}
 	r.client = newClient(p, u)
 	b.Cleanup(r.client.CloseIdleConnections)
+	r.backoff, r.scrub = noPacer{}, noScrub
 	names := make([]string, len(p.Tasks))
 	for i, t := range p.Tasks {
 		names[i] = t.Name
@@ -174,11 +175,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 	for _, bc := range []struct {
-		name string
-		do   func(context.Context, *User) error
-	}{{"get", get}, {"post-json", post}} {
+		name      string
+		do        func(context.Context, *User) error
+		noCookies bool // the user's cookie jar off: what the jar costs
+	}{{"get", get, false}, {"get-no-cookies", get, true}, {"post-json", post, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: []Task{{Name: "T", Do: bc.do}}}), srv.URL)
+			r := benchRunner(b, benchPlan(b, Scenario{Rate: 1, Tasks: []Task{{Name: "T", Do: bc.do}}, NoCookies: bc.noCookies}), srv.URL)
 			u := r.NewUser(0)
 			ctx := b.Context()
 			b.ReportAllocs()

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -34,6 +35,8 @@ type recorder struct {
 	// own histogram, or one recorded alongside theirs, so that closing a
 	// window merges no whole-run histogram.
 	total *hdrhistogram.Histogram
+
+	names recNames // the names recorded inside tasks
 }
 
 type taskRec struct {
@@ -89,6 +92,7 @@ func newRecorder(names []string) *recorder {
 	} else {
 		rec.total = result.NewHistogram()
 	}
+	rec.initNames(names)
 	return rec
 }
 
@@ -337,4 +341,130 @@ var addrPair = regexp.MustCompile(`\S+->(\S+)`)
 // normalizeError makes an error message groupable.
 func normalizeError(msg string) string {
 	return addrPair.ReplaceAllString(msg, "$1")
+}
+
+// maxNames caps the distinct names recorded inside tasks (Request.Name,
+// User.Record), so that a name with ids in it cannot grow the run's
+// memory: beyond it, measurements are recorded under otherNames. A row
+// holds some 215 KB of histograms, and as much again while a segment's
+// figures are cut: 100 names are some 40 MB at most.
+const maxNames = 100
+
+// otherNames is the row of the measurements whose names came after the
+// first maxNames.
+const otherNames = "(other names)"
+
+// recNames maps the names recorded inside tasks to their rows. Lookups
+// of a known name take no lock: the map is copied on write, and a name
+// is added once, when it first appears.
+type recNames struct {
+	index    atomic.Pointer[map[string]int] // name → row in tasks; nameRefused for a task's name
+	mu       sync.Mutex                     // serializes additions
+	n        int                            // names added, otherNames aside
+	reported sync.Map                       // the refused names already reported
+}
+
+// nameRefused marks, in recNames.index, a name no measurement may take:
+// a task's, or a row the results reserve.
+const nameRefused = -1
+
+// nameNote says what nameIndex did beside finding a row.
+type nameNote int
+
+const (
+	nameKnown    nameNote = iota // the name has its row
+	nameRefusedN                 // the name is a task's or reserved: nothing is recorded
+	nameRefused1                 // nameRefusedN, the first time for this name
+	nameOverflow                 // the first name past maxNames: recorded under otherNames
+)
+
+// initNames reserves the tasks' names (and the aggregate's, and the
+// setup row's) so that no measurement inside a task takes them.
+func (rec *recorder) initNames(tasks []string) {
+	m := make(map[string]int, len(tasks)+2)
+	for _, n := range append([]string{"", result.AggregateName, "OnStart"}, tasks...) {
+		m[nameKey(n)] = nameRefused
+	}
+	rec.names.index.Store(&m)
+}
+
+// nameKey is the key a name's row is known by: "POST  /orders" and
+// "POST /orders" are one row.
+func nameKey(name string) string {
+	typ, rest := splitName(name)
+	if typ == "" {
+		return rest
+	}
+	return typ + " " + rest
+}
+
+// nameIndex returns the row of the measurements named name, adding it
+// when the name is new. A name that is a task's gets no row
+// (nameRefused1 the first time, then nameRefusedN); the first name past maxNames is nameOverflow, and it and
+// every one after it share the otherNames row.
+func (rec *recorder) nameIndex(name string) (i int, note nameNote) {
+	key := nameKey(name)
+	if i, ok := (*rec.names.index.Load())[key]; ok {
+		if i == nameRefused {
+			return i, rec.refused(key)
+		}
+		return i, nameKnown
+	}
+	return rec.addName(key)
+}
+
+// refused is the note of a refused name: nameRefused1 the first time.
+func (rec *recorder) refused(key string) nameNote {
+	if _, seen := rec.names.reported.LoadOrStore(key, true); seen {
+		return nameRefusedN
+	}
+	return nameRefused1
+}
+
+// addName is nameIndex's slow path: the first measurement of a name.
+func (rec *recorder) addName(key string) (int, nameNote) {
+	ns := &rec.names
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	old := *ns.index.Load()
+	if i, ok := old[key]; ok { // added meanwhile
+		if i == nameRefused {
+			return i, rec.refused(key)
+		}
+		return i, nameKnown
+	}
+	note := nameKnown
+	if ns.n >= maxNames {
+		if i, ok := old[otherNames]; ok {
+			return i, nameKnown // not kept: the map stays bounded
+		}
+		key, note = otherNames, nameOverflow
+	} else {
+		ns.n++
+	}
+	i := rec.addRow(key)
+	m := make(map[string]int, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[key] = i
+	ns.index.Store(&m)
+	return i, note
+}
+
+// addRow adds a row for the measurements named key and returns its index.
+func (rec *recorder) addRow(key string) int {
+	typ, name := splitName(key)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.tasks) == 1 && rec.total == rec.tasks[0].latency {
+		rec.total = rec.total.Clone() // the total is no longer the one row's
+	}
+	rec.tasks = append(rec.tasks, taskRec{
+		typ: typ, name: name,
+		latency:    result.NewHistogram(),
+		winLatency: result.NewWindowHistogram(),
+		errs:       map[failKey]int64{},
+	})
+	return len(rec.tasks) - 1
 }

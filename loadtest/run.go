@@ -25,6 +25,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/procstat"
 	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -75,9 +76,13 @@ type runner struct {
 	segIndex   int
 	setupIndex int // recorder index of OnStart, when there is one
 
-	eng *engine.Engine[*User] // sends the load
+	eng     *engine.Engine[*User] // sends the load
+	stopper                       // a task's ErrStop
+
+	proc procstat.Sample // the kernel's CPU accounting at the segment's start
 
 	panicSites sync.Map // file:line of each panic site whose stack was logged
+	sessions   sessionStats
 
 	stopMu sync.Mutex
 	status result.Status
@@ -122,7 +127,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 		return nil
 	}
 	need := p.Duration + p.Grace + reportSlack
-	if !p.open {
+	if !p.open && len(p.Stages) == 0 {
 		need += time.Duration(float64(p.Users-1) / p.SpawnRate * float64(time.Second))
 	}
 	if dl, ok := deadline(tb); ok && p.endless {
@@ -188,6 +193,9 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	r.events = append(r.events, opt.events...)
 	r.pipe = pipe
 	r.eng = r.newEngine()
+	if r.duet != nil {
+		r.duet.base.eng = r.eng // a base's task may end the starts too (ErrStop)
+	}
 
 	tb.Logf("loadtest: %s: %s%s against %s%s (run %s, seed %d%s)",
 		tb.Name(), r.shape(), r.segmentNote(), redact(r.target.String()), r.standInNote(), r.runID, seed, r.shardNote())
@@ -215,6 +223,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}()
 	r.segs = segs
 	r.execute()
+	r.logSessions()
 	r.endSegment(r.eng.Final(), true)
 	close(segs)
 	return <-judged
@@ -497,11 +506,21 @@ func (r *runner) newEngine() *engine.Engine[*User] {
 		Duration: p.Duration, Grace: p.Grace, Window: p.Window, Segment: p.Segment,
 		Endless: p.endless, ProbeEvery: r.nominalInterval(), ProbeName: p.Tasks[0].Name,
 	}
-	if p.pacer != nil {
-		cfg.Arrivals = p.pacer
+	if len(p.Stages) > 0 {
+		if p.open {
+			cfg.Arrivals = engine.NewStaged(engineStages(p.Stages))
+		} else {
+			cfg.Stages = engineStages(p.Stages)
+		}
+	}
+	if p.Pacer != nil {
+		cfg.Arrivals = p.Pacer
 	}
 	hooks := engine.Hooks{
-		Start: func(t0 time.Time) { r.pipe.Start(r.tb.Context(), t0) },
+		Start: func(t0 time.Time) {
+			r.proc = procstat.Read()
+			r.pipe.Start(r.tb.Context(), t0)
+		},
 		Window: func(rows []result.Window) {
 			if testing.Verbose() {
 				r.tb.Log(progressLine(r, rows))
@@ -610,6 +629,7 @@ func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 		Paused: seg.Paused, Outages: seg.Outages, Starved: seg.Starved,
 		Shard: p.shard.String(), Location: p.location,
 	}
+	r.proc = deniedCPU(&meta, r.proc)
 	if p.Segment > 0 {
 		meta.Duration = p.Segment // a segment compares with segments of its length
 	}
@@ -622,6 +642,9 @@ func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 	if p.open {
 		meta.Model, meta.Rate, meta.Users, meta.SpawnRate = "open", p.Rate, 0, 0
 		meta.Coalesce = p.Coalesce
+	}
+	if meta.Stages = formatStages(p.Stages); meta.Stages != "" {
+		meta.SpawnRate = 0 // the stages start the users
 	}
 	return &result.Run{Meta: meta, Tasks: tasks, Total: total, Windows: windows, Failures: fails}
 }

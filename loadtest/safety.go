@@ -199,6 +199,19 @@ func (s *safety) checkCeiling(f *safetyFlags) error {
 	if errs != nil || *f.allowHighLoad {
 		return errors.Join(errs...)
 	}
+	for i, st := range p.Stages {
+		switch {
+		case p.open && st.Target > maxRate:
+			errs = append(errs, fmt.Errorf("stage %d (%s): rate %s is above the ceiling of %s: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-rate",
+				i+1, formatStages(p.Stages[i:i+1]), engine.ConstantRate{Freq: st.Target}, engine.ConstantRate{Freq: maxRate}))
+		case !p.open && st.Target > float64(maxUsers):
+			errs = append(errs, fmt.Errorf("stage %d (%s): %g users is above the ceiling of %d: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-users",
+				i+1, formatStages(p.Stages[i:i+1]), st.Target, maxUsers))
+		}
+	}
+	if errs != nil {
+		return errors.Join(errs...) // the stages' peak is the plan's rate or users
+	}
 	if p.open && p.Rate > maxRate {
 		errs = append(errs, fmt.Errorf("rate %s is above the ceiling of %s: pass -loadtest.allow-high-load if this load is intended, or raise -loadtest.max-rate",
 			engine.ConstantRate{Freq: p.Rate}, engine.ConstantRate{Freq: maxRate}))

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/steadyload/steadyload/internal/engine"
 )
 
 // Defaults applied to the zero fields of a Scenario.
@@ -62,6 +60,23 @@ type Scenario struct {
 	// time.
 	Coalesce time.Duration
 
+	// Stages make the load change over time, as k6's ramping executors
+	// and Locust's load shapes do: each ramps in a straight line from
+	// the previous stage's target (the first from 0) to its own, in
+	// starts per second (open model) or users (closed model). Rate or
+	// Users still picks the model, with any positive value: the stages
+	// replace it. The run lasts the stages' durations together (leave
+	// Duration zero). A closed-model user i (from 0) starts when the
+	// target first reaches i+1 and stops, after its task and think time,
+	// when the target falls below; started again later, it keeps its
+	// session (OnStart ran once, OnStop runs at the end); SpawnRate is
+	// not used. -loadtest.stages overrides them.
+	Stages []Stage
+	// Pacer, when set, schedules the open model's starts in place of
+	// Rate, which stays the load the ceiling checks and must be its
+	// peak (see Pacer).
+	Pacer Pacer
+
 	Duration time.Duration // how long new tasks start (default 30 s; Endless: until stopped)
 	// Segment cuts the run into stretches judged and written on their
 	// own while the load goes on: at the end of each, its files are
@@ -107,6 +122,20 @@ type Scenario struct {
 	OnStart func(ctx context.Context, u *User) error
 	OnStop  func(ctx context.Context, u *User) error
 
+	// NoCookies turns off the users' cookie jars. By default each user
+	// keeps the cookies the target sets, as a browser session does, and
+	// sends them back with its later requests, never another user's (see
+	// docs/scenarios.md, Sessions).
+	NoCookies bool
+	// Renew, when set, renews a user's credentials when a request made
+	// through the User's helpers is answered 401 Unauthorized and 401 is
+	// not one of its Expect codes: it runs once (log in again, set
+	// u.Header or a cookie), then that request is sent once more, whatever
+	// its method, as a 401 says the target did nothing with it. A second
+	// 401, or an error from Renew, fails the request with the 401.
+	// Requests made inside Renew are never renewed.
+	Renew func(ctx context.Context, u *User) error
+
 	// Header is sent with every request made through the User's HTTP
 	// helpers, after the harness's own headers.
 	Header http.Header
@@ -115,8 +144,6 @@ type Scenario struct {
 
 	// Seed makes task choice and think time reproducible; 0 picks one.
 	Seed uint64
-
-	pacer engine.Arrivals // replaces engine.ConstantRate{Freq: Rate} in the open model (tests)
 
 	// --- baseline gate ---
 
@@ -222,10 +249,12 @@ type StandIn struct {
 // cannot run on this machine.
 var ErrUnavailable = errors.New("stand-in unavailable")
 
-var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+// httpMethods are the leading words of a name that become its type: the
+// HTTP methods, and GRPC for the gRPC calls of package grpcload.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "GRPC"}
 
 // splitName splits "POST /orders" into ("POST", "/orders"); a name without
-// a leading HTTP method has an empty type.
+// a leading HTTP method (or GRPC) has an empty type.
 func splitName(name string) (typ, rest string) {
 	m, r, ok := strings.Cut(name, " ")
 	if !ok {

@@ -61,7 +61,7 @@ func shardScenario(tr http.RoundTripper, root string) Scenario {
 		Host: "http://target.test", Transport: tr,
 		Rate: 200, Duration: 10 * time.Second, Window: time.Second, Grace: time.Second,
 		Tasks: []Task{getTask("GET /a", "/a", 3), getTask("GET /b", "/b", 1)},
-		Gate:  Gate{Dir: root, K: 3},
+		Gate:  Gate{Dir: root, K: 3, JudgeStarved: true}, // about the comparison, not the machine
 	}
 }
 
@@ -225,10 +225,10 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 			if tc.wantFail {
 				want = cli.ExitFail
 			}
-			code, out = steadyload("compare", "-baseline", root, whole.out)
+			code, out = steadyload("compare", "-judge-starved", "-baseline", root, whole.out)
 			assert.Equal(t, want, code, "compare of the whole run's results:\n%s", out)
 			assert.Contains(t, out, whole.seg.Gate.Text(), "compare prints the run's gate table")
-			code, out = steadyload("compare", "-baseline", root, merged)
+			code, out = steadyload("compare", "-judge-starved", "-baseline", root, merged)
 			assert.Equal(t, want, code, "compare of the merged shards:\n%s", out)
 			name := result.FileBase(t.Name()) + "_gate.csv"
 			wv, mv := gateVerdicts(t, filepath.Join(whole.out, name)), gateVerdicts(t, filepath.Join(merged, name))

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Version is the harness version sent in the User-Agent header.
@@ -25,7 +26,8 @@ const RunHeader = "X-Loadtest-Run"
 
 // A User is one simulated user: in the closed model one looping goroutine,
 // in the open model one of a pool of users reused across starts. A user is
-// used by one task at a time.
+// used by one task at a time. It keeps the cookies the target sets for it,
+// as a browser session does, unless Scenario.NoCookies.
 type User struct {
 	ID   int        // from 0, unique within the run
 	Rand *rand.Rand // seeded from the scenario's seed and ID
@@ -42,8 +44,56 @@ type User struct {
 	bytes   int64 // body bytes read during the current task
 	status  int   // last HTTP status of the current task
 	buf     bytes.Buffer
+	client  *http.Client // its own, with its cookie jar (session.go); made at its first request
+	// renewing is set while the scenario's Renew runs for this user.
+	renewing bool
 
 	twin *User // a duet's: the same user against the base
+}
+
+// RunID returns the run's id, as sent in the X-Loadtest-Run header, so
+// that tasks that are not HTTP can send it with their own calls.
+func (u *User) RunID() string { return u.r.runID }
+
+// Traceparent returns a W3C traceparent header value for one call of the
+// task in progress: the task's trace id (TraceID) and a new span id, as
+// the HTTP helpers send. Tasks that are not HTTP send it with their calls.
+func (u *User) Traceparent() string { return u.traceparent() }
+
+// Record records a measurement the harness did not time itself — a gRPC
+// call, a websocket round trip, a queue's end-to-end delay — under name:
+// a row of its own in every result, with its own latency, failures,
+// windows, gate, history and thresholds, beside the task's. err is nil
+// for a success; otherwise its class is Classify's. A name that is a
+// task's (or "OnStart", "Aggregated", or empty) is an error of the run, reported
+// once, and its measurements are dropped; past 100 distinct names, the
+// rest are recorded as one row, "(other names)", with a warning.
+func (u *User) Record(name string, took time.Duration, err error) {
+	u.recordNamed(name, took, 0, 0, err)
+}
+
+// recordNamed records one measurement named name, with the status and the
+// body bytes of the response it measured, if any.
+func (u *User) recordNamed(name string, took time.Duration, status int, bytes int64, err error) {
+	r := u.r
+	i, note := r.rec.nameIndex(name)
+	switch note {
+	case nameRefused1:
+		r.tb.Errorf("loadtest: a measurement inside a task is named %q, which is the name of a task or of a row of the results, or empty: "+
+			"Request.Name and User.Record name rows of their own; its measurements are not recorded (said once)", name)
+		return
+	case nameRefusedN:
+		return
+	case nameOverflow:
+		r.tb.Logf("loadtest: more than %d distinct names recorded inside tasks (Request.Name, User.Record; ids in a name?): %q and every new name after it are recorded as %q",
+			maxNames, name, otherNames)
+	}
+	o := outcome{latency: took, end: time.Now(), bytes: bytes, status: status, traceID: u.traceID}
+	if err != nil {
+		o.class = Classify(err)
+		o.msg = r.scrub(normalizeError(describe(err)))
+	}
+	r.rec.record(i, &o)
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the
@@ -98,6 +148,12 @@ type Request struct {
 	// Check looks at a response whose status was accepted; an error marks
 	// the request failed (class "check") without stopping the run.
 	Check func(*Response) error
+	// Name, when set, records this request under its own name as well
+	// (Locust's name=): its latency from send to the body's end, its
+	// status and its failure, in a row of their own ("GET /users/{id}"),
+	// while the task is still timed as a whole under the task's name.
+	// See User.Record for the names refused and their limit.
+	Name string
 }
 
 // hasBody reports whether r sends a body, even an empty one.
@@ -147,8 +203,26 @@ func (u *User) PostJSON(ctx context.Context, path string, body any) (*Response, 
 // Do sends req to the target with the harness's headers (User-Agent,
 // X-Loadtest-Run, traceparent), reads the whole body and checks the status
 // and the Check function. The error classifies the failure: a
-// *StatusError, a *CheckError, or the transport's error.
+// *StatusError, a *CheckError, or the transport's error. A 401 renews the
+// user's credentials and sends req once more when the scenario has a Renew.
 func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
+	if req.Name == "" {
+		return u.do(ctx, &req)
+	}
+	start := time.Now()
+	resp, err := u.do(ctx, &req)
+	took := time.Since(start)
+	var status int
+	var bytes int64
+	if resp != nil {
+		status, bytes = resp.Status, int64(len(resp.Body))
+	}
+	u.recordNamed(req.Name, took, status, bytes, err)
+	return resp, err
+}
+
+// do is Do, unnamed.
+func (u *User) do(ctx context.Context, req *Request) (*Response, error) {
 	var body []byte
 	switch {
 	case req.JSON != nil:
@@ -167,15 +241,45 @@ func (u *User) Do(ctx context.Context, req Request) (*Response, error) {
 			method = http.MethodPost
 		}
 	}
-	hr, err := u.newRequest(ctx, method, &req, body, u.traceparent())
+	resp, err := u.send(ctx, method, req, body)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := u.r.client.Do(hr)
+	if resp.StatusCode == http.StatusUnauthorized && u.mayRenew(req) {
+		// The target refused the credentials and so did nothing with
+		// the request: renew them once and send it once more.
+		out, refused := u.finish(req, resp)
+		if out == nil {
+			return nil, refused // its body could not be read
+		}
+		if err := u.renew(ctx); err != nil {
+			u.status = out.Status
+			if ctx.Err() != nil {
+				return nil, err // the task's time ran out while renewing
+			}
+			return nil, fmt.Errorf("%w (renew credentials: %v)", refused, err)
+		}
+		if resp, err = u.send(ctx, method, req, body); err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			u.r.sessions.refused.Add(1)
+		}
+	}
+	return u.finish(req, resp)
+}
+
+// send makes one round trip of a Do through the user's client.
+func (u *User) send(ctx context.Context, method string, req *Request, body []byte) (*http.Response, error) {
+	hr, err := u.newRequest(ctx, method, req, body, u.traceparent())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.httpClient().Do(hr)
 	if err != nil {
 		return nil, unwrapURLError(err)
 	}
-	return u.finish(&req, resp)
+	return resp, nil
 }
 
 // newRequest is the http.Request of a Do.

@@ -50,6 +50,7 @@ type judgeFlags struct {
 	alpha            *float64
 	k                *int
 	require          *bool
+	judgeStarved     *bool
 	update           *bool
 	historyAppend    *bool
 	drift            *string
@@ -75,6 +76,7 @@ func newJudgeFlags(fs *flag.FlagSet) *judgeFlags {
 		alpha:            fs.Float64("alpha", 0, "one-sided significance level of the gate (default 0.01)"),
 		k:                fs.Int("baseline-runs", defaultBaselineRuns, "baseline runs kept when recording, K"),
 		require:          fs.Bool("require-baseline", false, "fail when there is no comparable baseline or no verdict"),
+		judgeStarved:     fs.Bool("judge-starved", false, "judge a run even when its generator was starved next to the baseline's runs (default: no verdict)"),
 		update:           fs.Bool("update", false, "record the run into the baseline, as -loadtest.update (a regression is then reported, not failed)"),
 		historyAppend:    fs.Bool("history-append", false, "append the run's rows to the history, as -loadtest.history"),
 		drift:            fs.String("drift", "warn", "history check for a creep or a step of each task's p95: warn, fail or off"),
@@ -201,7 +203,7 @@ func (f *judgeFlags) checks() runcheck.Config {
 // makes it from its own.
 func (f *judgeFlags) gateConfig(envName, location, test string, record bool) (gatecheck.Config, error) {
 	c := gatecheck.Config{
-		Update: record && *f.update, Require: *f.require, K: *f.k, TauSource: "default (not calibrated)",
+		Update: record && *f.update, Require: *f.require, JudgeStarved: *f.judgeStarved, K: *f.k, TauSource: "default (not calibrated)",
 		MaxFailureRatio: f.checks().MaxFailureRatio, MaxLateRatio: *f.maxLate,
 	}
 	// τ as the harness takes it when the scenario sets none: estimated

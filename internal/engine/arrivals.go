@@ -9,8 +9,11 @@ import (
 // Arrivals schedules the starts of the open model. Pace is given the time
 // elapsed since the run began and the number of starts made so far, and
 // returns how long to wait before the next start; stop reports that no more
-// starts should be made. Only a constant rate exists today; stages that
-// ramp and hold will be arrivals a scenario can set.
+// starts should be made. ConstantRate and Staged are the engine's own; a
+// scenario can set its own. Arrivals that can also say when a given start
+// is due (Due(hits uint64) time.Duration, as both of the engine's can)
+// have each start's latency and lateness counted from its own schedule,
+// and the starts never made counted as dropped.
 type Arrivals interface {
 	Pace(elapsed time.Duration, hits uint64) (wait time.Duration, stop bool)
 }

@@ -13,6 +13,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,13 @@ type Config struct {
 
 	Users     int     // closed model: concurrent users
 	SpawnRate float64 // closed model: users started per second
+	// Stages, when set, shape the closed model's users over time in
+	// place of SpawnRate: user i (from 0) starts when the target first
+	// reaches i+1 and stops, after its task and think time, when it
+	// falls below; started again, it keeps its session (Setup once,
+	// Teardown at the end of the run). Users is the most the stages
+	// reach. The open model's stages are its Arrivals (NewStaged).
+	Stages []Stage
 
 	Arrivals      Arrivals      // open model: when starts are due
 	MaxInFlight   int           // open model: cap on tasks in flight
@@ -172,6 +180,10 @@ type Engine[U any] struct {
 	inFlight atomic.Int64 // open model: tasks in flight
 	schedule
 
+	stopStarts context.CancelFunc // ends the starts
+	endOnce    sync.Once
+	ended      atomic.Int64 // when EndStarts ended the starts, in ns from t0; 0: it did not
+
 	hold      *hold[U]     // a run without end's pause; nil in a run of fixed length
 	openUsers []*pooled[U] // every user the open model made (the scheduler's)
 
@@ -233,6 +245,7 @@ func (e *Engine[U]) Run(ctx context.Context) {
 	defer stopTasks(nil)
 	startCtx, stopStarts := context.WithCancel(taskCtx)
 	defer stopStarts()
+	e.stopStarts = stopStarts
 	if c.Endless {
 		e.hold = newHold(e, taskCtx)
 	}
@@ -296,6 +309,27 @@ func (e *Engine[U]) Run(ctx context.Context) {
 	e.drainPool(ctx)
 }
 
+// EndStarts ends the load's starts now, as the end of Duration does: no
+// task starts after it, the tasks in flight get the Grace. In the open
+// model no start due after it is made or counted as dropped. It may be
+// called once the load has started, from a task say; later calls do
+// nothing.
+func (e *Engine[U]) EndStarts() {
+	e.endOnce.Do(func() {
+		e.ended.Store(max(1, int64(time.Since(e.t0))))
+		e.stopStarts()
+	})
+}
+
+// endedAt is when EndStarts ended the starts, from t0, or the longest
+// duration when it did not.
+func (e *Engine[U]) endedAt() time.Duration {
+	if at := e.ended.Load(); at > 0 {
+		return time.Duration(at)
+	}
+	return math.MaxInt64
+}
+
 // Final returns the run's last segment, from the last cut to the end of
 // the load, once Run has returned.
 func (e *Engine[U]) Final() *Segment {
@@ -322,21 +356,25 @@ func (e *Engine[U]) spawnEvery() time.Duration {
 	return time.Duration(float64(time.Second) / e.cfg.SpawnRate)
 }
 
-// runClosed runs the closed model: Users goroutines, started at SpawnRate,
-// each looping task → think time until starts stop.
+// runClosed runs the closed model: Users goroutines, started at SpawnRate
+// or along the Stages, each looping task → think time while it is on,
+// until starts stop.
 func (e *Engine[U]) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGroup) {
 	spawnEvery := e.spawnEvery()
 	for id := range e.cfg.Users {
-		at := e.t0.Add(time.Duration(id) * spawnEvery)
-		if !at.Before(e.stopAt) {
-			break
+		spans := []span{{time.Duration(id) * spawnEvery, e.stopAt.Sub(e.t0)}}
+		if e.cfg.Stages != nil {
+			spans = userSpans(e.cfg.Stages, id)
+		}
+		if len(spans) == 0 || !e.t0.Add(spans[0].from).Before(e.stopAt) {
+			break // the users after it start no earlier
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tm := time.NewTimer(time.Hour)
 			defer tm.Stop()
-			if !sleep(startCtx, tm, time.Until(at)) {
+			if !sleep(startCtx, tm, time.Until(e.t0.Add(spans[0].from))) {
 				return
 			}
 			u := e.drv.NewUser(id)
@@ -346,30 +384,58 @@ func (e *Engine[U]) runClosed(startCtx, taskCtx context.Context, wg *sync.WaitGr
 				return
 			}
 			defer e.drv.Teardown(taskCtx, u)
-			for now := time.Now(); startCtx.Err() == nil && now.Before(e.stopAt); {
-				if e.hooks.Backoff.Wait(startCtx, tm, e.stopAt) {
-					now = time.Now()
-					continue // the target asked to slow down: check the time again
+			for i, sp := range spans {
+				if i > 0 {
+					// Off since the last span ended: on again at the next.
+					e.active.Add(-1)
+					ok := sleep(startCtx, tm, time.Until(e.t0.Add(sp.from)))
+					e.active.Add(1)
+					if !ok {
+						return
+					}
 				}
-				if e.hold != nil && !e.hold.wait(startCtx, tm, id) {
+				if !e.runUser(startCtx, taskCtx, tm, id, u, e.t0.Add(sp.to)) {
 					return
 				}
-				took, end := e.drv.Exec(e.taskContext(taskCtx), u, time.Time{})
-				now = end
-				think, ok := e.drv.Think(u, took)
-				if !ok {
-					continue
-				}
-				if !end.Add(think).Before(e.stopAt) {
-					return // the next start would fall after the end
-				}
-				if !sleep(startCtx, tm, think) {
-					return
-				}
-				now = time.Now()
 			}
 		}()
 	}
+}
+
+// runUser runs u's tasks, each followed by its think time, while the
+// time is before until; false means the run is over for u.
+func (e *Engine[U]) runUser(startCtx, taskCtx context.Context, tm *time.Timer, id int, u U, until time.Time) bool {
+	until = minTime(until, e.stopAt)
+	for now := time.Now(); startCtx.Err() == nil && now.Before(until); {
+		if e.hooks.Backoff.Wait(startCtx, tm, until) {
+			now = time.Now()
+			continue // the target asked to slow down: check the time again
+		}
+		if e.hold != nil && !e.hold.wait(startCtx, tm, id) {
+			return false
+		}
+		took, end := e.drv.Exec(e.taskContext(taskCtx), u, time.Time{})
+		now = end
+		think, ok := e.drv.Think(u, took)
+		if !ok {
+			continue
+		}
+		if !end.Add(think).Before(e.stopAt) {
+			return false // the next start would fall after the end
+		}
+		if !sleep(startCtx, tm, think) {
+			return false
+		}
+		now = time.Now()
+	}
+	return startCtx.Err() == nil && until.Before(e.stopAt)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // taskContext is the context a task starts with: taskCtx, or in a run
@@ -443,7 +509,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 		if canDue {
 			// Up to the end of starts: a run stopped early (aborted,
 			// interrupted) did not drop the starts it never reached.
-			end := min(duration, time.Since(e.t0))
+			end := min(duration, time.Since(e.t0), e.endedAt())
 			for h := hits; due.Due(h) < end; h++ {
 				e.dropped.Add(1)
 			}
@@ -482,6 +548,9 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			}
 			wokeAt = time.Now()
 			lastWake = wokeAt.Sub(e.t0)
+		}
+		if sched >= e.endedAt() {
+			return // EndStarts: starts end there
 		}
 		if e.hooks.Backoff.Skip(e.t0.Add(sched)) {
 			hits++ // the target asked to slow down: skipped, counted, not late

@@ -274,12 +274,13 @@ func runKey(id string, at time.Time) string {
 	return id + "|" + at.UTC().Format(time.RFC3339Nano)
 }
 
-// describe writes the movers: "db latency (ρ = +0.93, p < 0.0001, 28
-// windows; 2ms → 31ms, +1450%, changed at the same point)".
+// describe writes the movers: "db latency (ρ = +0.93, step p < 0.0001,
+// 28 windows; 2ms → 31ms, +1450%, changed at the same point)", the test
+// that passed named before its p-value.
 func describe(ms []Mover, unit string) string {
 	parts := make([]string, len(ms))
 	for i, m := range ms {
-		s := fmt.Sprintf("%s (ρ = %+.2f, %s, %d %s; %s → %s, %s", m.Signal, m.Rho, numfmt.PValue(m.P), m.N, unit,
+		s := fmt.Sprintf("%s (ρ = %+.2f, %s %s, %d %s; %s → %s, %s", m.Signal, m.Rho, m.By, numfmt.PValue(m.P), m.N, unit,
 			signals.Compact(m.From), signals.Compact(m.To), changeText(m.Change))
 		if m.SameChange {
 			s += ", changed at the same point"

@@ -25,19 +25,24 @@ import (
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/numfmt"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/runcheck"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
 // Config is what the gate does in one run, resolved from the flags and
 // the scenario before the part is made.
 type Config struct {
-	Dir       string        // the baseline directory of the test in its environment
-	Gate      gate.Config   // tolerances, α and the default τ, normalized
-	Metrics   []gate.Metric // the gated metrics, in order, without repeats
-	K         int           // baseline runs kept and compared with
-	Update    bool          // record the segment into the baseline
-	Require   bool          // fail when there is no comparable baseline, or no verdict
-	TauSource string        // where Gate.Tau comes from, recorded with a baseline run
+	Dir     string        // the baseline directory of the test in its environment
+	Gate    gate.Config   // tolerances, α and the default τ, normalized
+	Metrics []gate.Metric // the gated metrics, in order, without repeats
+	K       int           // baseline runs kept and compared with
+	Update  bool          // record the segment into the baseline
+	Require bool          // fail when there is no comparable baseline, or no verdict
+	// JudgeStarved judges a run even when its generator fared much worse
+	// than in the baseline's runs (runcheck.Starved), with a warning;
+	// by default such a comparison gives no verdict.
+	JudgeStarved bool
+	TauSource    string // where Gate.Tau comes from, recorded with a baseline run
 
 	// Tau returns the run-to-run noise τ of a task's metric calibrated
 	// from the run history, and from how many runs; ok false means "not
@@ -124,6 +129,19 @@ func (g *Part) Evaluate(seg *pipeline.Segment) {
 		}
 	default:
 		g.compare(res, rep)
+		if why := g.starved(res); why != "" && g.cfg.JudgeStarved {
+			seg.Warnf("baseline gate: %s; judged all the same, as asked", why)
+		} else if why != "" {
+			// The whole comparison is void: the rows stay for the reader,
+			// each with no verdict and why.
+			rep.Note = fmt.Sprintf("NO VERDICT: %s: its latencies, failures and rate are not the target's; run on a quieter machine, or give the generator more CPU", why)
+			for i := range rep.Rows {
+				rep.Rows[i].Verdict = gate.NoVerdict
+				rep.Rows[i].Warnings = append([]string{why}, rep.Rows[i].Warnings...)
+			}
+			seg.Warnf("baseline gate: %s", rep.Note)
+			break
+		}
 		if len(g.runs) < min(3, g.cfg.K) {
 			rep.Note = fmt.Sprintf("the baseline holds %d run(s); record %d for a reliable gate: %s", len(g.runs), g.cfg.K, record)
 		}
@@ -139,6 +157,25 @@ func (g *Part) Evaluate(seg *pipeline.Segment) {
 		}
 	}
 	seg.Gate = rep
+}
+
+// starved says how the generator fared much worse in res than in the
+// baseline's runs (runcheck.Starved), "the generator was starved (cpu
+// pressure 38% vs 2% in the baseline)"; empty when it did not, or when
+// the baseline is of another load shape.
+func (g *Part) starved(res *result.Run) string {
+	if len(g.runs) == 0 || len(g.shapeOff) > 0 {
+		return ""
+	}
+	base := make([]result.Meta, len(g.runs))
+	for i, b := range g.runs {
+		base[i] = b.Meta
+	}
+	why := runcheck.Starved(res.Meta, base)
+	if len(why) == 0 {
+		return ""
+	}
+	return "the generator was starved (" + strings.Join(why, "; ") + ")"
 }
 
 // Write logs the comparison, writes it to the results folder and, when
@@ -304,6 +341,8 @@ func (g *Part) record(seg *pipeline.Segment) {
 	case g.cfg.MaxFailureRatio >= 0 && res.Total != nil && res.Total.FailureRatio() > g.cfg.MaxFailureRatio:
 		seg.Failf("baseline not updated: %.1f%% of requests failed, above the limit of %s", 100*res.Total.FailureRatio(), numfmt.Percent(g.cfg.MaxFailureRatio))
 		return
+	case g.starved(res) != "":
+		g.info.Logf("loadtest: baseline: WARNING: %s next to the baseline's runs; record on a quieter machine, or delete this run if the gate gives no verdict too often", g.starved(res))
 	case n < int64(minReq):
 		g.info.Logf("loadtest: baseline: WARNING: this run has %d successful requests; the gate gives no verdict below %d per run and task: run longer or raise the rate", n, minReq)
 	}

@@ -121,7 +121,7 @@ type Explanation struct {
 	Kind   string // the finding's: "regression" (a gate row), "leak", "drift" or "step"
 	Task   string
 	Metric string // e.g. "p95", "window p50"
-	Text   string // e.g. "moved with it: db latency (ρ = +0.93, p < 0.0001, 28 windows; 2ms → 31ms, +1450%)"
+	Text   string // e.g. "moved with it: db latency (ρ = +0.93, step p < 0.0001, 28 windows; 2ms → 31ms, +1450%)"
 }
 
 // Explained returns the explanation of the finding of kind on task's

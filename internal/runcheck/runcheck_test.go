@@ -2,6 +2,7 @@ package runcheck
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -29,5 +30,48 @@ func TestHeldRate(t *testing.T) {
 	for _, tt := range tests {
 		m := result.Meta{Model: "open", Scheduled: tt.scheduled, Late: tt.late, Dropped: tt.dropped}
 		assert.Equal(t, tt.want, HeldRate(m, tt.max), "HeldRate(%d scheduled, %d late, %d dropped, max %g)", tt.scheduled, tt.late, tt.dropped, tt.max)
+	}
+}
+
+// TestStarved: the generator is starved next to its baseline when a CPU
+// share it was denied, or its p99 start lag, is much worse than the
+// baseline runs' median, by both the rise and the ratio of the rule.
+func TestStarved(t *testing.T) {
+	pct := func(p float64) result.Share { return result.Share{Pct: p, Known: true} }
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	open := func(pressure result.Share, lag time.Duration) result.Meta {
+		return result.Meta{Model: "open", CPUPressure: pressure, LagP99: lag}
+	}
+	quiet := []result.Meta{open(pct(1), ms(0.4)), open(pct(2), ms(1.2)), open(pct(3), ms(2.5))}
+	tests := []struct {
+		name string
+		cur  result.Meta
+		base []result.Meta
+		want []string
+	}{
+		{"as in the baseline", open(pct(2.5), ms(1.5)), quiet, nil},
+		{"pressure and lag both much worse", open(pct(38), ms(9.1)), quiet,
+			[]string{"cpu pressure 38% vs 2% in the baseline", "start lag p99 9.1 ms vs 1.2 ms"}},
+		{"pressure at the rule's edge: +10 points", open(pct(12), ms(1)), quiet, []string{"cpu pressure 12% vs 2% in the baseline"}},
+		{"pressure just under: +9.99 points", open(pct(11.99), ms(1)), quiet, nil},
+		{"a busy baseline: +10 points but ×1.17", open(pct(70), 0), []result.Meta{open(pct(60), 0)}, nil},
+		{"a busy baseline: ×1.5 and +30 points", open(pct(90), 0), []result.Meta{open(pct(60), 0)}, []string{"cpu pressure 90% vs 60% in the baseline"}},
+		{"near the top: 8.5% of the time on a CPU, 17% in the baseline", result.Meta{CPUWait: pct(91.5)}, []result.Meta{{CPUWait: pct(83)}}, []string{"cpu wait 91.5% vs 83% in the baseline"}},
+		{"near the top: 9.08% on a CPU, 15.82% in the baseline", result.Meta{CPUWait: pct(90.92)}, []result.Meta{{CPUWait: pct(84.18)}}, nil},
+		{"at the top: +1.5 points, 0.5% on a CPU, 2% in the baseline", result.Meta{CPUWait: pct(99.5)}, []result.Meta{{CPUWait: pct(98)}}, nil},
+		{"the machine's pressure saturated: not near the top", open(pct(99.31), 0), []result.Meta{open(pct(95.1), 0)}, nil},
+		{"the median, not one noisy baseline run", open(pct(30), 0), []result.Meta{open(pct(2), 0), open(pct(3), 0), open(pct(40), 0)}, []string{"cpu pressure 30% vs 3% in the baseline"}},
+		{"lag ×4 but only +3.6 ms", open(pct(2), ms(4.8)), quiet, nil},
+		{"lag +5 ms and ×5.2", open(pct(2), ms(6.2)), quiet, []string{"start lag p99 6.2 ms vs 1.2 ms"}},
+		{"lag +6 ms but ×1.5 of a slow baseline", open(pct(2), ms(18)), []result.Meta{open(pct(2), ms(12))}, nil},
+		{"steal and throttling", result.Meta{Steal: pct(20), Throttled: pct(50)}, []result.Meta{{Steal: pct(0.5), Throttled: pct(0)}},
+			[]string{"cpu steal 20% vs 0.5% in the baseline", "cpu throttled 50% vs 0% in the baseline"}},
+		{"an old baseline without the figures", open(pct(90), ms(1)), []result.Meta{{Model: "open"}}, nil},
+		{"a run without them", open(result.Share{}, 0), quiet, nil},
+		{"the closed model has no start lag", result.Meta{Model: "closed", LagP99: ms(50)}, []result.Meta{{Model: "closed", LagP99: ms(1)}}, nil},
+		{"no baseline", open(pct(90), ms(50)), nil, nil},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, Starved(tt.cur, tt.base), "Starved(%s)", tt.name)
 	}
 }

@@ -11,7 +11,6 @@ package threshold
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/steadyload/steadyload/internal/numfmt"
@@ -37,17 +36,10 @@ type Part struct {
 var _ pipeline.Evaluator = (*Part)(nil)
 
 // New makes the thresholds' part of the run info describes. A threshold
-// on a task the run does not have is an error, before any request.
+// may name a task or a name recorded inside the tasks (Request.Name,
+// User.Record), which appears only as the run goes on: one that names
+// neither fails the segment, in Evaluate.
 func New(info pipeline.Info, cfg Config) (*Part, error) {
-	var unknown []string
-	for _, t := range cfg.Thresholds {
-		if t.Task != "" && !slices.Contains(info.Tasks, t.Task) {
-			unknown = append(unknown, fmt.Sprintf("%s %q: no task %q in this run (its tasks: %s)", cfg.Source, t.Expr, t.Task, quoteAll(info.Tasks)))
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(unknown, "\n"))
-	}
 	return &Part{info: info, ts: cfg.Thresholds}, nil
 }
 
@@ -62,6 +54,10 @@ func (p *Part) Evaluate(seg *pipeline.Segment) {
 	var held []string
 	for _, t := range p.ts {
 		task := taskOf(res, t.Task)
+		if task == nil && t.Task != "" {
+			seg.Failf("threshold %q: no task or name %q in this run (its rows: %s)", t.Expr, t.Task, quoteAll(rowKeys(res)))
+			continue
+		}
 		fig, shown, ok := figure(res, task, t)
 		if !ok {
 			seg.Warnf("threshold %q not judged: %s", t.Expr, shown)
@@ -98,6 +94,15 @@ func taskOf(res *result.Run, key string) *result.Task {
 		}
 	}
 	return nil
+}
+
+// rowKeys are the keys of res's rows, tasks and names.
+func rowKeys(res *result.Run) []string {
+	keys := make([]string, len(res.Tasks))
+	for i, t := range res.Tasks {
+		keys[i] = t.Key()
+	}
+	return keys
 }
 
 // figure is the figure t limits, in its unit, and as a person reads it;

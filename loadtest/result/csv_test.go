@@ -312,3 +312,79 @@ func TestMetaOptionalKeys(t *testing.T) {
 	assert.Zero(t, got.LagP99, "without the optional keys: lag p99")
 	assert.Zero(t, got.Coalesce, "without the optional keys: coalesce")
 }
+
+// TestMetaGeneratorShares: the CPU the generator was denied round-trips
+// where known (zero included), is left out where not, and a file without
+// it reads as not known; a value out of 0..100 is refused with its line.
+func TestMetaGeneratorShares(t *testing.T) {
+	m := sampleRun().Meta
+	m.CPUWait, m.CPUPressure, m.Steal = ShareOf(0.9), ShareOf(0.38123), ShareOf(0)
+	written := writeMeta(t, m)
+	assert.Contains(t, written, "generator_cpu_wait_pct,90\ngenerator_cpu_pressure_pct,38.12\ngenerator_steal_pct,0\n", "WriteMeta")
+	assert.NotContains(t, written, "generator_throttled_pct", "WriteMeta of an unknown share")
+	got, err := ReadMeta("meta.csv", strings.NewReader(written))
+	require.NoError(t, err)
+	assert.Equal(t, []Share{{90, true}, {38.12, true}, {0, true}, {}}, []Share{got.CPUWait, got.CPUPressure, got.Steal, got.Throttled}, "ReadMeta(WriteMeta(m)) shares")
+
+	old := writeMeta(t, sampleRun().Meta)
+	assert.NotContains(t, old, "generator_", "WriteMeta without shares; want the file as before")
+	got, err = ReadMeta("meta.csv", strings.NewReader(old))
+	require.NoError(t, err, "a file without the shares")
+	assert.Equal(t, []Share{{}, {}, {}, {}}, []Share{got.CPUWait, got.CPUPressure, got.Steal, got.Throttled}, "shares of a file without them")
+
+	for _, bad := range []string{"101", "-1", "NaN", "x", ""} {
+		_, err := ReadMeta("meta.csv", strings.NewReader(strings.Replace(written, "generator_steal_pct,0\n", "generator_steal_pct,"+bad+"\n", 1)))
+		if assert.Error(t, err, "generator_steal_pct %q", bad) {
+			assert.Contains(t, err.Error(), "meta.csv:", "generator_steal_pct %q", bad)
+			assert.Contains(t, err.Error(), ": generator_steal_pct: bad value", "generator_steal_pct %q", bad)
+		}
+	}
+}
+
+func TestShareOf(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want Share
+	}{
+		{0.38123, Share{38.12, true}},
+		{0, Share{0, true}},
+		{1.2, Share{100, true}},
+		{-0.1, Share{0, true}},
+		{math.NaN(), Share{}},
+		{math.Inf(1), Share{}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, ShareOf(tt.in), "ShareOf(%v)", tt.in)
+	}
+	assert.Equal(t, "-", Share{}.String(), "Share{}.String()")
+	assert.Equal(t, "38.12", Share{38.12, true}.String(), "Share{38.12}.String()")
+}
+
+// TestMetaStagesGolden: a run in stages writes them in a stages row,
+// which reads back; the files of runs without stages have no such row
+// and read as they always have.
+func TestMetaStagesGolden(t *testing.T) {
+	m := sampleRun().Meta
+	m.Test, m.Model, m.Rate, m.Users, m.SpawnRate, m.Wait = "TestStaged", "open", 10, 0, 0, ""
+	m.Stages, m.Duration, m.Elapsed = "30s:10,2m0s:10,30s:0", 3*time.Minute, 3*time.Minute
+	m.Scheduled = 1500
+	got := writeMeta(t, m)
+	golden := filepath.Join(goldenDir, "TestStaged_meta.csv")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err, "run with -update to create it")
+	assert.Equal(t, string(want), got, "WriteMeta differs from %s", golden)
+	back, err := ReadMeta(golden, strings.NewReader(string(want)))
+	require.NoError(t, err)
+	assert.Equal(t, m.Stages, back.Stages, "stages read back")
+	assert.Equal(t, m.Shape(), back.Shape(), "shape read back")
+
+	old, err := os.ReadFile(filepath.Join(goldenDir, "TestSample_sub_meta.csv"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(old), "stages", "a run without stages: no stages row")
+	back, err = ReadMeta("TestSample_sub_meta.csv", strings.NewReader(string(old)))
+	require.NoError(t, err, "a file without stages")
+	assert.Empty(t, back.Stages, "a file without stages: stages")
+}

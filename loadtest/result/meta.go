@@ -19,24 +19,27 @@ var metaHeader = []string{"Key", "Value"}
 // The keys of the meta file, in the order they are written.
 var metaKeys = []string{
 	"test", "run_id", "version", "status", "reason",
-	"model", "users", "spawn_rate", "wait", "rate", "max_in_flight",
+	"model", "users", "spawn_rate", "wait", "rate", "max_in_flight", "stages",
 	"duration", "window", "grace",
 	"start", "elapsed",
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
 	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
 	"paused", "outages", "starved_windows", "shard", "location",
+	"generator_cpu_wait_pct", "generator_cpu_pressure_pct", "generator_steal_pct", "generator_throttled_pct",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
 var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true,
-	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true}
+	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true,
+	"generator_cpu_wait_pct": true, "generator_cpu_pressure_pct": true, "generator_steal_pct": true, "generator_throttled_pct": true}
 
 // writtenWhenSet are optional keys written only when they have a value
 // (not zero, not empty), so that the metadata of a run that uses none of
-// them reads as it always has, by readers that predate them too.
-var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true}
+// them reads as it always has, by readers that predate them too. The
+// generator's CPU shares are written when known, zero included.
+var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -47,7 +50,7 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"status": string(m.Status), "reason": m.Reason,
 		"model": m.Model, "users": strconv.Itoa(m.Users), "spawn_rate": f(m.SpawnRate),
 		"wait": m.Wait, "rate": f(m.Rate), "max_in_flight": strconv.Itoa(m.MaxInFlight),
-		"duration": m.Duration.String(), "window": m.Window.String(), "grace": m.Grace.String(),
+		"stages": m.Stages, "duration": m.Duration.String(), "window": m.Window.String(), "grace": m.Grace.String(),
 		"start": m.Start.UTC().Format(time.RFC3339Nano), "elapsed": m.Elapsed.String(),
 		"target": m.Target, "env": m.Env, "stand_in": m.StandIn,
 		"git_commit": m.GitCommit, "go_version": m.GoVersion,
@@ -57,10 +60,15 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages), "starved_windows": strconv.Itoa(m.Starved),
 		"shard": m.Shard, "location": m.Location,
 	}
+	for k, sh := range map[string]Share{"generator_cpu_wait_pct": m.CPUWait, "generator_cpu_pressure_pct": m.CPUPressure, "generator_steal_pct": m.Steal, "generator_throttled_pct": m.Throttled} {
+		if sh.Known {
+			v[k] = sh.String()
+		}
+	}
 	cw := csv.NewWriter(w)
 	cw.Write(metaHeader)
 	for _, k := range metaKeys {
-		if writtenWhenSet[k] && (v[k] == "" || v[k] == "0" || v[k] == "0s") {
+		if _, ok := v[k]; !ok || writtenWhenSet[k] && (v[k] == "" || v[k] == "0" || v[k] == "0s") {
 			continue
 		}
 		cw.Write([]string{k, v[k]})
@@ -80,7 +88,7 @@ func MetaFile(dir, test string) string {
 // CR LF line endings, invalid UTF-8, a last line without its line ending.
 // Every value is checked: counts and rates finite and non-negative (an
 // open model's rate positive, a closed model's users at least one),
-// durations from 0s to 31 days.
+// durations from 0s to 31 days, percentages from 0 to 100.
 func ReadMeta(name string, r io.Reader) (Meta, error) {
 	var m Meta
 	cr, err := strictcsv.NewReader(name, r, metaHeader)
@@ -159,6 +167,8 @@ func (m *Meta) set(k, v string) (err error) {
 		fl(&m.Rate)
 	case "max_in_flight":
 		i(&m.MaxInFlight)
+	case "stages":
+		m.Stages = v
 	case "duration":
 		dur(&m.Duration)
 	case "window":
@@ -211,6 +221,14 @@ func (m *Meta) set(k, v string) (err error) {
 			err = fmt.Errorf("negative")
 		}
 		m.Outages = int(n)
+	case "generator_cpu_wait_pct":
+		m.CPUWait, err = share(v)
+	case "generator_cpu_pressure_pct":
+		m.CPUPressure, err = share(v)
+	case "generator_steal_pct":
+		m.Steal, err = share(v)
+	case "generator_throttled_pct":
+		m.Throttled, err = share(v)
 	case "shard":
 		m.Shard = v
 	case "location":
@@ -222,4 +240,13 @@ func (m *Meta) set(k, v string) (err error) {
 		return fmt.Errorf("bad value %q: %v", v, err)
 	}
 	return nil
+}
+
+// share reads a percentage from 0 to 100.
+func share(v string) (Share, error) {
+	f, err := strictcsv.Float(v, 0, 100)
+	if err != nil {
+		return Share{}, err
+	}
+	return Share{Pct: f, Known: true}, nil
 }

@@ -10,6 +10,8 @@
 package result
 
 import (
+	"math"
+	"strconv"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -76,9 +78,13 @@ type Meta struct {
 	Wait        string  // think time, e.g. "between(1s,5s)"
 	Rate        float64 // starts per second in the open model
 	MaxInFlight int
-	Duration    time.Duration
-	Window      time.Duration
-	Grace       time.Duration
+	// Stages is the load over time, as -loadtest.stages takes it
+	// ("30s:10,2m0s:10,30s:0"; targets in starts per second or users),
+	// empty for a constant load; Rate or Users is then the stages' peak.
+	Stages   string
+	Duration time.Duration
+	Window   time.Duration
+	Grace    time.Duration
 
 	Start   time.Time
 	Elapsed time.Duration // from the first start to the end of the last request
@@ -107,6 +113,14 @@ type Meta struct {
 	// Window.Generator.
 	Starved  int
 	Coalesce time.Duration // starts due within this were made together (0: each at its own time)
+	// The CPU the generator was denied in the segment, as the kernel
+	// counted it: the share of its own runnable time in which it waited
+	// for a CPU; the share of the time in which a task of its cgroup (or,
+	// where the cgroup's is not known, of the machine) waited for one;
+	// the share of the machine's CPU time stolen by the hypervisor; and
+	// the share of its cgroup's CPU quota periods in which it was
+	// throttled. Each is unknown where the kernel does not say.
+	CPUWait, CPUPressure, Steal, Throttled Share
 
 	// Sharded runs: Shard is "i/N" for the ith of N processes that each
 	// sent 1/N of the load (empty for a whole run, and for the merge of
@@ -114,6 +128,30 @@ type Meta struct {
 	// "eu-west" (empty when not given). Both are written only when set.
 	Shard    string
 	Location string
+}
+
+// Share is a percentage measured in a run, or not measured: the zero
+// value.
+type Share struct {
+	Pct   float64 // from 0 to 100
+	Known bool
+}
+
+// ShareOf is the share of fraction f (from 0 to 1) in percent, rounded
+// to a hundredth; unknown when f is NaN.
+func ShareOf(f float64) Share {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return Share{}
+	}
+	return Share{Pct: math.Round(min(max(f, 0), 1)*10000) / 100, Known: true}
+}
+
+// String is the percentage without a sign, "38.5"; "-" when unknown.
+func (s Share) String() string {
+	if !s.Known {
+		return "-"
+	}
+	return strconv.FormatFloat(s.Pct, 'f', -1, 64)
 }
 
 // EnvKey is the name that keys the run's baselines and history: the

@@ -29,6 +29,10 @@ func TestShapeText(t *testing.T) {
 		{closedMeta, "closed 5 users between(1s,5s) 5m0s", "closed model, 5 users (spawn 1/s), between(1s,5s), 5m0s"},
 		{noWait, "closed 5 users no-wait 5m0s", "closed model, 5 users (spawn 1/s), no think time, 5m0s"},
 		{Meta{Model: "open", Rate: 0.5, MaxInFlight: 3, Duration: time.Hour}, "open 0.5/s 1h0m0s", "open model, 0.5/s, at most 3 in flight, 1h0m0s"},
+		{Meta{Model: "open", Rate: 10, MaxInFlight: 100, Stages: "30s:10,2m0s:10,30s:0", Duration: 3 * time.Minute},
+			"open 10/s 3m0s stages 30s:10,2m0s:10,30s:0", "open model, stages 30s:10,2m0s:10,30s:0 (peak 10/s), at most 100 in flight, 3m0s"},
+		{Meta{Model: "closed", Users: 5, Wait: "constant(1s)", Stages: "1m0s:5,1m0s:0", Duration: 2 * time.Minute},
+			"closed 5 users constant(1s) 2m0s stages 1m0s:5,1m0s:0", "closed model, stages 1m0s:5,1m0s:0 (peak 5 users), constant(1s), 2m0s"},
 	}
 	for _, tt := range tests {
 		s := tt.m.Shape()
@@ -49,6 +53,8 @@ func TestShapeDiff(t *testing.T) {
 	spawn.SpawnRate = 2
 	think.Wait = ""
 	openUsers.Users = 1 // the closed model's users do not shape an open run
+	staged, restaged := openMeta, openMeta
+	staged.Stages, restaged.Stages = "10s:10,20s:10", "20s:10,10s:10"
 	tests := []struct {
 		base, cur Meta
 		want      string
@@ -62,6 +68,9 @@ func TestShapeDiff(t *testing.T) {
 		{closedMeta, spawn, "spawn rate 1 in the baseline, 2 now"},
 		{closedMeta, think, "think time between(1s,5s) in the baseline,  now"},
 		{openMeta, closedMeta, "model open in the baseline, closed now"},
+		{openMeta, staged, "stages none in the baseline, 10s:10,20s:10 now"},
+		{staged, restaged, "stages 10s:10,20s:10 in the baseline, 20s:10,10s:10 now"},
+		{staged, staged, ""},
 	}
 	for _, tt := range tests {
 		base, cur := tt.base.Shape(), tt.cur.Shape()
