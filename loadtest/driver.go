@@ -8,6 +8,7 @@ import (
 
 	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/record"
 	"github.com/steadyload/steadyload/internal/tracing"
 )
 
@@ -115,20 +116,20 @@ func (r *runner) recordOutcome(ctx context.Context, ti int, u *User, end time.Ti
 		r.stopLoad(err) // not counted: the load ends as at the end of Duration (stop.go)
 		return ClassStopped
 	}
-	o := outcome{latency: latency, end: end, bytes: u.bytes, status: u.status, traceID: u.traceID}
+	o := record.Outcome{Latency: latency, End: end, Bytes: u.bytes, Status: u.status, TraceID: u.traceID}
 	if err != nil {
-		o.class = Classify(err)
-		if ctx.Err() != nil && (o.class == ClassStopped || o.class == ClassTimeout || o.class == ClassOther) {
-			o.class, err = ClassStopped, context.Cause(ctx)
+		o.Class = Classify(err)
+		if ctx.Err() != nil && (o.Class == ClassStopped || o.Class == ClassTimeout || o.Class == ClassOther) {
+			o.Class, err = ClassStopped, context.Cause(ctx)
 		}
-		o.msg = r.scrub(normalizeError(describe(err)))
+		o.Msg = r.scrub(record.NormalizeError(describe(err)))
 	}
-	r.rec.record(ti, &o)
+	r.rec.Record(ti, &o)
 	if len(r.outcomes) > 0 {
-		out := pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.class, Status: o.status, TraceID: o.traceID}
+		out := pipeline.Outcome{Task: ti, End: end, Latency: latency, Class: o.Class, Status: o.Status, TraceID: o.TraceID}
 		for _, w := range r.outcomes {
 			w.Outcome(out)
 		}
 	}
-	return o.class
+	return o.Class
 }

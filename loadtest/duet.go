@@ -19,6 +19,7 @@ import (
 	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/gate"
 	"github.com/steadyload/steadyload/internal/pipeline"
+	"github.com/steadyload/steadyload/internal/record"
 	"github.com/steadyload/steadyload/internal/runfiles"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -116,7 +117,7 @@ func newDuetSide(r *runner) (*duetSide, error) {
 	}
 	b.base = strings.TrimSuffix(b.target.String(), "/")
 	b.client = newClient(p, b.target)
-	b.rec = newRecorder(r.taskNames)
+	b.rec = record.New(r.taskNames)
 	order := p.Duet.Order
 	if order == "" {
 		order = DuetConcurrent
@@ -235,8 +236,8 @@ type duetRecorder struct{ d *duetSide }
 
 // Close implements engine.Recorder.
 func (e duetRecorder) Close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
-	_, bm := e.d.base.rec.close(start, offset, length, users, why, cut)
-	rows, m := e.d.cand.rec.close(start, offset, length, users, why, cut)
+	_, bm := e.d.base.rec.Close(start, offset, length, users, why, cut)
+	rows, m := e.d.cand.rec.Close(start, offset, length, users, why, cut)
 	if cut {
 		e.d.push(bm)
 	}
@@ -245,8 +246,8 @@ func (e duetRecorder) Close(start time.Time, offset, length time.Duration, users
 
 // Cut implements engine.Recorder.
 func (e duetRecorder) Cut() *engine.Measures {
-	e.d.push(e.d.base.rec.cut())
-	return e.d.cand.rec.cut()
+	e.d.push(e.d.base.rec.Cut())
+	return e.d.cand.rec.Cut()
 }
 
 func (d *duetSide) push(m *engine.Measures) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyload/steadyload/internal/record"
 	"github.com/stretchr/testify/require"
 )
 
@@ -51,7 +51,7 @@ func benchRunner(b *testing.B, p *plan, target string) *runner {
 	for i, t := range p.Tasks {
 		names[i] = t.Name
 	}
-	r.rec = newRecorder(names)
+	r.rec = record.New(names)
 	return r
 }
 
@@ -61,61 +61,6 @@ var benchMix = []Task{
 	{Name: "POST /orders", Weight: 3, Do: nop},
 	{Name: "GET /orders/{id}", Weight: 2, Do: nop},
 	{Name: "GET /users/{id}", Weight: 1, Do: nop},
-}
-
-func BenchmarkRecord(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		o    outcome
-	}{
-		{"success", outcome{latency: 1234 * time.Microsecond, end: time.Unix(1, 0), bytes: 120, status: 200}},
-		{"failure", outcome{latency: 30 * time.Millisecond, end: time.Unix(1, 0), status: 503, class: ClassHTTP, msg: "HTTP 503"}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			rec := newRecorder([]string{"GET /a", "GET /b"})
-			o := bc.o
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				o.latency += time.Microsecond // vary the exemplar path
-				rec.record(i&1, &o)
-			}
-		})
-	}
-	// All workers recording at once: the cost of the recorder's lock.
-	b.Run("parallel", func(b *testing.B) {
-		rec := newRecorder([]string{"GET /a", "GET /b"})
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			o := outcome{latency: time.Millisecond, status: 200}
-			i := 0
-			for pb.Next() {
-				i++
-				o.latency = time.Duration(i%5000) * time.Microsecond
-				rec.record(i&1, &o)
-			}
-		})
-	})
-}
-
-// BenchmarkCloseWindow closes windows of a 50 req/s run: the run's other
-// goroutines wait for the processor while it works, when it has one.
-func BenchmarkCloseWindow(b *testing.B) {
-	for _, tasks := range []int{1, 3} {
-		b.Run(fmt.Sprintf("tasks=%d", tasks), func(b *testing.B) {
-			names := []string{"GET /a", "GET /b", "GET /c"}[:tasks]
-			rec := newRecorder(names)
-			o := outcome{end: time.Unix(1, 0), status: 200}
-			at := time.Unix(0, 0)
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				for k := range 500 { // 10 s at 50 req/s, 20-25 ms each
-					o.latency = time.Duration(20_000+(i*500+k)%5_000) * time.Microsecond
-					rec.record(k%tasks, &o)
-				}
-				rec.closeWindow(at, time.Duration(i)*10*time.Second, 10*time.Second, 2)
-			}
-		})
-	}
 }
 
 func BenchmarkPick(b *testing.B) {
@@ -188,7 +133,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 				r.exec(ctx, u, 0, time.Time{})
 			}
 			b.StopTimer()
-			require.Zero(b, r.rec.tasks[0].failures, "failed requests of %d: %v", r.rec.tasks[0].requests, r.rec.tasks[0].errs)
+			tasks, _, fails := r.rec.TasksResult()
+			require.Zero(b, tasks[0].Failures, "failed requests of %d: %v", tasks[0].Requests, fails)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -45,105 +44,6 @@ func TestClassifyOwnClass(t *testing.T) {
 			assert.Equal(t, tc.want, Classify(tc.err), "Classify(%v)", tc.err)
 		})
 	}
-}
-
-// TestNameIndex: names get rows as they first appear, after the tasks',
-// with the same key for the same name however spaced; a task's name, a
-// reserved row's and the empty name are refused, said once each.
-func TestNameIndex(t *testing.T) {
-	rec := newRecorder([]string{"GET /a", "browse", "OnStart"})
-	type step struct {
-		name string
-		i    int
-		note nameNote
-	}
-	for _, s := range []step{
-		{"GET /items/{id}", 3, nameKnown},
-		{"queue delay", 4, nameKnown},
-		{"GET  /items/{id}", 3, nameKnown},
-		{"GET /a", nameRefused, nameRefused1},
-		{"GET /a", nameRefused, nameRefusedN},
-		{"GET  /a", nameRefused, nameRefusedN},
-		{"browse", nameRefused, nameRefused1},
-		{"OnStart", nameRefused, nameRefused1},
-		{result.AggregateName, nameRefused, nameRefused1},
-		{"", nameRefused, nameRefused1},
-		{"", nameRefused, nameRefusedN},
-		{"GRPC /grpc.health.v1.Health/Check", 5, nameKnown},
-	} {
-		i, note := rec.nameIndex(s.name)
-		assert.Equal(t, s.i, i, "nameIndex(%q): index", s.name)
-		assert.Equal(t, s.note, note, "nameIndex(%q): note", s.name)
-	}
-	tasks, _, _ := rec.tasksResult()
-	var keys []string
-	for _, tk := range tasks {
-		keys = append(keys, tk.Key())
-	}
-	assert.Equal(t, []string{"GET /a", "GRPC /grpc.health.v1.Health/Check", "GET /items/{id}", "OnStart", "browse", "queue delay"}, keys, "rows, by name then type")
-}
-
-// TestNameLimit: past maxNames distinct names, every new name shares one
-// row, the first of them said once, and the names' map stops growing.
-func TestNameLimit(t *testing.T) {
-	rec := newRecorder([]string{"GET /a"})
-	var overflows int
-	for n := range maxNames + 50 {
-		i, note := rec.nameIndex(fmt.Sprintf("GET /items/%d", n))
-		switch {
-		case n < maxNames:
-			require.Equal(t, n+1, i, "name %d: its own row", n)
-			require.Equal(t, nameKnown, note, "name %d", n)
-		default:
-			require.Equal(t, maxNames+1, i, "name %d: the catch-all row", n)
-			if note == nameOverflow {
-				overflows++
-				assert.Equal(t, maxNames, n, "the first name past the limit is the one said")
-			}
-		}
-		rec.record(i, &outcome{latency: time.Millisecond})
-	}
-	assert.Equal(t, 1, overflows, "the limit said once")
-	assert.Len(t, *rec.names.index.Load(), 3+1+maxNames+1, "names kept: reserved (empty, Aggregated, OnStart), the task, the names, the catch-all")
-	tasks, total, _ := rec.tasksResult()
-	require.Len(t, tasks, 1+maxNames+1)
-	other := tasks[0]
-	assert.Equal(t, otherNames, other.Name, "the catch-all sorts first")
-	assert.Equal(t, int64(50), other.Requests, "the catch-all's requests")
-	assert.Equal(t, int64(maxNames+50), total.Requests, "the aggregate's requests")
-}
-
-// TestNamesConcurrent: users adding and recording names at once lose no
-// measurement, whatever the order the names came in (run with -race).
-func TestNamesConcurrent(t *testing.T) {
-	rec := newRecorder([]string{"GET /a"})
-	const users, each = 8, 200
-	var wg sync.WaitGroup
-	for u := range users {
-		wg.Go(func() {
-			for k := range each {
-				i, note := rec.nameIndex(fmt.Sprintf("name %d", (u+k)%20))
-				if !assert.Equal(t, nameKnown, note) {
-					return
-				}
-				rec.record(i, &outcome{latency: time.Duration(k+1) * time.Microsecond})
-			}
-		})
-	}
-	wg.Go(func() {
-		for range 20 {
-			rec.closeWindow(time.Now(), 0, time.Second, users)
-		}
-	})
-	wg.Wait()
-	tasks, total, _ := rec.tasksResult()
-	require.Len(t, tasks, 21, "the task and 20 names")
-	assert.Zero(t, tasks[0].Latency.TotalCount(), "the task's histogram holds none of the names'")
-	for _, tk := range tasks[1:] {
-		assert.Equal(t, int64(users*each/20), tk.Requests, "row %q", tk.Key())
-	}
-	assert.Equal(t, int64(users*each), total.Requests)
-	assert.Equal(t, int64(users*each), total.Latency.TotalCount(), "the aggregate's histogram")
 }
 
 // TestNamesEndToEnd: a task that makes two named requests and records a
@@ -279,24 +179,4 @@ func TestNameRefused(t *testing.T) {
 	if ok := task(res, "ok"); assert.NotNil(t, ok) {
 		assert.Equal(t, int64(20), ok.Failures, "ok: failures")
 	}
-}
-
-// BenchmarkRecordNamed is the cost of a measurement under a known name:
-// the name's lookup, without a lock, and the row's record.
-func BenchmarkRecordNamed(b *testing.B) {
-	rec := newRecorder([]string{"GET /a"})
-	names := []string{"GET /items/{id}", "POST /cart", "queue delay"}
-	for _, n := range names {
-		rec.nameIndex(n)
-	}
-	o := outcome{latency: time.Millisecond}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		k := 0
-		for pb.Next() {
-			i, _ := rec.nameIndex(names[k%len(names)])
-			rec.record(i, &o)
-			k++
-		}
-	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/steadyload/steadyload/internal/engine"
 	"github.com/steadyload/steadyload/internal/pipeline"
 	"github.com/steadyload/steadyload/internal/procstat"
+	"github.com/steadyload/steadyload/internal/record"
 	"github.com/steadyload/steadyload/internal/tracing"
 	"github.com/steadyload/steadyload/loadtest/result"
 )
@@ -50,7 +51,7 @@ type runner struct {
 	seed    uint64
 	base    string // target URL without a trailing slash
 	client  *http.Client
-	rec     *recorder
+	rec     *record.Recorder
 	duet    *duetSide // a duet's base; nil: no duet
 	signals bool      // stop on SIGINT and SIGTERM
 
@@ -171,7 +172,7 @@ func runWith(tb testing.TB, sc Scenario, opt runOptions) *pipeline.Segment {
 	}
 	r.taskNames = names
 	r.commit = gitCommit()
-	r.rec = newRecorder(names)
+	r.rec = record.New(names)
 	r.backoff, r.scrub = noPacer{}, noScrub
 	if p.Duet.on() {
 		if r.duet, err = newDuetSide(r); err != nil {
@@ -542,7 +543,7 @@ func (r *runner) newEngine() *engine.Engine[*User] {
 	if r.duet != nil {
 		return engine.New(cfg, engine.Driver[*User](r.duet), engine.Recorder(duetRecorder{r.duet}), hooks)
 	}
-	return engine.New(cfg, engine.Driver[*User](r), engine.Recorder(engineRecorder{r.rec}), hooks)
+	return engine.New(cfg, engine.Driver[*User](r), engine.Recorder(r.rec), hooks)
 }
 
 // nominalInterval is the time between two task starts of the scenario's

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/steadyload/steadyload/internal/atomicfile"
@@ -347,7 +346,7 @@ func (s *safety) installGuard(f *safetyFlags) error {
 	}
 	run := guard.Run{
 		Host:       r.target.Host,
-		TopFailure: func() (string, string, bool) { return topFailure(r.rec) },
+		TopFailure: func() (string, string, bool) { return r.rec.TopFailure(ClassStopped) },
 		Stop:       func(reason string) { r.stop(result.Aborted, reason) },
 	}
 	if r.plan.endless {
@@ -357,39 +356,6 @@ func (s *safety) installGuard(f *safetyFlags) error {
 	}
 	s.guard = guard.New(cfg, run)
 	return nil
-}
-
-// topFailure returns the most common failure of the run so far across
-// tasks, stopped ones excluded.
-func topFailure(rec *recorder) (class, msg string, ok bool) {
-	type kv struct {
-		k failKey
-		n int64
-	}
-	var all []kv
-	rec.mu.Lock()
-	sums := map[failKey]int64{}
-	for i := range rec.tasks {
-		for k, n := range rec.tasks[i].errs {
-			if k.class != ClassStopped {
-				sums[k] += n
-			}
-		}
-	}
-	rec.mu.Unlock()
-	for k, n := range sums {
-		all = append(all, kv{k, n})
-	}
-	if len(all) == 0 {
-		return "", "", false
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].n != all[j].n {
-			return all[i].n > all[j].n
-		}
-		return all[i].k.msg < all[j].k.msg
-	})
-	return all[0].k.class, all[0].k.msg, true
 }
 
 // installBackoff reads the cap on pauses.

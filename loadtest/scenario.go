@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
@@ -248,22 +247,3 @@ type StandIn struct {
 // ErrUnavailable is wrapped by a StandIn's Start error when the stand-in
 // cannot run on this machine.
 var ErrUnavailable = errors.New("stand-in unavailable")
-
-// httpMethods are the leading words of a name that become its type: the
-// HTTP methods, and GRPC for the gRPC calls of package grpcload.
-var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "GRPC"}
-
-// splitName splits "POST /orders" into ("POST", "/orders"); a name without
-// a leading HTTP method (or GRPC) has an empty type.
-func splitName(name string) (typ, rest string) {
-	m, r, ok := strings.Cut(name, " ")
-	if !ok {
-		return "", name
-	}
-	for _, hm := range httpMethods {
-		if m == hm {
-			return m, strings.TrimSpace(r)
-		}
-	}
-	return "", name
-}

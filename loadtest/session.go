@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/steadyload/steadyload/internal/record"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -77,7 +78,7 @@ func (s *sessionStats) renewed(err error, scrub func(string) string) {
 	}
 	if s.failed.Add(1) == 1 {
 		s.mu.Lock()
-		s.firstErr = scrub(normalizeError(err.Error()))
+		s.firstErr = scrub(record.NormalizeError(err.Error()))
 		s.mu.Unlock()
 	}
 }

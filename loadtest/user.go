@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/steadyload/steadyload/internal/record"
 )
 
 // Version is the harness version sent in the User-Agent header.
@@ -76,24 +78,24 @@ func (u *User) Record(name string, took time.Duration, err error) {
 // body bytes of the response it measured, if any.
 func (u *User) recordNamed(name string, took time.Duration, status int, bytes int64, err error) {
 	r := u.r
-	i, note := r.rec.nameIndex(name)
+	i, note := r.rec.NameIndex(name)
 	switch note {
-	case nameRefused1:
+	case record.NameRefused1:
 		r.tb.Errorf("loadtest: a measurement inside a task is named %q, which is the name of a task or of a row of the results, or empty: "+
 			"Request.Name and User.Record name rows of their own; its measurements are not recorded (said once)", name)
 		return
-	case nameRefusedN:
+	case record.NameRefusedN:
 		return
-	case nameOverflow:
+	case record.NameOverflow:
 		r.tb.Logf("loadtest: more than %d distinct names recorded inside tasks (Request.Name, User.Record; ids in a name?): %q and every new name after it are recorded as %q",
-			maxNames, name, otherNames)
+			record.MaxNames, name, record.OtherNames)
 	}
-	o := outcome{latency: took, end: time.Now(), bytes: bytes, status: status, traceID: u.traceID}
+	o := record.Outcome{Latency: took, End: time.Now(), Bytes: bytes, Status: status, TraceID: u.traceID}
 	if err != nil {
-		o.class = Classify(err)
-		o.msg = r.scrub(normalizeError(describe(err)))
+		o.Class = Classify(err)
+		o.Msg = r.scrub(record.NormalizeError(describe(err)))
 	}
-	r.rec.record(i, &o)
+	r.rec.Record(i, &o)
 }
 
 // TraceID returns the W3C trace id of the task in progress, as sent in the

@@ -1,9 +1,16 @@
-package loadtest
+// Package record keeps a run's measurements: per task (and per name
+// recorded inside a task) the whole segment's and the current window's HDR
+// histograms, counts, failures by class and message, and the slowest
+// requests as exemplars. Workers call Record; the engine's clock closes a
+// window of rows every Window and cuts a segment's figures (Close, Cut).
+// Memory is flat however long the run.
+package record
 
 import (
 	"encoding/hex"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,11 +29,11 @@ const exemplarsPerWindow = 3
 // target that puts ids in its errors cannot grow the run's memory.
 const maxDistinctErrors = 50
 
-// recorder owns the measurements of a run. Workers call record; the run's
-// clock calls closeWindow once per window. Memory is flat: whole-run and
+// Recorder owns the measurements of a run. Workers call Record; the run's
+// clock calls CloseWindow once per window. Memory is flat: whole-run and
 // current-window histograms per task, and one small row per task per
 // closed window.
-type recorder struct {
+type Recorder struct {
 	mu      sync.Mutex
 	tasks   []taskRec
 	windows []result.Window
@@ -63,23 +70,25 @@ type exemplar struct {
 	traceID [16]byte
 }
 
-// outcome is what the recorder is told about one task.
-type outcome struct {
-	latency time.Duration
-	end     time.Time
-	bytes   int64
-	status  int // last HTTP status seen, 0 if none
-	class   string
-	msg     string
-	traceID [16]byte
+// Outcome is what the Recorder is told about one task.
+type Outcome struct {
+	Latency time.Duration
+	End     time.Time // when it ended
+	Bytes   int64     // body bytes read
+	Status  int       // last HTTP status seen, 0 if none
+	Class   string    // failure class; empty for a success
+	Msg     string    // failure message, normalized and scrubbed
+	TraceID [16]byte
 }
 
 type failKey struct{ class, msg string }
 
-func newRecorder(names []string) *recorder {
-	rec := &recorder{tasks: make([]taskRec, len(names)), winAgg: result.NewWindowHistogram()}
+// New returns a recorder of the tasks names, in the order of their
+// indexes; more rows are added as names are recorded inside tasks.
+func New(names []string) *Recorder {
+	rec := &Recorder{tasks: make([]taskRec, len(names)), winAgg: result.NewWindowHistogram()}
 	for i, n := range names {
-		typ, name := splitName(n)
+		typ, name := SplitName(n)
 		rec.tasks[i] = taskRec{
 			typ: typ, name: name,
 			latency:    result.NewHistogram(),
@@ -96,20 +105,10 @@ func newRecorder(names []string) *recorder {
 	return rec
 }
 
-// The recorder is the engine's.
-var _ engine.Recorder = engineRecorder{}
+// A Recorder is the engine's.
+var _ engine.Recorder = (*Recorder)(nil)
 
-// engineRecorder is rec as the engine sees it.
-type engineRecorder struct{ rec *recorder }
-
-// Close implements engine.Recorder.
-func (e engineRecorder) Close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
-	return e.rec.close(start, offset, length, users, why, cut)
-}
-
-// Cut implements engine.Recorder.
-func (e engineRecorder) Cut() *engine.Measures { return e.rec.cut() }
-
+// micros is d in whole microseconds, within the histograms' range.
 func micros(d time.Duration) int64 {
 	us := int64(d / time.Microsecond)
 	switch {
@@ -121,16 +120,16 @@ func micros(d time.Duration) int64 {
 	return us
 }
 
-// record adds one outcome of task ti. o.class is empty for a success.
-func (rec *recorder) record(ti int, o *outcome) {
-	us := micros(o.latency)
+// Record adds one outcome of task ti. o.Class is empty for a success.
+func (rec *Recorder) Record(ti int, o *Outcome) {
+	us := micros(o.Latency)
 	rec.mu.Lock()
 	t := &rec.tasks[ti]
 	t.requests++
 	t.winRequests++
-	t.bytes += o.bytes
-	t.winBytes += o.bytes
-	if o.class == "" {
+	t.bytes += o.Bytes
+	t.winBytes += o.Bytes
+	if o.Class == "" {
 		t.latency.RecordValue(us)
 		t.winLatency.RecordValue(us)
 		if rec.total != t.latency {
@@ -139,7 +138,7 @@ func (rec *recorder) record(ti int, o *outcome) {
 	} else {
 		t.failures++
 		t.winFailures++
-		k := failKey{o.class, o.msg}
+		k := failKey{o.Class, o.Msg}
 		if _, ok := t.errs[k]; !ok && len(t.errs) >= maxDistinctErrors {
 			k.msg = "(other errors)"
 		}
@@ -150,7 +149,7 @@ func (rec *recorder) record(ti int, o *outcome) {
 }
 
 // keepExemplar keeps o if it is among the window's slowest.
-func (t *taskRec) keepExemplar(us int64, o *outcome) {
+func (t *taskRec) keepExemplar(us int64, o *Outcome) {
 	n := t.nExemplars
 	if n == exemplarsPerWindow && us <= t.exemplars[n-1].us {
 		return
@@ -163,21 +162,21 @@ func (t *taskRec) keepExemplar(us int64, o *outcome) {
 	for ; i > 0 && t.exemplars[i-1].us < us; i-- {
 		t.exemplars[i] = t.exemplars[i-1]
 	}
-	t.exemplars[i] = exemplar{end: o.end, us: us, status: o.status, class: o.class, traceID: o.traceID}
+	t.exemplars[i] = exemplar{end: o.End, us: us, status: o.Status, class: o.Class, traceID: o.TraceID}
 }
 
-// closeWindow turns the current window into rows (one per task that ran,
+// CloseWindow turns the current window into rows (one per task that ran,
 // then the aggregate) and starts the next one.
-func (rec *recorder) closeWindow(start time.Time, offset, length time.Duration, users int) []result.Window {
-	rows, _ := rec.close(start, offset, length, users, "", false)
+func (rec *Recorder) CloseWindow(start time.Time, offset, length time.Duration, users int) []result.Window {
+	rows, _ := rec.Close(start, offset, length, users, "", false)
 	return rows
 }
 
-// close closes the current window, its rows marked as the generator's for
+// Close closes the current window, its rows marked as the generator's for
 // why when why is not empty, and, with cut, cuts the segment it ends:
-// under one lock, so that no outcome falls between the segment's last
+// under one lock, so that no Outcome falls between the segment's last
 // window and its figures.
-func (rec *recorder) close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
+func (rec *Recorder) Close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *engine.Measures) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rows := rec.closeWindowLocked(start, offset, length, users, why)
@@ -187,8 +186,8 @@ func (rec *recorder) close(start time.Time, offset, length time.Duration, users 
 	return rows, rec.cutLocked()
 }
 
-// closeWindowLocked is close's window part, with rec.mu held.
-func (rec *recorder) closeWindowLocked(start time.Time, offset, length time.Duration, users int, why string) []result.Window {
+// closeWindowLocked is Close's window part, with rec.mu held.
+func (rec *Recorder) closeWindowLocked(start time.Time, offset, length time.Duration, users int, why string) []result.Window {
 	agg := result.Window{Start: start, Offset: offset, Length: length, Users: users, Name: result.AggregateName}
 	rec.winAgg.Reset()
 	var rows []result.Window
@@ -263,18 +262,18 @@ func taskLess(t1, n1, t2, n2 string) bool {
 	return t1 < t2
 }
 
-// cut returns the figures since the start or the last cut — per task
+// Cut returns the figures since the start or the last cut — per task
 // (sorted by name then type), the aggregate, the failures (sorted) and
 // the closed windows' rows — and starts afresh, so that a run without end
 // keeps one segment's measurements at most.
-func (rec *recorder) cut() *engine.Measures {
+func (rec *Recorder) Cut() *engine.Measures {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.cutLocked()
 }
 
 // cutLocked is cut, with rec.mu held.
-func (rec *recorder) cutLocked() *engine.Measures {
+func (rec *Recorder) cutLocked() *engine.Measures {
 	tasks, total, fails := rec.tasksResultLocked()
 	windows := rec.windows
 	rec.windows = nil
@@ -292,16 +291,16 @@ func (rec *recorder) cutLocked() *engine.Measures {
 	return &engine.Measures{Tasks: tasks, Total: total, Failures: fails, Windows: windows}
 }
 
-// tasksResult returns the whole-run figures per task (sorted by name then
+// TasksResult returns the whole-run figures per task (sorted by name then
 // type), the aggregate, and the failures (sorted).
-func (rec *recorder) tasksResult() ([]*result.Task, *result.Task, []result.Failure) {
+func (rec *Recorder) TasksResult() ([]*result.Task, *result.Task, []result.Failure) {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return rec.tasksResultLocked()
 }
 
-// tasksResultLocked is tasksResult with rec.mu held.
-func (rec *recorder) tasksResultLocked() ([]*result.Task, *result.Task, []result.Failure) {
+// tasksResultLocked is TasksResult with rec.mu held.
+func (rec *Recorder) tasksResultLocked() ([]*result.Task, *result.Task, []result.Failure) {
 	total := &result.Task{Name: result.AggregateName, Latency: rec.total.Clone()}
 	var tasks []*result.Task
 	var fails []result.Failure
@@ -338,52 +337,52 @@ func (rec *recorder) tasksResultLocked() ([]*result.Task, *result.Task, []result
 // ephemeral ports would make every occurrence a distinct error.
 var addrPair = regexp.MustCompile(`\S+->(\S+)`)
 
-// normalizeError makes an error message groupable.
-func normalizeError(msg string) string {
+// NormalizeError makes an error message groupable.
+func NormalizeError(msg string) string {
 	return addrPair.ReplaceAllString(msg, "$1")
 }
 
-// maxNames caps the distinct names recorded inside tasks (Request.Name,
+// MaxNames caps the distinct names recorded inside tasks (Request.Name,
 // User.Record), so that a name with ids in it cannot grow the run's
-// memory: beyond it, measurements are recorded under otherNames. A row
+// memory: beyond it, measurements are recorded under OtherNames. A row
 // holds some 215 KB of histograms, and as much again while a segment's
 // figures are cut: 100 names are some 40 MB at most.
-const maxNames = 100
+const MaxNames = 100
 
-// otherNames is the row of the measurements whose names came after the
-// first maxNames.
-const otherNames = "(other names)"
+// OtherNames is the row of the measurements whose names came after the
+// first MaxNames.
+const OtherNames = "(other names)"
 
 // recNames maps the names recorded inside tasks to their rows. Lookups
 // of a known name take no lock: the map is copied on write, and a name
 // is added once, when it first appears.
 type recNames struct {
-	index    atomic.Pointer[map[string]int] // name → row in tasks; nameRefused for a task's name
+	index    atomic.Pointer[map[string]int] // name → row in tasks; NameRefused for a task's name
 	mu       sync.Mutex                     // serializes additions
-	n        int                            // names added, otherNames aside
+	n        int                            // names added, OtherNames aside
 	reported sync.Map                       // the refused names already reported
 }
 
-// nameRefused marks, in recNames.index, a name no measurement may take:
+// NameRefused marks, in recNames.index, a name no measurement may take:
 // a task's, or a row the results reserve.
-const nameRefused = -1
+const NameRefused = -1
 
-// nameNote says what nameIndex did beside finding a row.
-type nameNote int
+// NameNote says what NameIndex did beside finding a row.
+type NameNote int
 
 const (
-	nameKnown    nameNote = iota // the name has its row
-	nameRefusedN                 // the name is a task's or reserved: nothing is recorded
-	nameRefused1                 // nameRefusedN, the first time for this name
-	nameOverflow                 // the first name past maxNames: recorded under otherNames
+	nameKnown    NameNote = iota // the name has its row
+	NameRefusedN                 // the name is a task's or reserved: nothing is recorded
+	NameRefused1                 // NameRefusedN, the first time for this name
+	NameOverflow                 // the first name past MaxNames: recorded under OtherNames
 )
 
 // initNames reserves the tasks' names (and the aggregate's, and the
 // setup row's) so that no measurement inside a task takes them.
-func (rec *recorder) initNames(tasks []string) {
+func (rec *Recorder) initNames(tasks []string) {
 	m := make(map[string]int, len(tasks)+2)
 	for _, n := range append([]string{"", result.AggregateName, "OnStart"}, tasks...) {
-		m[nameKey(n)] = nameRefused
+		m[nameKey(n)] = NameRefused
 	}
 	rec.names.index.Store(&m)
 }
@@ -391,21 +390,21 @@ func (rec *recorder) initNames(tasks []string) {
 // nameKey is the key a name's row is known by: "POST  /orders" and
 // "POST /orders" are one row.
 func nameKey(name string) string {
-	typ, rest := splitName(name)
+	typ, rest := SplitName(name)
 	if typ == "" {
 		return rest
 	}
 	return typ + " " + rest
 }
 
-// nameIndex returns the row of the measurements named name, adding it
+// NameIndex returns the row of the measurements named name, adding it
 // when the name is new. A name that is a task's gets no row
-// (nameRefused1 the first time, then nameRefusedN); the first name past maxNames is nameOverflow, and it and
-// every one after it share the otherNames row.
-func (rec *recorder) nameIndex(name string) (i int, note nameNote) {
+// (NameRefused1 the first time, then NameRefusedN); the first name past MaxNames is NameOverflow, and it and
+// every one after it share the OtherNames row.
+func (rec *Recorder) NameIndex(name string) (i int, note NameNote) {
 	key := nameKey(name)
 	if i, ok := (*rec.names.index.Load())[key]; ok {
-		if i == nameRefused {
+		if i == NameRefused {
 			return i, rec.refused(key)
 		}
 		return i, nameKnown
@@ -413,32 +412,32 @@ func (rec *recorder) nameIndex(name string) (i int, note nameNote) {
 	return rec.addName(key)
 }
 
-// refused is the note of a refused name: nameRefused1 the first time.
-func (rec *recorder) refused(key string) nameNote {
+// refused is the note of a refused name: NameRefused1 the first time.
+func (rec *Recorder) refused(key string) NameNote {
 	if _, seen := rec.names.reported.LoadOrStore(key, true); seen {
-		return nameRefusedN
+		return NameRefusedN
 	}
-	return nameRefused1
+	return NameRefused1
 }
 
-// addName is nameIndex's slow path: the first measurement of a name.
-func (rec *recorder) addName(key string) (int, nameNote) {
+// addName is NameIndex's slow path: the first measurement of a name.
+func (rec *Recorder) addName(key string) (int, NameNote) {
 	ns := &rec.names
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	old := *ns.index.Load()
 	if i, ok := old[key]; ok { // added meanwhile
-		if i == nameRefused {
+		if i == NameRefused {
 			return i, rec.refused(key)
 		}
 		return i, nameKnown
 	}
 	note := nameKnown
-	if ns.n >= maxNames {
-		if i, ok := old[otherNames]; ok {
+	if ns.n >= MaxNames {
+		if i, ok := old[OtherNames]; ok {
 			return i, nameKnown // not kept: the map stays bounded
 		}
-		key, note = otherNames, nameOverflow
+		key, note = OtherNames, NameOverflow
 	} else {
 		ns.n++
 	}
@@ -453,8 +452,8 @@ func (rec *recorder) addName(key string) (int, nameNote) {
 }
 
 // addRow adds a row for the measurements named key and returns its index.
-func (rec *recorder) addRow(key string) int {
-	typ, name := splitName(key)
+func (rec *Recorder) addRow(key string) int {
+	typ, name := SplitName(key)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if len(rec.tasks) == 1 && rec.total == rec.tasks[0].latency {
@@ -467,4 +466,56 @@ func (rec *recorder) addRow(key string) int {
 		errs:       map[failKey]int64{},
 	})
 	return len(rec.tasks) - 1
+}
+
+// TopFailure returns the most common failure of the segment so far across
+// rows, those of class skip excluded.
+func (rec *Recorder) TopFailure(skip string) (class, msg string, ok bool) {
+	type kv struct {
+		k failKey
+		n int64
+	}
+	var all []kv
+	rec.mu.Lock()
+	sums := map[failKey]int64{}
+	for i := range rec.tasks {
+		for k, n := range rec.tasks[i].errs {
+			if k.class != skip {
+				sums[k] += n
+			}
+		}
+	}
+	rec.mu.Unlock()
+	for k, n := range sums {
+		all = append(all, kv{k, n})
+	}
+	if len(all) == 0 {
+		return "", "", false
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].n != all[j].n {
+			return all[i].n > all[j].n
+		}
+		return all[i].k.msg < all[j].k.msg
+	})
+	return all[0].k.class, all[0].k.msg, true
+}
+
+// httpMethods are the leading words of a name that become its type: the
+// HTTP methods, and GRPC for the gRPC calls of package grpcload.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "GRPC"}
+
+// SplitName splits a row's name into its type and the rest: "POST /orders" into ("POST", "/orders"); a name without
+// a leading HTTP method (or GRPC) has an empty type.
+func SplitName(name string) (typ, rest string) {
+	m, r, ok := strings.Cut(name, " ")
+	if !ok {
+		return "", name
+	}
+	for _, hm := range httpMethods {
+		if m == hm {
+			return m, strings.TrimSpace(r)
+		}
+	}
+	return "", name
 }
