@@ -13,17 +13,6 @@ import (
 	"github.com/steadyload/steadyload/internal/gate"
 )
 
-// bandOffsets are the levels judged together with a percentile q, as
-// offsets of normal scores from z_q: for p95 about p80, p88, p92, p95,
-// p97 and p98. A slowdown of the target moves them all; their shifts,
-// averaged, pin the shift at q down far better than q's own order
-// statistic.
-var bandOffsets = []float64{-0.8, -0.5, -0.25, 0, 0.2, 0.35}
-
-// minTail is the fewest pairs at or above a level of the band: a level
-// higher than that is too noisy to help.
-const minTail = 5
-
 // Row is the judgement of one latency percentile of one task: the
 // candidate (B) against the base (A), from the same run's pairs.
 type Row struct {
@@ -52,7 +41,7 @@ type Row struct {
 // Compare judges percentile m of the pairs: the candidate's latencies
 // (each pair's B) against the base's (A). The point estimate is the ratio
 // of the percentiles, B/A. Its evidence is the shift of a band of levels
-// around the percentile (bandOffsets): the log ratio of each level,
+// around the percentile (gate.BandLevels): the log ratio of each level,
 // averaged with weights that are the inverse of their bootstrap variance,
 // its uncertainty from a paired bootstrap (Replicates resamples of the
 // pairs, each pair kept whole, seeded from the pairs, so the same run
@@ -90,7 +79,7 @@ func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
 		return row
 	}
 
-	levels := bandLevels(q, n)
+	levels := gate.BandLevels(q, int64(n)) // the gate's band (docs/gate.md)
 	ks := make([]int, len(levels))
 	at := 0
 	for j, p := range levels {
@@ -147,7 +136,7 @@ func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
 	// significantly from the body to the tail is a change of the body,
 	// and the percentile's own order statistic alone judges it.
 	slices.Sort(tilt)
-	if quantile(tilt, 1-shapeAlpha) < 0 {
+	if quantile(tilt, 1-gate.ShapeAlpha) < 0 {
 		shift = own
 		row.Warnings = append(row.Warnings, "the shift falls from the body to the tail: judged on the percentile alone")
 	}
@@ -169,27 +158,6 @@ func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
 	}
 	return row
 }
-
-// bandLevels returns the band's levels for q with n pairs, increasing; q
-// itself is always among them.
-func bandLevels(q float64, n int) []float64 {
-	z := distuv.UnitNormal.Quantile(q)
-	var ps []float64
-	for _, d := range bandOffsets {
-		p := distuv.UnitNormal.CDF(z + d)
-		if d == 0 {
-			p = q
-		}
-		if d > 0 && (1-p)*float64(n) < minTail || p <= 0.01 || p >= 1 {
-			continue
-		}
-		ps = append(ps, p)
-	}
-	return ps
-}
-
-// shapeAlpha is the level of the test of the band's shape.
-const shapeAlpha = 0.05
 
 // slopeOf returns the weighted least-squares slope of d against x as a
 // linear combination of d: slope = Σ out[j]·d[j].

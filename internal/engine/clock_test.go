@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/steadyload/steadyload/loadtest/result"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -27,7 +28,7 @@ func TestGeneratorTrouble(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := New[int](Config{Window: time.Second, LateTolerance: 10 * time.Millisecond, Coalesce: 10 * time.Millisecond, Open: tt.open}, nil, nil, Hooks{})
 			for _, l := range tt.lags {
-				e.winLag.RecordValue(micros(l))
+				e.winLag.RecordValue(result.Micros(l))
 			}
 			assert.Equal(t, tt.want, e.generatorTrouble(tt.late))
 			assert.Zero(t, e.winLag.TotalCount(), "the window's lag is reset")

@@ -584,8 +584,8 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 		if lag > c.LateTolerance+c.Coalesce {
 			e.late.Add(1)
 		}
-		e.lagMu.Lock()                    // only this goroutine records; a segment's end reads and resets
-		e.winLag.RecordValue(micros(lag)) // merged into lag as the window closes
+		e.lagMu.Lock()                           // only this goroutine records; a segment's end reads and resets
+		e.winLag.RecordValue(result.Micros(lag)) // merged into lag as the window closes
 		e.lagMu.Unlock()
 		if e.hooks.Lag != nil {
 			e.hooks.Lag(lag)
@@ -642,16 +642,4 @@ type schedule struct {
 	lagMu                    sync.Mutex              // guards lag
 	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs, since the segment's start
 	winLag                   *hdrhistogram.Histogram // and since the window's, merged into lag when it closes
-}
-
-// micros is d in whole microseconds, within the histograms' range.
-func micros(d time.Duration) int64 {
-	us := int64(d / time.Microsecond)
-	switch {
-	case us < result.MinLatency:
-		return result.MinLatency
-	case us > result.MaxLatency:
-		return result.MaxLatency
-	}
-	return us
 }

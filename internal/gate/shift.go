@@ -29,11 +29,13 @@ var shiftOffsets = []float64{-0.8, -0.5, -0.25, 0, 0.2, 0.35}
 // smallest sample: a level higher than that is too noisy to help.
 const minTail = 5
 
-const shapeAlpha = 0.05
+// ShapeAlpha is the level of the test of the band's shape: a shift that
+// changes significantly along the band is not uniform.
+const ShapeAlpha = 0.05
 
-// shiftLevels returns the band's levels for quantile q given the smallest
+// BandLevels returns the band's levels for quantile q given the smallest
 // sample size n, in increasing order; q itself is always among them.
-func shiftLevels(q float64, n int64) []float64 {
+func BandLevels(q float64, n int64) []float64 {
 	zq0 := zq(q)
 	var ps []float64
 	for _, d := range shiftOffsets {
@@ -102,7 +104,7 @@ type shiftBand struct {
 // bootBand bootstraps the log shifts of the band's levels, jointly for
 // both samples.
 func bootBand(rng *rand.Rand, q float64, rb, rc ranks, minN int64, replicates int) shiftBand {
-	b := shiftBand{levels: shiftLevels(q, minN)}
+	b := shiftBand{levels: BandLevels(q, minN)}
 	m := len(b.levels)
 	kb, kc := make([]int64, m), make([]int64, m)
 	for j, p := range b.levels {
@@ -178,7 +180,7 @@ func decideShift(cmp *Comparison, pt float64, own []float64, shiftPt float64, sh
 	decide(cmp, pt, shift, logTol, c)
 	lo, hi := math.Log1p(cmp.Lo), math.Log1p(cmp.Hi)
 	sort.Float64s(slope)
-	if quantile(slope, 1-shapeAlpha) < 0 || quantile(slope, shapeAlpha) > 0 {
+	if quantile(slope, 1-ShapeAlpha) < 0 || quantile(slope, ShapeAlpha) > 0 {
 		lo, hi = ownLo, ownHi
 	}
 	_ = shiftPt

@@ -108,21 +108,9 @@ func New(names []string) *Recorder {
 // A Recorder is the engine's.
 var _ engine.Recorder = (*Recorder)(nil)
 
-// micros is d in whole microseconds, within the histograms' range.
-func micros(d time.Duration) int64 {
-	us := int64(d / time.Microsecond)
-	switch {
-	case us < result.MinLatency:
-		return result.MinLatency
-	case us > result.MaxLatency:
-		return result.MaxLatency
-	}
-	return us
-}
-
 // Record adds one outcome of task ti. o.Class is empty for a success.
 func (rec *Recorder) Record(ti int, o *Outcome) {
-	us := micros(o.Latency)
+	us := result.Micros(o.Latency)
 	rec.mu.Lock()
 	t := &rec.tasks[ti]
 	t.requests++

@@ -66,7 +66,7 @@ func TestRecorderWindowTotals(t *testing.T) {
 					if rng.IntN(10) == 0 {
 						o.Class, o.Msg = class.Check, "check failed"
 					} else {
-						perTask[ti].Latency.RecordValue(micros(o.Latency))
+						perTask[ti].Latency.RecordValue(result.Micros(o.Latency))
 					}
 					rec.Record(ti, &o)
 				}

@@ -29,6 +29,12 @@ const (
 	AggregateName    = "Aggregated"
 )
 
+// Micros is d in whole microseconds, within the histograms' bounds: the
+// value a latency is recorded as.
+func Micros(d time.Duration) int64 {
+	return min(max(int64(d/time.Microsecond), MinLatency), MaxLatency)
+}
+
 // NewHistogram returns an empty latency histogram with the project's bounds.
 func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(MinLatency, MaxLatency, SigFigures)
