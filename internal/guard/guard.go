@@ -183,13 +183,8 @@ func (g *Guard) add(end time.Time, latency time.Duration, failed bool) {
 	if failed {
 		sl.fails++
 	} else if sl.lat != nil {
-		sl.lat.RecordValue(micros(latency))
+		sl.lat.RecordValue(result.Micros(latency))
 	}
-}
-
-// micros is d in whole microseconds, within the histograms' range.
-func micros(d time.Duration) int64 {
-	return min(max(int64(d/time.Microsecond), result.MinLatency), result.MaxLatency)
 }
 
 // Stop stops the watcher and, the load having ended, judges the last
