@@ -77,8 +77,7 @@ type runner struct {
 	segIndex   int
 	setupIndex int // recorder index of OnStart, when there is one
 
-	eng     *engine.Engine[*User] // sends the load
-	stopper                       // a task's ErrStop
+	eng *engine.Engine[*User] // sends the load
 
 	proc procstat.Sample // the kernel's CPU accounting at the segment's start
 

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"errors"
-	"sync"
 )
 
 // ErrStop ends the run's load early, as if its Duration had ended. A task
@@ -19,16 +18,10 @@ import (
 //	}
 var ErrStop = errors.New("load stopped")
 
-// stopper ends the load when a task returns ErrStop.
-type stopper struct {
-	stopOnce sync.Once
-}
-
 // stopLoad ends the starts for err, which wraps ErrStop, and logs why,
 // once: later calls do nothing.
 func (r *runner) stopLoad(err error) {
-	r.stopOnce.Do(func() {
+	if r.eng.EndStarts() {
 		r.tb.Logf("loadtest: %s; no task starts after it, and the run is judged as a complete one", r.scrub(err.Error()))
-		r.eng.EndStarts()
-	})
+	}
 }

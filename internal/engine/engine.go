@@ -312,13 +312,16 @@ func (e *Engine[U]) Run(ctx context.Context) {
 // EndStarts ends the load's starts now, as the end of Duration does: no
 // task starts after it, the tasks in flight get the Grace. In the open
 // model no start due after it is made or counted as dropped. It may be
-// called once the load has started, from a task say; later calls do
-// nothing.
-func (e *Engine[U]) EndStarts() {
+// called once the load has started, from a task say; it reports whether
+// this call ended them, later calls doing nothing.
+func (e *Engine[U]) EndStarts() bool {
+	first := false
 	e.endOnce.Do(func() {
+		first = true
 		e.ended.Store(max(1, int64(time.Since(e.t0))))
 		e.stopStarts()
 	})
+	return first
 }
 
 // endedAt is when EndStarts ended the starts, from t0, or the longest
