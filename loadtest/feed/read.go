@@ -127,8 +127,8 @@ func decodeCSV[Row any](name string, data []byte, validate func(Row) error) ([]R
 	if err := checkHeader(name, um); err != nil {
 		return nil, err
 	}
-	var rows []Row
-	var bad rowErrors
+	rs := rowSet[Row]{name: name, validate: validate}
+	bad := &rs.bad
 	for {
 		v, err := um.Read()
 		if err == io.EOF {
@@ -149,21 +149,9 @@ func decodeCSV[Row any](name string, data []byte, validate func(Row) error) ([]R
 		}
 		line, _ := cr.FieldPos(0)
 		row := v.(Row)
-		if validate != nil {
-			if err := validate(row); err != nil {
-				bad.add(fmt.Errorf("%s:%d: %w", name, line, err))
-				continue
-			}
-		}
-		rows = append(rows, row)
+		rs.keep(line, row)
 	}
-	if err := bad.err(); err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s:2: no rows after the header", name)
-	}
-	return rows, nil
+	return rs.result(fmt.Errorf("%s:2: no rows after the header", name))
 }
 
 // checkHeader refuses a header that repeats a column or lacks one of
@@ -217,8 +205,8 @@ func decodeJSONL[Row any](name string, data []byte, validate func(Row) error) ([
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%s:1: empty file: want one JSON object per line", name)
 	}
-	var rows []Row
-	var bad rowErrors
+	rs := rowSet[Row]{name: name, validate: validate}
+	bad := &rs.bad
 	for i, text := range bytes.Split(data, []byte("\n")) {
 		text = bytes.TrimSuffix(text, []byte("\r"))
 		if len(bytes.TrimSpace(text)) == 0 {
@@ -235,21 +223,41 @@ func decodeJSONL[Row any](name string, data []byte, validate func(Row) error) ([
 			}
 			continue
 		}
-		if validate != nil {
-			if err := validate(row); err != nil {
-				bad.add(fmt.Errorf("%s:%d: %w", name, line, err))
-				continue
-			}
-		}
-		rows = append(rows, row)
+		rs.keep(line, row)
 	}
-	if err := bad.err(); err != nil {
+	return rs.result(fmt.Errorf("%s:1: no rows", name))
+}
+
+// rowSet gathers a file's rows as they are decoded, and the errors of
+// its bad ones.
+type rowSet[Row any] struct {
+	name     string
+	validate func(Row) error
+	rows     []Row
+	bad      rowErrors
+}
+
+// keep keeps the row decoded from line, unless Validate refuses it.
+func (rs *rowSet[Row]) keep(line int, row Row) {
+	if rs.validate != nil {
+		if err := rs.validate(row); err != nil {
+			rs.bad.add(fmt.Errorf("%s:%d: %w", rs.name, line, err))
+			return
+		}
+	}
+	rs.rows = append(rs.rows, row)
+}
+
+// result returns the rows, or the bad rows' errors, or noRows when the
+// file had none.
+func (rs *rowSet[Row]) result(noRows error) ([]Row, error) {
+	if err := rs.bad.err(); err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s:1: no rows", name)
+	if len(rs.rows) == 0 {
+		return nil, noRows
 	}
-	return rows, nil
+	return rs.rows, nil
 }
 
 // rowErrors gathers the errors of bad rows: the first maxRowErrors,
