@@ -39,11 +39,16 @@ func parseLatency(tool string, b []byte) (p50, p99 float64, err error) {
 	case "vegeta":
 		return vegetaLatency(b)
 	case "k6":
-		return k6Latency(b)
+		return k6Latency(b, "http_req_duration")
+	case "k6-iteration":
+		// The same k6 run read from the iteration's start: building the
+		// request and taking a connection included, as in the harness's
+		// task latency, which http_req_duration leaves out.
+		return k6Latency(b, "iteration_duration")
 	case "locust", "steadyload":
 		return locustLatency(b)
 	}
-	return 0, 0, fmt.Errorf("unknown tool %q (want wrk, hey, fortio, vegeta, k6, locust or steadyload)", tool)
+	return 0, 0, fmt.Errorf("unknown tool %q (want wrk, hey, fortio, vegeta, k6, k6-iteration, locust or steadyload)", tool)
 }
 
 // wrkLine is a line of wrk's --latency distribution: "     99%    2.18ms".
@@ -125,18 +130,19 @@ func vegetaLatency(b []byte) (float64, float64, error) {
 	return pair(got)
 }
 
-// k6Latency reads the summary data k6 hands to handleSummary (bench/k6.js
-// writes it as is), or the older --summary-export file.
-func k6Latency(b []byte) (float64, float64, error) {
+// k6Latency reads a trend metric from the summary data k6 hands to
+// handleSummary (bench/k6.js writes it as is), or the older
+// --summary-export file.
+func k6Latency(b []byte, metric string) (float64, float64, error) {
 	var r struct {
 		Metrics map[string]json.RawMessage `json:"metrics"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return 0, 0, err
 	}
-	raw, ok := r.Metrics["http_req_duration"]
+	raw, ok := r.Metrics[metric]
 	if !ok {
-		return 0, 0, errors.New("no http_req_duration metric")
+		return 0, 0, fmt.Errorf("no %s metric", metric)
 	}
 	var m struct {
 		Values map[string]float64 `json:"values"`

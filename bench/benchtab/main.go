@@ -11,7 +11,8 @@
 //	benchtab latency TOOL FILE
 //		prints "p50_ms<TAB>p99_ms" read from a tool's report: wrk, hey,
 //		fortio (-json), vegeta (report -type=json), k6
-//		(--summary-export), locust (--csv …_stats.csv), steadyload
+//		(--summary-export; k6-iteration reads its iteration_duration
+//		instead of http_req_duration), locust (--csv …_stats.csv), steadyload
 //		(…_stats.csv).
 //	benchtab table FILE
 //		prints the comparison table of a results file (medians of the
