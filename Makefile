@@ -28,8 +28,9 @@ loadtest:
 		-args -loadtest.duration=$(DURATION)s $(LOADTEST_FLAGS)
 
 # A duet run of the example service: cmd/orders built at DUET_BASE (default
-# the merge base with origin/main) and at HEAD, both on loopback, judged
-# head against base within one run (scripts/duet.sh; docs/ci.md).
+# the merge base with origin/main; without origin, give a ref) and in the
+# working tree, both on loopback, judged the working tree against the base
+# within one run (scripts/duet.sh; docs/ci.md).
 DUET_BASE ?=
 duet:
 	GO=$(GO) bash scripts/duet.sh $(DUET_BASE)
