@@ -28,8 +28,9 @@ loadtest:
 		-args -loadtest.duration=$(DURATION)s $(LOADTEST_FLAGS)
 
 # A duet run of the example service: cmd/orders built at DUET_BASE (default
-# the merge base with origin/main) and at HEAD, both on loopback, judged
-# head against base within one run (scripts/duet.sh; docs/ci.md).
+# the merge base with origin/main; without origin, give a ref) and in the
+# working tree, both on loopback, judged the working tree against the base
+# within one run (scripts/duet.sh; docs/ci.md).
 DUET_BASE ?=
 duet:
 	GO=$(GO) bash scripts/duet.sh $(DUET_BASE)
@@ -40,11 +41,15 @@ test: lint
 	$(GO) test -tags loadtest -count=1 -v -timeout 5m -run 'TestOrdersSteadyRate' . \
 		-args -loadtest.duration=5s -loadtest.window=1s -loadtest.out=$(CURDIR)/loadtest-results/ci
 
+# gofmt, go vet with and without the loadtest tag, and the CI's own files:
+# the workflows by actionlint (a pinned version, fetched by go run) and the
+# shell scripts by shellcheck where it is installed (scripts/lint-ci.sh).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags loadtest ./...
+	GO=$(GO) bash scripts/lint-ci.sh
 
 # Every Fuzz* target of the module, FUZZTIME each (their seed corpora under
 # testdata/fuzz/ also run in `make test`). A count, not a duration: with a
