@@ -92,7 +92,7 @@ func TestCompare(t *testing.T) {
 		{"too few in a baseline run", append(sims(7, 1, 100, none), base...), sims(6, 1, 1000, p95Up(1))[0], P95, Config{}, NoVerdict, "smallest baseline run"},
 		{"no successes now", base, hist(), P95, Config{}, Regressed, "no data is never a pass"},
 		{"empty baseline", []*hdrhistogram.Histogram{hist()}, sims(8, 1, 1000, none)[0], P95, Config{}, NoVerdict, "baseline has no successful"},
-		{"under-powered", sims(9, 3, 250, none), sims(10, 1, 250, none)[0], P95, Config{}, Same, "under-powered: this run can only detect"},
+		{"under-powered", sims(9, 3, 250, none), sims(10, 1, 250, none)[0], P95, Config{}, Same, "under-powered: the requests of this run and its baseline can only detect"},
 		{"not a percentile", base, base[0], Failures, Config{}, NoVerdict, "not a latency percentile"},
 	}
 	for _, tt := range tests {
@@ -104,6 +104,33 @@ func TestCompare(t *testing.T) {
 			}
 			again := Compare(tt.base, tt.cur, tt.m, tt.c)
 			assert.True(t, sameComparison(c, again), "Compare is not deterministic: %+v, then %+v", c, again)
+		})
+	}
+}
+
+// TestUnderPoweredWarnsOnlyWhenRequestsLimit: the warning's advice, "run
+// longer", holds only for the sampling part of the MDE. With many requests
+// the MDE is the run-to-run term's (+24 % at τ = 5 %, above the target),
+// and no number of requests would lower it: no warning. With few, it warns.
+func TestUnderPoweredWarnsOnlyWhenRequestsLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		tau  float64
+		warn bool
+	}{
+		{"many requests, τ 5%", 20000, DefaultTau, false},
+		{"many requests, τ 1%", 20000, 0.01, false},
+		{"few requests, τ 5%", 250, DefaultTau, true},
+		{"few requests, τ 1%", 250, 0.01, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Compare(sims(21, 5, tc.n, none), sims(22, 1, tc.n, none)[0], P95, Config{Tau: tc.tau})
+			warned := strings.Contains(strings.Join(c.Warnings, "\n"), "under-powered")
+			assert.Equal(t, tc.warn, warned, "MDE %+.1f%%, warnings %q", 100*c.MDE, c.Warnings)
+			if tc.tau == DefaultTau {
+				assert.Greater(t, c.MDE, DefaultTarget, "with τ 5%% the MDE shown stays the whole one, run-to-run term included")
+			}
 		})
 	}
 }

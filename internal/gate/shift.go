@@ -168,16 +168,17 @@ func (b shiftBand) fit() (pt float64, loc, slope []float64) {
 // of its log shift: pt and own, the percentile's own point estimate and
 // bootstrap replicates, and shiftPt and shift, the band's location and
 // its replicates (both with the run-to-run term), slope the replicates of
-// the shift's slope along the band. The interval, p-value and MDE shown
+// the shift's slope along the band, noise the run-to-run term's standard
+// deviation. The interval, p-value and MDE shown
 // are the band's. A regression needs a significant rise of the band (or
 // of the percentile's own order statistic) and the percentile's own point
 // estimate above the tolerance; when the shift is significantly not
 // uniform along the band (a change of the body alone, or of the tail
 // alone), only the percentile's own order statistic counts.
-func decideShift(cmp *Comparison, pt float64, own []float64, shiftPt float64, shift, slope []float64, logTol float64, c Config) {
+func decideShift(cmp *Comparison, pt float64, own []float64, shiftPt float64, shift, slope []float64, noise, logTol float64, c Config) {
 	sort.Float64s(own)
 	ownLo, ownHi := quantile(own, c.Alpha), quantile(own, 1-c.Alpha)
-	decide(cmp, pt, shift, logTol, c)
+	decide(cmp, pt, shift, noise, logTol, c)
 	lo, hi := math.Log1p(cmp.Lo), math.Log1p(cmp.Hi)
 	sort.Float64s(slope)
 	if quantile(slope, 1-ShapeAlpha) < 0 || quantile(slope, ShapeAlpha) > 0 {
