@@ -3,6 +3,7 @@ package duet
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ func TestCompareVerdicts(t *testing.T) {
 		{"slower x1.6", 1000, scale(1.6), gate.Regressed},
 		{"faster x0.6", 1000, scale(0.6), gate.Improved},
 		{"too few", 100, scale(2), gate.NoVerdict},
+		{"median-only x2", 1000, medianOnly(2), gate.Same},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pairs := duetRun(rand.New(rand.NewPCG(1, 2)), tc.n, tc.s, false)
@@ -32,6 +34,26 @@ func TestCompareVerdicts(t *testing.T) {
 			again := Compare("t", pairs, gate.P95, gate.Config{Replicates: 400})
 			assert.Equal(t, row.Message(), again.Message(), "the same pairs give the same row")
 		})
+	}
+}
+
+// TestLevels checks that the band hears no level below the percentile.
+func TestLevels(t *testing.T) {
+	for _, tc := range []struct {
+		q    float64
+		n    int
+		want []float64
+	}{
+		{0.95, 600, []float64{0.95, 0.967, 0.977}},
+		{0.95, 200, []float64{0.95, 0.967}},
+		{0.99, 300, []float64{0.99}},
+		{0.5, 300, []float64{0.5, 0.579, 0.637}},
+	} {
+		got := Levels(tc.q, tc.n)
+		require.Len(t, got, len(tc.want), "Levels(%g, %d) = %v", tc.q, tc.n, got)
+		for j := range got {
+			assert.InDelta(t, tc.want[j], got[j], 0.001, "Levels(%g, %d) = %v; want %v", tc.q, tc.n, got, tc.want)
+		}
 	}
 }
 
@@ -52,7 +74,7 @@ func TestPairsCap(t *testing.T) {
 func TestReport(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	rep := Judge([]Sample{
-		{Task: "GET /b", Pairs: duetRun(rng, 400, scale(1.6), false)},
+		{Task: "GET /b", Pairs: duetRun(rng, 800, scale(1.6), false)},
 		{Task: "GET /a", Pairs: duetRun(rng, 50, scale(1), false)},
 	}, []gate.Metric{gate.P95, gate.Failures}, gate.Config{Replicates: 300})
 	var tasks []string
@@ -70,4 +92,30 @@ func TestReport(t *testing.T) {
 	assert.Contains(t, lines[1], "no verdict,too few pairs for a verdict: 50; need 200")
 	assert.Contains(t, rep.Markdown(), "| **FAIL** |")
 	assert.Contains(t, rep.Text(), "Aggregated")
+}
+
+// TestOrderStats checks the bootstrap's shortcut: the order statistics
+// read off the counts of a resample are those of the resample sorted.
+func TestOrderStats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 2, 10, 301} {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(rng.IntN(20)) // ties too
+		}
+		cnt := make([]int32, n)
+		var res []float64
+		for range n {
+			i := rng.IntN(n)
+			cnt[i]++
+			res = append(res, xs[i])
+		}
+		slices.Sort(res)
+		ks := []int{1, (n + 1) / 2, max(n-1, 1), n}
+		got := make([]float64, len(ks))
+		orderStats(xs, byValue(xs), cnt, ks, got)
+		for j, k := range ks {
+			assert.Equal(t, res[k-1], got[j], "n=%d: order statistic %d", n, k)
+		}
+	}
 }
