@@ -14,25 +14,35 @@ import (
 	"github.com/steadyload/steadyload/internal/gate"
 )
 
-// Row is the judgement of one latency percentile of one task: the
-// candidate (B) against the base (A), from the same run's pairs.
+// Row is the judgement of one metric of one task, a latency percentile
+// or the failure ratio: the candidate (B) against the base (A), from the
+// same run's pairs.
 type Row struct {
 	Task   string      // "GET /orders/{id}", or "Aggregated"
-	Metric gate.Metric // p50, p90, p95 or p99
+	Metric gate.Metric // p50, p90, p95, p99 or failures
 	// N is the number of pairs judged; Seen the number the run made
-	// (larger past the cap of pairs kept).
+	// (larger past the cap of pairs kept). For failures both are the
+	// starts that ran on both sides.
 	N    int
 	Seen int64
 	// A and B are the percentile of the base and of the candidate, in
-	// microseconds; Ratio is B/A. NaN without pairs.
-	A, B, Ratio float64
+	// microseconds, or their failure ratios (fractions); Ratio is B/A
+	// for a percentile, Delta B−A for the failure ratio. NaN without
+	// data (or when not the row's kind).
+	A, B, Ratio, Delta float64
 	// Shift is the band's shift B/A, the location of the change around
 	// the percentile; Lo and Hi bound it with confidence 1−2·Alpha, Lo
-	// being the one-sided bound a regression must clear.
+	// being the one-sided bound a regression must clear. For failures, Lo
+	// and Hi bound the difference B−A; Shift is NaN.
 	Shift, Lo, Hi float64
-	// P is the one-sided bootstrap p-value of "no rise".
+	// P is the one-sided p-value of "no rise": the bootstrap's for a
+	// percentile, the exact binomial test's on the discordant starts for
+	// failures.
 	P float64
-	// The parameters in force.
+	// Outcomes are the starts' counts behind a failures row.
+	Outcomes Outcomes
+	// The parameters in force: Tolerance is the latency tolerance, or
+	// the failure tolerance (an absolute rise) for failures.
 	Tolerance, Alpha float64
 	Verdict          gate.Verdict
 	// Warnings say why there is no verdict.
@@ -66,7 +76,7 @@ type Row struct {
 func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
 	c = c.Normalize()
 	row := Row{Task: task, Metric: m, N: len(pairs), Seen: int64(len(pairs)), Tolerance: c.Tolerance, Alpha: c.Alpha,
-		A: math.NaN(), B: math.NaN(), Ratio: math.NaN(), Shift: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: math.NaN()}
+		A: math.NaN(), B: math.NaN(), Ratio: math.NaN(), Delta: math.NaN(), Shift: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: math.NaN()}
 	q, ok := m.Quantile()
 	if !ok {
 		row.Warnings = append(row.Warnings, fmt.Sprintf("%s is not a latency percentile", m))

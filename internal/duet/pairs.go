@@ -22,8 +22,31 @@ type Pairs struct {
 	mu    sync.Mutex
 	tasks [][]Pair
 	seen  []int64 // pairs offered per task since the last Take
+	outs  []Outcomes
 	max   int
 	rng   *rand.Rand
+}
+
+// Outcomes counts a task's starts that ran on both sides by which side
+// failed: the data of the paired comparison of the failure ratios.
+type Outcomes struct {
+	Starts int64 // starts that ran on both sides
+	OnlyA  int64 // the base failed, the candidate succeeded
+	OnlyB  int64 // the candidate failed, the base succeeded
+	Both   int64 // both failed
+}
+
+// FailedA is the number of starts whose base failed.
+func (o Outcomes) FailedA() int64 { return o.OnlyA + o.Both }
+
+// FailedB is the number of starts whose candidate failed.
+func (o Outcomes) FailedB() int64 { return o.OnlyB + o.Both }
+
+func (o *Outcomes) add(x Outcomes) {
+	o.Starts += x.Starts
+	o.OnlyA += x.OnlyA
+	o.OnlyB += x.OnlyB
+	o.Both += x.Both
 }
 
 // NewPairs returns an empty collector for n tasks, keeping at most max
@@ -32,7 +55,7 @@ func NewPairs(n, max int, seed uint64) *Pairs {
 	if max <= 0 {
 		max = MaxPairs
 	}
-	return &Pairs{tasks: make([][]Pair, n), seen: make([]int64, n), max: max, rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))}
+	return &Pairs{tasks: make([][]Pair, n), seen: make([]int64, n), outs: make([]Outcomes, n), max: max, rng: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))}
 }
 
 // Add records the pair of one start of task: a and b are the latencies
@@ -51,12 +74,32 @@ func (p *Pairs) Add(task int, a, b time.Duration) {
 	}
 }
 
-// Take returns the pairs of each task since the last Take, and how many
-// were offered (more than kept past the cap), and starts afresh.
-func (p *Pairs) Take() (pairs [][]Pair, seen []int64) {
+// Outcome counts one start of task that ran on both sides: whether the
+// base (aFailed) and the candidate (bFailed) failed. Every such start is
+// counted, whatever its latencies; only those where neither failed give
+// a pair to Add.
+func (p *Pairs) Outcome(task int, aFailed, bFailed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pairs, seen = p.tasks, p.seen
-	p.tasks, p.seen = make([][]Pair, len(pairs)), make([]int64, len(pairs))
-	return pairs, seen
+	o := &p.outs[task]
+	o.Starts++
+	switch {
+	case aFailed && bFailed:
+		o.Both++
+	case aFailed:
+		o.OnlyA++
+	case bFailed:
+		o.OnlyB++
+	}
+}
+
+// Take returns the pairs of each task since the last Take, how many were
+// offered (more than kept past the cap) and the outcomes of its starts,
+// and starts afresh.
+func (p *Pairs) Take() (pairs [][]Pair, seen []int64, outcomes []Outcomes) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pairs, seen, outcomes = p.tasks, p.seen, p.outs
+	p.tasks, p.seen, p.outs = make([][]Pair, len(pairs)), make([]int64, len(pairs)), make([]Outcomes, len(pairs))
+	return pairs, seen, outcomes
 }
