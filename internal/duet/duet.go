@@ -74,6 +74,11 @@ type Row struct {
 // stayed within the tolerance; Same otherwise. Fewer than MinRequests
 // pairs give no verdict.
 func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
+	return compare(task, pairs, m, c, BlockLen(len(pairs)))
+}
+
+// compare is Compare with the bootstrap's blocks of block pairs.
+func compare(task string, pairs []Pair, m gate.Metric, c gate.Config, block int) Row {
 	c = c.Normalize()
 	row := Row{Task: task, Metric: m, N: len(pairs), Seen: int64(len(pairs)), Tolerance: c.Tolerance, Alpha: c.Alpha,
 		A: math.NaN(), B: math.NaN(), Ratio: math.NaN(), Delta: math.NaN(), Shift: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: math.NaN()}
@@ -98,8 +103,16 @@ func Compare(task string, pairs []Pair, m gate.Metric, c gate.Config) Row {
 		row.Warnings = append(row.Warnings, fmt.Sprintf("too few pairs for a verdict: %d; need %d", n, c.MinRequests))
 		return row
 	}
-	judge(&row, pairs, a, b, q, c)
+	judge(&row, pairs, a, b, q, c, block)
 	return row
+}
+
+// BlockLen is the length of the bootstrap's blocks of consecutive pairs
+// among n: ⌈2·n^⅓⌉, the usual order for estimating a variance, doubled so
+// that a block spans a stall of a dozen starts (12 at 200 pairs, 17 at
+// 600, 20 at 1 000).
+func BlockLen(n int) int {
+	return max(1, int(math.Ceil(2*math.Cbrt(float64(n))-1e-9)))
 }
 
 // boundDF is the degrees of freedom of the Student's t whose quantile
@@ -129,8 +142,8 @@ func Levels(q float64, n int) []float64 {
 }
 
 // judge fills in row's band, bounds, p-value and verdict from the n
-// pairs, a and b their sides.
-func judge(row *Row, pairs []Pair, a, b []float64, q float64, c gate.Config) {
+// pairs, a and b their sides, bootstrapped in blocks of block pairs.
+func judge(row *Row, pairs []Pair, a, b []float64, q float64, c gate.Config, block int) {
 	n := len(pairs)
 	levels := Levels(q, n)
 	ks := make([]int, len(levels))
@@ -144,17 +157,24 @@ func judge(row *Row, pairs []Pair, a, b []float64, q float64, c gate.Config) {
 	}
 
 	// The paired bootstrap: each replicate resamples the pairs whole, so
-	// what moved both sides of a pair moves both sides of the replicate.
-	// A replicate is a count of draws per pair; its order statistics are
-	// read off each side's sorted order.
+	// what moved both sides of a pair moves both sides of the replicate,
+	// in blocks of consecutive pairs (a circular moving-block bootstrap):
+	// a stall of the machine or of one target delays several starts in
+	// a row, and pairs drawn one by one would count those as independent
+	// evidence. A replicate is a count of draws per pair; its order
+	// statistics are read off each side's sorted order.
 	rng := rand.New(rand.NewPCG(seed(q, pairs)))
 	reps := make([][]float64, c.Replicates)
 	cnt := make([]int32, n)
 	oa, ob := make([]float64, len(ks)), make([]float64, len(ks))
 	for i := range reps {
 		clear(cnt)
-		for range n {
-			cnt[rng.IntN(n)]++
+		for drawn := 0; drawn < n; {
+			start := rng.IntN(n)
+			for k := 0; k < block && drawn < n; k++ {
+				cnt[(start+k)%n]++
+				drawn++
+			}
 		}
 		orderStats(a, ia, cnt, ks, oa)
 		orderStats(b, ib, cnt, ks, ob)

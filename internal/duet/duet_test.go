@@ -2,6 +2,7 @@ package duet
 
 import (
 	"bytes"
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -70,7 +71,9 @@ func TestPairsCap(t *testing.T) {
 	pairs, seen, outs := p.Take()
 	assert.Len(t, pairs[0], 10)
 	assert.Equal(t, []int64{100, 1}, seen)
-	assert.Equal(t, []Pair{{A: 1000, B: 2000}}, pairs[1])
+	assert.Equal(t, []Pair{{A: 1000, B: 2000, Seq: 100}}, pairs[1], "Seq numbers the pairs across tasks")
+	assert.True(t, slices.IsSortedFunc(pairs[0], func(x, y Pair) int { return cmp.Compare(x.Seq, y.Seq) }),
+		"the reservoir's pairs come back in the order they were added: %v", pairs[0])
 	assert.Equal(t, []Outcomes{{}, {Starts: 4, OnlyA: 1, OnlyB: 1, Both: 1}}, outs)
 	pairs, _, outs = p.Take()
 	assert.Empty(t, pairs[0], "Take starts afresh")

@@ -1,7 +1,9 @@
 package duet
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,8 +15,13 @@ import (
 const MaxPairs = 5000
 
 // A Pair is one start's latencies: A against the base, B against the
-// candidate, in microseconds.
-type Pair struct{ A, B float64 }
+// candidate, in microseconds. Seq numbers the pairs of a run in the order
+// they were added, across tasks: the bootstrap resamples runs of
+// consecutive pairs.
+type Pair struct {
+	A, B float64
+	Seq  int64
+}
 
 // Pairs collects the pairs of a duet run, per task. It is safe for
 // concurrent use. Its zero value is not usable: make it with NewPairs.
@@ -22,9 +29,11 @@ type Pairs struct {
 	mu    sync.Mutex
 	tasks [][]Pair
 	seen  []int64 // pairs offered per task since the last Take
-	outs  []Outcomes
-	max   int
-	rng   *rand.Rand
+	seq   int64   // pairs offered in all
+
+	outs []Outcomes
+	max  int
+	rng  *rand.Rand
 }
 
 // Outcomes counts a task's starts that ran on both sides by which side
@@ -64,6 +73,8 @@ func (p *Pairs) Add(task int, a, b time.Duration) {
 	pr := Pair{A: float64(a) / float64(time.Microsecond), B: float64(b) / float64(time.Microsecond)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	pr.Seq = p.seq
+	p.seq++
 	p.seen[task]++
 	if len(p.tasks[task]) < p.max {
 		p.tasks[task] = append(p.tasks[task], pr)
@@ -93,13 +104,21 @@ func (p *Pairs) Outcome(task int, aFailed, bFailed bool) {
 	}
 }
 
-// Take returns the pairs of each task since the last Take, how many were
-// offered (more than kept past the cap) and the outcomes of its starts,
-// and starts afresh.
+// Take returns the pairs of each task since the last Take, in the order
+// they were added, how many were offered (more than kept past the cap)
+// and the outcomes of its starts, and starts afresh.
 func (p *Pairs) Take() (pairs [][]Pair, seen []int64, outcomes []Outcomes) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	pairs, seen, outcomes = p.tasks, p.seen, p.outs
 	p.tasks, p.seen, p.outs = make([][]Pair, len(pairs)), make([]int64, len(pairs)), make([]Outcomes, len(pairs))
+	p.mu.Unlock()
+	for _, ps := range pairs {
+		sortBySeq(ps) // the reservoir put late pairs anywhere
+	}
 	return pairs, seen, outcomes
+}
+
+// sortBySeq puts pairs in the order they were added.
+func sortBySeq(pairs []Pair) {
+	slices.SortStableFunc(pairs, func(x, y Pair) int { return cmp.Compare(x.Seq, y.Seq) })
 }

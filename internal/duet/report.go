@@ -46,6 +46,7 @@ func Judge(samples []Sample, metrics []gate.Metric, c gate.Config) *Report {
 		all.Seen += seen(s)
 		all.Outcomes.add(s.Outcomes)
 	}
+	sortBySeq(all.Pairs) // in the run's order, for the bootstrap's blocks
 	for _, s := range append(sorted, all) {
 		for _, m := range metrics {
 			if m == gate.Failures {

@@ -241,3 +241,63 @@ func countFails(runs [][]Pair, replicates int) int {
 	wg.Wait()
 	return int(fails.Load())
 }
+
+// burstyRun makes n pairs of unchanged targets whose stalls hit one side
+// at a time and last: about one start in 60 begins a burst of 12
+// consecutive starts during which one side, A or B at random, answers
+// ×2.5 slower (one target's process descheduled, a GC, a noisy
+// neighbour). Each side's p95 then rests on a few bursts, not on
+// independent starts.
+func burstyRun(rng *rand.Rand, n int) []Pair {
+	out := make([]Pair, n)
+	left, side := 0, 0
+	for i := range out {
+		a, b := draw(rng, scale(1)), draw(rng, scale(1))
+		if left == 0 && rng.IntN(60) == 0 {
+			left, side = 12, rng.IntN(2)
+		}
+		if left > 0 {
+			left--
+			if side == 0 {
+				a *= 2.5
+			} else {
+				b *= 2.5
+			}
+		}
+		out[i] = Pair{A: a, B: b, Seq: int64(i)}
+	}
+	return out
+}
+
+// TestBlocksHoldFalseAlarmsUnderBursts: stalls that last several starts
+// and hit one side make p95's evidence lumpy. Resampling pairs one by one
+// takes a burst's starts for independent and fails unchanged runs far
+// more often than α (6 % here); blocks of consecutive pairs bring it back
+// near α (1 % here, under bursts this severe: a sixth of the starts).
+func TestBlocksHoldFalseAlarmsUnderBursts(t *testing.T) {
+	trials, replicates := 300, 500
+	if raceEnabled || testing.Short() {
+		trials = 100
+	}
+	rng := rand.New(rand.NewPCG(18, 600))
+	runs := make([][]Pair, trials)
+	for i := range runs {
+		runs[i] = burstyRun(rng, 600)
+	}
+	fails := func(block func(n int) int) int {
+		k := 0
+		for _, r := range runs {
+			if compare("t", r, gate.P95, gate.Config{Replicates: replicates}, block(len(r))).Verdict == gate.Regressed {
+				k++
+			}
+		}
+		return k
+	}
+	one := fails(func(int) int { return 1 })
+	blocks := fails(BlockLen)
+	t.Logf("unchanged bursty runs failing p95 at 600 pairs: %d/%d one by one, %d/%d in blocks of %d", one, trials, blocks, trials, BlockLen(600))
+	lo, _ := wilson(one, trials)
+	_, hi := wilson(blocks, trials)
+	assert.Greater(t, lo, 0.01, "pairs resampled one by one should fail bursty unchanged runs beyond 1%% (else this test shows nothing): %d/%d", one, trials)
+	assert.LessOrEqual(t, float64(blocks), max(1, 0.02*float64(trials)), "blocks of %d: %d/%d unchanged bursty runs failed p95 (95%% CI up to %.1f%%)", BlockLen(600), blocks, trials, 100*hi)
+}
