@@ -16,6 +16,7 @@ import (
 var (
 	duetLong = flag.Bool("duet.long", false, "run the duet's black-box error rates in full (dozens of runs per cell)")
 	duetRuns = flag.Int("duet.runs", 0, "duet runs per cell of TestDuetErrorRates (default 2, 30 with -duet.long)")
+	duetSeed = flag.Uint64("duet.seed", 100, "the servers' first latency seed in TestDuetErrorRates (run i seeds the base with seed+2i, the candidate with seed+2i+1)")
 )
 
 // startHog keeps every core busy with a spinning child process until the
@@ -71,8 +72,8 @@ func TestDuetErrorRates(t *testing.T) {
 					}
 					fails := 0
 					for i := range runs {
-						base, _ := lognormalServer(t, uint64(100+2*i), unchanged)
-						cand, _ := lognormalServer(t, uint64(101+2*i), slower(f))
+						base, _ := lognormalServer(t, *duetSeed+uint64(2*i), unchanged)
+						cand, _ := lognormalServer(t, *duetSeed+uint64(2*i+1), slower(f))
 						sc := duetScenario(cand.URL, base.URL, 200, 3*time.Second)
 						sc.Duet.Order = order
 						sc.MaxFailureRatio = -1
