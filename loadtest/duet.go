@@ -28,9 +28,9 @@ import (
 // named here, and the candidate (B), the scenario's Host or stand-in.
 // Both get the same task, from users of the same seed, at the same
 // moment; each side is recorded on its own (the base's files are
-// <Test>_base_*.csv), and each gated latency percentile is judged on the
-// pairs, B against A, within the run: no stored baseline is read or
-// written. Its zero value runs no duet.
+// <Test>_base_*.csv), and each gated latency percentile and the failure
+// ratio are judged on the pairs, B against A, within the run: no stored
+// baseline is read or written. Its zero value runs no duet.
 type Duet struct {
 	// Base is the base URL of the base version; -loadtest.duet.
 	Base string
@@ -80,6 +80,7 @@ type duetSegment struct {
 	run    *result.Run
 	pairs  [][]duet.Pair
 	seen   []int64
+	outs   []duet.Outcomes
 	report *duet.Report
 }
 
@@ -203,6 +204,12 @@ func (d *duetSide) Exec(ctx context.Context, u *User, origin time.Time) (took ti
 	if b.end.After(end) {
 		end = b.end
 	}
+	// A start cut off by the end of the run on either side is neither
+	// side's failure: it is left out of the paired failures as it is of
+	// the pairs of latencies.
+	if a.class != ClassStopped && b.class != ClassStopped {
+		d.pairs.Outcome(ti, a.class != "", b.class != "")
+	}
 	if a.class == "" && b.class == "" {
 		d.pairs.Add(ti, a.lat, b.lat)
 	}
@@ -269,9 +276,9 @@ func (d *duetSide) cut(cut *engine.Segment, seg *pipeline.Segment, last bool) {
 	status, reason := d.cand.status, d.cand.reason
 	d.cand.stopMu.Unlock()
 	d.base.setStatus(status, reason)
-	pairs, seen := d.pairs.Take()
+	pairs, seen, outs := d.pairs.Take()
 	d.mu.Lock()
-	d.segs[seg.Index] = &duetSegment{run: d.base.segmentResult(&bc, last), pairs: pairs, seen: seen}
+	d.segs[seg.Index] = &duetSegment{run: d.base.segmentResult(&bc, last), pairs: pairs, seen: seen, outs: outs}
 	d.mu.Unlock()
 }
 
@@ -305,7 +312,7 @@ func (p *duetPart) Evaluate(seg *pipeline.Segment) {
 		if i == d.cand.setupIndex {
 			continue
 		}
-		samples = append(samples, duet.Sample{Task: name, Pairs: s.pairs[i], Seen: s.seen[i]})
+		samples = append(samples, duet.Sample{Task: name, Pairs: s.pairs[i], Seen: s.seen[i], Outcomes: s.outs[i]})
 	}
 	s.report = duet.Judge(samples, d.gated, d.gate)
 	s.report.Test, s.report.Base, s.report.Cand = d.cand.tb.Name(), redact(d.base.target.String()), redact(d.cand.target.String())

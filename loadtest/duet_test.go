@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -83,9 +84,55 @@ func TestDuetEndToEnd(t *testing.T) {
 			}
 			csv, err := os.ReadFile(filepath.Join(out, name+"_duet.csv"))
 			require.NoError(t, err)
-			assert.True(t, strings.HasPrefix(string(csv), "task,metric,base_ms,candidate_ms,ratio,shift,ci_low,ci_high,p,"), "%s", csv)
+			assert.True(t, strings.HasPrefix(string(csv), "task,metric,unit,base,candidate,ratio,delta,shift,ci_low,ci_high,p,"), "%s", csv)
+			assert.Contains(t, string(csv), "\nAggregated,failures,ratio,0.000000,0.000000,,0.000000,")
 		})
 	}
+}
+
+// flakyServer answers after 2 ms, and with a 500 every every-th request
+// (never when every is 0).
+func flakyServer(t *testing.T, every int64) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		if i := n.Add(1); every > 0 && i%every == 0 {
+			http.Error(w, "flaky", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestDuetFailures runs a duet of 400 starts whose candidate fails one
+// request in ten and whose base fails none: the run fails on the paired
+// failure ratios, naming the task, how much and how sure, with the
+// failures rows in the duet CSV; the sides' own failure checks are off,
+// so the duet's rule is the one under test.
+func TestDuetFailures(t *testing.T) {
+	base, cand := flakyServer(t, 0), flakyServer(t, 10)
+	sc := duetScenario(cand.URL, base.URL, 200, 2*time.Second)
+	sc.MaxFailureRatio = -1
+	seg, tb, out := runDuet(t, sc, "-loadtest.seed=5", "-loadtest.allow-high-load")
+	require.Empty(t, tb.fatals)
+	require.NotNil(t, seg)
+	var failures []string
+	for _, e := range tb.errs {
+		if strings.Contains(e, ": failures ") {
+			failures = append(failures, e)
+		}
+	}
+	t.Logf("%s", strings.Join(failures, "\n"))
+	require.Len(t, failures, 2, "errors: %q", tb.errs)
+	for i, task := range []string{"GET /work", "Aggregated"} {
+		assert.Regexp(t, `^loadtest: duet: `+regexp.QuoteMeta(task)+`: failures \+\d+\.\d\d pts \(0\.00% → \d+\.\d\d%; 98% CI \+\d+\.\d\d \.\. \+\d+\.\d\d pts, p=0\.0000; discordant starts 0 A only, \d+ B only; tolerance \+1\.00 pts; \d+ pairs\): FAIL$`,
+			failures[i])
+	}
+	csv, err := os.ReadFile(filepath.Join(out, strings.ReplaceAll(t.Name(), "/", "_")+"_duet.csv"))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^GET /work,failures,ratio,0\.000000,0\.\d+,,0\.\d+,,0\.\d+,0\.\d+,0\.0000,0\.0100,0\.0100,\d+,\d+,FAIL,$`, string(csv))
 }
 
 // TestDuetSecretGoesToBothTargets checks that the secret header reaches

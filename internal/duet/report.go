@@ -16,11 +16,13 @@ import (
 // Aggregated names the row of all tasks' pairs together.
 const Aggregated = "Aggregated"
 
-// A Sample is one task's pairs, as Judge takes them.
+// A Sample is one task's pairs and the outcomes of its starts, as Judge
+// takes them.
 type Sample struct {
-	Task  string
-	Pairs []Pair
-	Seen  int64 // pairs the run made; 0: len(Pairs)
+	Task     string
+	Pairs    []Pair
+	Seen     int64 // pairs the run made; 0: len(Pairs)
+	Outcomes Outcomes
 }
 
 // Report is a duet run's judgement: a row per task and gated percentile.
@@ -31,8 +33,9 @@ type Report struct {
 	Rows []Row  // sorted by task (Aggregated last), then metric
 }
 
-// Judge compares every latency metric of c's list (metrics that are not
-// percentiles are skipped) for each task and for all tasks together.
+// Judge compares every latency percentile of metrics, and the failure
+// ratio when metrics has Failures (the rate is never compared: both
+// sides get the same starts), for each task and for all tasks together.
 func Judge(samples []Sample, metrics []gate.Metric, c gate.Config) *Report {
 	rep := &Report{}
 	all := Sample{Task: Aggregated}
@@ -41,9 +44,15 @@ func Judge(samples []Sample, metrics []gate.Metric, c gate.Config) *Report {
 	for _, s := range sorted {
 		all.Pairs = append(all.Pairs, s.Pairs...)
 		all.Seen += seen(s)
+		all.Outcomes.add(s.Outcomes)
 	}
+	sortBySeq(all.Pairs) // in the run's order, for the bootstrap's blocks
 	for _, s := range append(sorted, all) {
 		for _, m := range metrics {
+			if m == gate.Failures {
+				rep.Rows = append(rep.Rows, CompareFailures(s.Task, s.Outcomes, c))
+				continue
+			}
 			if _, ok := m.Quantile(); !ok {
 				continue
 			}
@@ -76,9 +85,18 @@ func (r *Report) Failed() []Row {
 	return out
 }
 
-// Message says the row in one line: "GET /x: p95 +32% (B/A 1.32, 98% CI
-// 1.21-1.44): FAIL", the CI being the band's.
+// Message says the row in one line: what, how much, how sure. For a
+// percentile "GET /x: p95 +32% (B/A 1.32, 98% CI 1.21-1.44): FAIL", the
+// CI being the band's; for the failure ratio "GET /x: failures +9.80 pts
+// (0.00% → 9.80%; 98% CI +7.02 .. +12.96 pts, p=0.0000; discordant
+// starts 0 A only, 49 B only; tolerance +1.00 pts; 500 pairs): FAIL".
 func (row Row) Message() string {
+	if row.Metric == gate.Failures && !math.IsNaN(row.Delta) && !math.IsNaN(row.Lo) {
+		o := row.Outcomes
+		return fmt.Sprintf("%s: failures %s (%s → %s; %s CI %s, p=%.4f; discordant starts %d A only, %d B only; tolerance %s; %d pairs): %s",
+			row.Task, pts(row.Delta), pct(row.A), pct(row.B), confidence(row.Alpha), ciText(row), row.P, o.OnlyA, o.OnlyB,
+			pts(row.Tolerance), row.N, row.Verdict)
+	}
 	if math.IsNaN(row.Ratio) || math.IsNaN(row.Lo) {
 		return fmt.Sprintf("%s: %s: %s (%s)", row.Task, row.Metric, row.Verdict, strings.Join(row.Warnings, "; "))
 	}
@@ -87,6 +105,17 @@ func (row Row) Message() string {
 }
 
 func signedPct(f float64) string { return fmt.Sprintf("%+.0f%%", 100*f) }
+
+// pts is an absolute difference of ratios in percentage points.
+func pts(d float64) string { return fmt.Sprintf("%+.2f pts", 100*d) }
+
+// pct is a ratio as a percentage.
+func pct(f float64) string {
+	if math.IsNaN(f) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*f)
+}
 
 func confidence(alpha float64) string {
 	return strconv.FormatFloat(100*(1-2*alpha), 'f', -1, 64) + "%"
@@ -98,23 +127,45 @@ func (r *Report) header() []string {
 	if len(r.Rows) > 0 {
 		alpha = r.Rows[0].Alpha
 	}
-	return []string{"Task", "Metric", "Base (A)", "Candidate (B)", "B/A", "Shift", confidence(alpha) + " CI", "p", "Tolerance", "Pairs", "Verdict"}
+	return []string{"Task", "Metric", "Base (A)", "Candidate (B)", "B vs A", "Shift", confidence(alpha) + " CI", "p", "Tolerance", "Pairs", "Verdict"}
 }
 
 func (r *Report) cells() [][]string {
 	out := make([][]string, 0, len(r.Rows))
 	for _, row := range r.Rows {
-		out = append(out, []string{row.Task, string(row.Metric), ms(row.A), ms(row.B), ratio(row.Ratio), ratio(row.Shift),
+		if row.Metric == gate.Failures {
+			change := "-"
+			if !math.IsNaN(row.Delta) {
+				change = pts(row.Delta)
+			}
+			out = append(out, []string{row.Task, string(row.Metric), pct(row.A), pct(row.B), change, "-",
+				ciText(row), num(row.P, 3), pts(row.Tolerance), strconv.Itoa(row.N), row.Verdict.String()})
+			continue
+		}
+		out = append(out, []string{row.Task, string(row.Metric), ms(row.A), ms(row.B), times(row.Ratio), ratio(row.Shift),
 			ciText(row), num(row.P, 3), "+" + strconv.FormatFloat(100*row.Tolerance, 'f', -1, 64) + "%", strconv.Itoa(row.N), row.Verdict.String()})
 	}
 	return out
 }
 
+// ciText is the row's interval: of the ratio B/A for a percentile, of
+// the difference B−A in points for failures.
 func ciText(row Row) string {
 	if math.IsNaN(row.Lo) {
 		return "-"
 	}
+	if row.Metric == gate.Failures {
+		return fmt.Sprintf("%+.2f .. %+.2f pts", 100*row.Lo, 100*row.Hi)
+	}
 	return fmt.Sprintf("%.2f-%.2f", row.Lo, row.Hi)
+}
+
+// times is a ratio B/A as "×1.32".
+func times(x float64) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	return "×" + strconv.FormatFloat(x, 'f', 2, 64)
 }
 
 func ms(us float64) string {
@@ -169,7 +220,7 @@ func (r *Report) Text() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("(B/A: the percentile's ratio; Shift and CI: the band around it, paired bootstrap; ~ = no significant change)\n")
+	b.WriteString("(B vs A: a percentile's ratio B/A, the failure ratio's difference B−A; Shift and CI: the band at and above the percentile, paired bootstrap, or the difference's interval from the discordant starts; ~ = no significant change)\n")
 	for _, n := range r.notes() {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
@@ -204,9 +255,11 @@ func (r *Report) Markdown() string {
 type csvRow struct {
 	Task      string `csv:"task"`
 	Metric    string `csv:"metric"`
-	BaseMS    string `csv:"base_ms"`
-	CandMS    string `csv:"candidate_ms"`
+	Unit      string `csv:"unit"`
+	Base      string `csv:"base"`
+	Cand      string `csv:"candidate"`
 	Ratio     string `csv:"ratio"`
+	Delta     string `csv:"delta"`
 	Shift     string `csv:"shift"`
 	CILow     string `csv:"ci_low"`
 	CIHigh    string `csv:"ci_high"`
@@ -220,8 +273,10 @@ type csvRow struct {
 }
 
 // WriteCSV writes the rows in their order (by task, Aggregated last, then
-// metric): latencies in milliseconds, ratios as ratios, empty cells
-// where there is no value.
+// metric): a percentile's latencies in milliseconds (unit ms) with their
+// ratio and its band's shift and CI as ratios; the failure ratios as
+// fractions (unit ratio) with their difference B−A (delta) and its CI as
+// fractions; empty cells where there is no value.
 func (r *Report) WriteCSV(w io.Writer) error {
 	f := func(x float64, prec int) string {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -231,8 +286,12 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	rows := make([]csvRow, 0, len(r.Rows))
 	for _, row := range r.Rows {
-		rows = append(rows, csvRow{Task: row.Task, Metric: string(row.Metric), BaseMS: f(row.A/1e3, 3), CandMS: f(row.B/1e3, 3),
-			Ratio: f(row.Ratio, 4), Shift: f(row.Shift, 4), CILow: f(row.Lo, 4), CIHigh: f(row.Hi, 4), P: f(row.P, 4),
+		unit, base, cand := "ms", f(row.A/1e3, 3), f(row.B/1e3, 3)
+		if row.Metric == gate.Failures {
+			unit, base, cand = "ratio", f(row.A, 6), f(row.B, 6)
+		}
+		rows = append(rows, csvRow{Task: row.Task, Metric: string(row.Metric), Unit: unit, Base: base, Cand: cand,
+			Ratio: f(row.Ratio, 4), Delta: f(row.Delta, 6), Shift: f(row.Shift, 4), CILow: f(row.Lo, 4), CIHigh: f(row.Hi, 4), P: f(row.P, 4),
 			Tolerance: f(row.Tolerance, 4), Alpha: f(row.Alpha, 4), Pairs: row.N, Seen: row.Seen,
 			Verdict: row.Verdict.String(), Warnings: strings.Join(row.Warnings, "; ")})
 	}

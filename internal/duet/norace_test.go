@@ -1,0 +1,5 @@
+//go:build !race
+
+package duet
+
+const raceEnabled = false
