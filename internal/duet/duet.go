@@ -119,7 +119,7 @@ func BlockLen(n int) int {
 // sets the band's bounds: the bootstrap's spread of a tail percentile is
 // itself uncertain, and the normal's quantile fails more unchanged runs
 // than Alpha says. Calibrated by the simulation (docs/gate.md).
-const boundDF = 10
+const boundDF = 6
 
 // levelOffsets are the band's levels, as offsets of normal scores from
 // the percentile's: for p95, p95, p97 and p98.

@@ -272,8 +272,8 @@ func burstyRun(rng *rand.Rand, n int) []Pair {
 // TestBlocksHoldFalseAlarmsUnderBursts: stalls that last several starts
 // and hit one side make p95's evidence lumpy. Resampling pairs one by one
 // takes a burst's starts for independent and fails unchanged runs far
-// more often than α (6 % here); blocks of consecutive pairs bring it back
-// near α (1 % here, under bursts this severe: a sixth of the starts).
+// more often than α (7 of 300 here); blocks of consecutive pairs bring it
+// back to α (1 of 300, under bursts this severe: a sixth of the starts).
 func TestBlocksHoldFalseAlarmsUnderBursts(t *testing.T) {
 	trials, replicates := 300, 500
 	if raceEnabled || testing.Short() {
