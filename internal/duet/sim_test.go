@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/steadyload/steadyload/internal/simstat"
+
 	"github.com/stretchr/testify/assert"
 
 	"github.com/steadyload/steadyload/internal/gate"
@@ -197,7 +199,7 @@ func TestDuetSimulation(t *testing.T) {
 				}
 				// The full run holds the rates themselves; the default's
 				// 100 trials, their 95 % Wilson interval.
-				lo, hi := wilson(fails, n)
+				lo, hi := simstat.Wilson(fails, n)
 				if full {
 					lo, hi = rate, rate
 				}
@@ -213,16 +215,6 @@ func TestDuetSimulation(t *testing.T) {
 			t.Log(line)
 		}
 	}
-}
-
-// wilson is the 95 % Wilson interval of k successes in n trials.
-func wilson(k, n int) (lo, hi float64) {
-	const z = 1.959963984540054
-	p := float64(k) / float64(n)
-	d := 1 + z*z/float64(n)
-	c := (p + z*z/(2*float64(n))) / d
-	h := z * math.Sqrt(p*(1-p)/float64(n)+z*z/(4*float64(n)*float64(n))) / d
-	return c - h, c + h
 }
 
 // countFails counts the runs whose p95 FAILs, judged on two goroutines.
@@ -296,8 +288,8 @@ func TestBlocksHoldFalseAlarmsUnderBursts(t *testing.T) {
 	one := fails(func(int) int { return 1 })
 	blocks := fails(BlockLen)
 	t.Logf("unchanged bursty runs failing p95 at 600 pairs: %d/%d one by one, %d/%d in blocks of %d", one, trials, blocks, trials, BlockLen(600))
-	lo, _ := wilson(one, trials)
-	_, hi := wilson(blocks, trials)
+	lo, _ := simstat.Wilson(one, trials)
+	_, hi := simstat.Wilson(blocks, trials)
 	assert.Greater(t, lo, 0.01, "pairs resampled one by one should fail bursty unchanged runs beyond 1%% (else this test shows nothing): %d/%d", one, trials)
 	assert.LessOrEqual(t, float64(blocks), max(1, 0.02*float64(trials)), "blocks of %d: %d/%d unchanged bursty runs failed p95 (95%% CI up to %.1f%%)", BlockLen(600), blocks, trials, 100*hi)
 }

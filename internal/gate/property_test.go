@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/steadyload/steadyload/internal/simstat"
+
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,16 +111,6 @@ func calibratedTau(t testing.TB, rng *rand.Rand, n int, nz simNoise, runs int) f
 	return tau
 }
 
-// wilson is the 95 % Wilson score interval of k successes in n trials.
-func wilson(k, n int) (lo, hi float64) {
-	const z = 1.959963984540054
-	p := float64(k) / float64(n)
-	d := 1 + z*z/float64(n)
-	c := (p + z*z/(2*float64(n))) / d
-	h := z * math.Sqrt(p*(1-p)/float64(n)+z*z/(4*float64(n)*float64(n))) / d
-	return c - h, c + h
-}
-
 // TestGateProperties checks the acceptance criterion of the design notes
 // on synthetic data: false-positive rate on unchanged runs (A/A) and power
 // on regressions, for rule e5 (K = 5 baseline runs, τ calibrated). The
@@ -188,7 +180,7 @@ func TestGateProperties(t *testing.T) {
 				}
 			}
 			for i, c := range tt.cells {
-				lo, hi := wilson(fails[i], trials)
+				lo, hi := simstat.Wilson(fails[i], trials)
 				rate := float64(fails[i]) / float64(trials)
 				t.Logf("%s: %s fails %d/%d = %.2f%% (95%% CI %.2f-%.2f%%), τ = %.3f", tt.name, c.name, fails[i], trials, 100*rate, 100*lo, 100*hi, tau)
 				if c.minPower > 0 {
@@ -215,7 +207,7 @@ func TestNaiveRuleFailsTheCriterion(t *testing.T) {
 			fails++
 		}
 	}
-	lo, _ := wilson(fails, trials)
+	lo, _ := simstat.Wilson(fails, trials)
 	assert.Greater(t, lo, 0.01, "naive rule fails %d/%d A/A runs; the property test could not tell it from rule e5: bottom of the interval", fails, trials)
 }
 

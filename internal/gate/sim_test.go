@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/steadyload/steadyload/internal/simstat"
+
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,7 +205,7 @@ func TestGateSimulation(t *testing.T) {
 			t.Logf("%s: mean τ from the baseline %.2f%%", name, 100*meanTau)
 			for r, rule := range simRules {
 				for i, c := range cells {
-					lo, hi := wilson(fails[r][i], trials)
+					lo, hi := simstat.Wilson(fails[r][i], trials)
 					got := float64(fails[r][i]) / float64(trials)
 					maxRate := c.maxRate
 					switch {
