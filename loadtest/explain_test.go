@@ -25,8 +25,11 @@ import (
 // sends three requests of four to the first. Each replica exposes
 // client_golang metrics: its database latency (db_query_seconds) and an
 // unrelated gauge that wanders (cache_entries). Once rising, the first
-// replica's database latency grows by a millisecond a second, and its
-// requests wait for it.
+// replica's database latency grows by a millisecond a second and jumps
+// by 6 ms after 10 s, and its requests wait for it. The jump gives the
+// explanation a second way to see the signal move with the latency
+// (ByStep) beside the shape of the ramp (ByTrend), which a busy machine
+// can blur with a slow wiggle of the latency's own.
 type replicas struct {
 	front        *httptest.Server
 	metricsAddrs []string // host:port of each replica's /metrics
@@ -85,7 +88,12 @@ func (s *replicas) dbLatency(i int) time.Duration {
 	if i != 0 || s.risingAt.IsZero() {
 		return time.Millisecond
 	}
-	return time.Millisecond + time.Since(s.risingAt)/1000
+	since := time.Since(s.risingAt)
+	d := time.Millisecond + since/1000
+	if since >= 10*time.Second {
+		d += 6 * time.Millisecond
+	}
+	return d
 }
 
 func (s *replicas) rise() {
