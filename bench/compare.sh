@@ -18,7 +18,8 @@
 # steadyload"), WORKLOADS ("saturation fixed delay rss"), OUT
 # (bench/out/<UTC time>), PORT (18099), SERVER_CPU (0), GEN_CPU (1),
 # SKIP_INSTALL (set to skip installing the peers), SAT_SECS, FIXED_SECS,
-# DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30),
+# DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30), DELAY_MS
+# and DELAY_RATE (the delay workload's server delay and rate: 20, 50),
 # SERVER_TIMER (precise: the server waits its delay on a timerfd; go: with
 # time.Sleep, which can end up to 1 ms late and adds that to every tool's
 # latency).
@@ -38,7 +39,7 @@ SERVER_TIMER=${SERVER_TIMER:-precise}
 # for a trial of the script itself.
 SAT_CONNS=16 SAT_SECS=${SAT_SECS:-10}
 FIXED_RATE=1000 FIXED_SECS=${FIXED_SECS:-20}
-DELAY_MS=20 DELAY_RATE=50 DELAY_SECS=${DELAY_SECS:-20}
+DELAY_MS=${DELAY_MS:-20} DELAY_RATE=${DELAY_RATE:-50} DELAY_SECS=${DELAY_SECS:-20}
 RSS_RATE=2000 RSS_SECS=${RSS_SECS:-30}
 
 GOBIN_DIR="$(go env GOPATH)/bin"
