@@ -14,7 +14,8 @@
 # so a noisy moment hits them all. Results go to $OUT: results.tsv (one
 # line per run), table.md, and each run's own output.
 #
-# Settings (environment): REPS (3), TOOLS ("wrk fortio hey vegeta k6 locust
+# Settings (environment): REPS (3), DELAY_REPS (REPS: the delay workload's
+# repetitions, whose p50s differ by less than one run's spread), TOOLS ("wrk fortio hey vegeta k6 locust
 # steadyload"), WORKLOADS ("saturation fixed delay rss"), OUT
 # (bench/out/<UTC time>), PORT (18099), SERVER_CPU (0), GEN_CPU (1),
 # SKIP_INSTALL (set to skip installing the peers), SAT_SECS, FIXED_SECS,
@@ -27,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
+DELAY_REPS=${DELAY_REPS:-$REPS}
 TOOLS=${TOOLS:-"wrk fortio hey vegeta k6 locust steadyload"}
 WORKLOADS=${WORKLOADS:-"saturation fixed delay rss"}
 OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -201,7 +203,9 @@ for wl in $WORKLOADS; do
 	*) die "unknown workload $wl (want saturation, fixed, delay, rss)" ;;
 	esac
 	start_server "${delay}ms"
-	for rep in $(seq "$REPS"); do
+	reps=$REPS
+	[ "$wl" = delay ] && reps=$DELAY_REPS
+	for rep in $(seq "$reps"); do
 		for tool in $TOOLS; do
 			run_one "$wl" "$desc" "$delay" "$tool" "$rep"
 		done
@@ -211,7 +215,7 @@ stop_server
 
 {
 	echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(go version | cut -d' ' -f3);"
-	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS."
+	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS (the delay workload: $DELAY_REPS)."
 	echo
 	"$BIN/benchtab" table "$RESULTS"
 	if echo "$TOOLS" | grep -qw steadyload; then

@@ -140,3 +140,37 @@ func TestMeasure(t *testing.T) {
 	assert.Nil(t, m, "measure(/nonexistent/cmd)")
 	assert.Error(t, err, "measure(/nonexistent/cmd)")
 }
+
+func TestPaired(t *testing.T) {
+	// Four repetitions; hey's fourth has no latency and pairs with nothing.
+	f, err := os.Open(filepath.Join("testdata", "paired.tsv"))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := readResults(f, "paired.tsv")
+	require.NoError(t, err, "readResults")
+	var b bytes.Buffer
+	require.NoError(t, writePaired(&b, recs), "writePaired")
+	golden(t, "paired.md", b.Bytes())
+
+	b.Reset()
+	require.NoError(t, writePaired(&b, recs[:0]), "writePaired without a delay workload")
+	assert.Empty(t, b.String(), "no delay workload, no paired table")
+}
+
+func TestSignTest(t *testing.T) {
+	for _, tc := range []struct {
+		lower, higher int
+		want          float64
+	}{
+		{0, 0, 1},
+		{3, 3, 1},
+		{5, 0, 2.0 / 32},
+		{0, 5, 2.0 / 32},
+		{4, 1, 2 * 6.0 / 32},
+		{9, 0, 2.0 / 512},
+		{8, 1, 2 * 10.0 / 512},
+		{2, 1, 1},
+	} {
+		assert.InDelta(t, tc.want, signTest(tc.lower, tc.higher), 1e-12, "signTest(%d, %d)", tc.lower, tc.higher)
+	}
+}

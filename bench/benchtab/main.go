@@ -16,7 +16,9 @@
 //		(…_stats.csv).
 //	benchtab table FILE
 //		prints the comparison table of a results file (medians of the
-//		repetitions, ratios of the harness to the best peer).
+//		repetitions, ratios of the harness to the best peer) and, for
+//		the delay workload, the harness's latency overhead minus each
+//		peer's paired by repetition.
 //	benchtab rss SERIES
 //		prints a long run's resident memory per minute and whether it
 //		stayed flat (every minute from the first within 10%).

@@ -165,7 +165,17 @@ func tableCmd(path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeTable(w, recs)
+	if err := writeTable(w, recs); err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := writePaired(&b, recs); err != nil {
+		return err
+	}
+	if b.Len() > 0 {
+		fmt.Fprintf(w, "\n%s", b.String())
+	}
+	return nil
 }
 
 // writeTable prints a Markdown table: one row per figure, one column per
