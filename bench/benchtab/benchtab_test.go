@@ -27,6 +27,17 @@ func golden(t *testing.T, name string, got []byte) {
 	assert.Equal(t, string(want), string(got), "%s differs from the golden file (run with -update to accept)", path)
 }
 
+// testResults reads testdata/<name>, a results file.
+func testResults(t *testing.T, name string) []record {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := readResults(f, name)
+	require.NoError(t, err, "readResults")
+	return recs
+}
+
 func TestParseLatency(t *testing.T) {
 	// Reports each tool wrote against the reference server with a 20 ms
 	// delay; the figures are the tools' own.
@@ -71,11 +82,7 @@ func TestParseLatencyErrors(t *testing.T) {
 }
 
 func TestTable(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "results.tsv"))
-	require.NoError(t, err)
-	defer f.Close()
-	recs, err := readResults(f, "results.tsv")
-	require.NoError(t, err, "readResults")
+	recs := testResults(t, "results.tsv")
 	var b bytes.Buffer
 	require.NoError(t, writeTable(&b, recs), "writeTable")
 	golden(t, "table.md", b.Bytes())
@@ -143,11 +150,7 @@ func TestMeasure(t *testing.T) {
 
 func TestPaired(t *testing.T) {
 	// Four repetitions; hey's fourth has no latency and pairs with nothing.
-	f, err := os.Open(filepath.Join("testdata", "paired.tsv"))
-	require.NoError(t, err)
-	defer f.Close()
-	recs, err := readResults(f, "paired.tsv")
-	require.NoError(t, err, "readResults")
+	recs := testResults(t, "paired.tsv")
 	var b bytes.Buffer
 	require.NoError(t, writePaired(&b, recs), "writePaired")
 	golden(t, "paired.md", b.Bytes())
