@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/montanaflynn/stats"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // writePaired prints, for the delay workload, the subject's latency
@@ -94,18 +95,6 @@ func signTest(k, m int) float64 {
 	if n == 0 {
 		return 1
 	}
-	small := min(k, m)
-	tail := 0.0
-	for i := 0; i <= small; i++ {
-		tail += math.Exp(logChoose(n, i) - float64(n)*math.Ln2)
-	}
+	tail := distuv.Binomial{N: float64(n), P: 0.5}.CDF(float64(min(k, m)))
 	return math.Min(1, 2*tail)
-}
-
-// logChoose is ln C(n, k).
-func logChoose(n, k int) float64 {
-	a, _ := math.Lgamma(float64(n + 1))
-	b, _ := math.Lgamma(float64(k + 1))
-	c, _ := math.Lgamma(float64(n - k + 1))
-	return a - b - c
 }
