@@ -14,9 +14,10 @@
 # so a noisy moment hits them all. Results go to $OUT: results.tsv (one
 # line per run), table.md, and each run's own output.
 #
-# Settings (environment): REPS (3), DELAY_REPS (REPS: the delay workload's
-# repetitions, whose p50s differ by less than one run's spread), TOOLS ("wrk fortio hey vegeta k6 locust
-# steadyload"), WORKLOADS ("saturation fixed delay rss"), OUT
+# Settings (environment): REPS (3), DELAY_REPS (the delay workload's
+# repetitions, REPS unless set: its tools' p50s differ by less than one
+# run's spread), TOOLS ("wrk fortio hey vegeta k6 locust steadyload"),
+# WORKLOADS ("saturation fixed delay rss"), OUT
 # (bench/out/<UTC time>), PORT (18099), SERVER_CPU (0), GEN_CPU (1),
 # SKIP_INSTALL (set to skip installing the peers), SAT_SECS, FIXED_SECS,
 # DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30), DELAY_MS
