@@ -6,18 +6,23 @@
 #
 #   bench/compare.sh                 # everything, 3 repetitions (about 30 minutes)
 #   REPS=1 WORKLOADS=delay bench/compare.sh
+#   TOGETHER_REPS=15 TOOLS="vegeta k6 steadyload" WORKLOADS=together bench/compare.sh
 #
 # The reference server (bench/refserver) is pinned to core $SERVER_CPU and
 # every generator to core $GEN_CPU. Each generator's CPU time and peak
 # resident memory are measured from outside (bench/benchtab measure); the
 # server counts the requests it answered. Repetitions interleave the tools,
-# so a noisy moment hits them all. Results go to $OUT: results.tsv (one
-# line per run), table.md, and each run's own output.
+# so a noisy moment hits them all. The together workload is the delay
+# workload with each peer run at the same moment as the harness, both on
+# the generator's core, so that every noisy moment hits both sides of the
+# pair. Results go to $OUT: results.tsv (one line per run), table.md, and
+# each run's own output.
 #
 # Settings (environment): REPS (3), DELAY_REPS (the delay workload's
 # repetitions, REPS unless set: its tools' p50s differ by less than one
-# run's spread), TOOLS ("wrk fortio hey vegeta k6 locust steadyload"),
-# WORKLOADS ("saturation fixed delay rss"), OUT
+# run's spread), TOGETHER_REPS (the together workload's, DELAY_REPS
+# unless set), TOOLS ("wrk fortio hey vegeta k6 locust steadyload"),
+# WORKLOADS ("saturation fixed delay together rss"), OUT
 # (bench/out/<UTC time>), PORT (18099), SERVER_CPU (0), GEN_CPU (1),
 # SKIP_INSTALL (set to skip installing the peers), SAT_SECS, FIXED_SECS,
 # DELAY_SECS, RSS_SECS (the workloads' lengths: 10, 20, 20, 30), DELAY_MS
@@ -30,8 +35,10 @@ cd "$(dirname "$0")/.."
 
 REPS=${REPS:-3}
 DELAY_REPS=${DELAY_REPS:-$REPS}
+TOGETHER_REPS=${TOGETHER_REPS:-$DELAY_REPS}
+Subject=steadyload # the harness: bench/driver
 TOOLS=${TOOLS:-"wrk fortio hey vegeta k6 locust steadyload"}
-WORKLOADS=${WORKLOADS:-"saturation fixed delay rss"}
+WORKLOADS=${WORKLOADS:-"saturation fixed delay together rss"}
 OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
 PORT=${PORT:-18099}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -98,7 +105,7 @@ cmd_for() {
 	case $wl in
 	saturation) conns=$SAT_CONNS rate=0 secs=$SAT_SECS ;;
 	fixed) rate=$FIXED_RATE secs=$FIXED_SECS conns=16 ;;
-	delay) rate=$DELAY_RATE secs=$DELAY_SECS conns=2 ;;
+	delay | together) rate=$DELAY_RATE secs=$DELAY_SECS conns=2 ;;
 	rss) rate=$RSS_RATE secs=$RSS_SECS conns=20 ;;
 	esac
 	case $tool in
@@ -172,25 +179,60 @@ run_one() { # workload desc delay_ms tool rep
 	sleep 0.5 # let the last answers be counted
 	after=$(count)
 	[ "$tool" = vegeta ] && vegeta report -type=json "$dir/results.bin" >"$dir/report.json"
+	write_rows "$wl" "$desc" "$tool" "$rep" "$delay_ms" "$EXPECTED" $((after - before)) "$dir" "$REPORT"
+	sleep 1
+}
+
+# write_rows WORKLOAD DESC TOOL REP DELAY_MS EXPECTED REQUESTS DIR REPORT:
+# the run's line of results.tsv, its latency read from REPORT for the delay
+# and together workloads; for k6 a second line, k6-iteration.
+write_rows() {
+	local wl=$1 desc=$2 tool=$3 rep=$4 delay_ms=$5 expected=$6 requests=$7 dir=$8 report=$9
 	local lat="-	-"
-	if [ "$wl" = delay ] && [ -n "$REPORT" ]; then
-		lat=$("$BIN/benchtab" latency "$tool" "$REPORT" 2>>"$dir/stderr") || lat="-	-"
+	if [ "$delay_ms" != 0 ] && [ -n "$report" ]; then
+		lat=$("$BIN/benchtab" latency "$tool" "$report" 2>>"$dir/stderr") || lat="-	-"
 	fi
 	local m="-	-	-"
 	[ -s "$dir/measure.tsv" ] && m=$(cat "$dir/measure.tsv")
-	local expected=$EXPECTED
 	[ "$expected" = 0 ] && expected=-
-	printf '%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n' "$wl" "$desc" "$tool" "$rep" "$delay_ms" "$expected" $((after - before)) "$m" "$lat" >>"$RESULTS"
-	printf 'compare: %-10s %-10s rep %d: %d requests, cpu_s/peak_mb/growth %s, p50/p99 ms %s\n' \
-		"$wl" "$tool" "$rep" $((after - before)) "$(echo "$m" | tr '\t' ' ')" "$(echo "$lat" | tr '\t' ' ')" >&2
-	if [ "$wl" = delay ] && [ "$tool" = k6 ] && [ -n "$REPORT" ]; then
+	printf '%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$desc" "$tool" "$rep" "$delay_ms" "$expected" "$requests" "$m" "$lat" >>"$RESULTS"
+	printf 'compare: %-10s %-10s rep %d: %s requests, cpu_s/peak_mb/growth %s, p50/p99 ms %s\n' \
+		"$wl" "$tool" "$rep" "$requests" "$(echo "$m" | tr '\t' ' ')" "$(echo "$lat" | tr '\t' ' ')" >&2
+	if [ "$delay_ms" != 0 ] && [ "$tool" = k6 ] && [ -n "$report" ]; then
 		# The same run read from the iteration's start (k6-iteration), as
 		# the harness's task latency counts: building the request and
 		# taking a connection, which http_req_duration leaves out,
 		# included. Its cost figures are k6's own, so none here.
-		lat=$("$BIN/benchtab" latency k6-iteration "$REPORT" 2>>"$dir/stderr") || lat="-	-"
+		lat=$("$BIN/benchtab" latency k6-iteration "$report" 2>>"$dir/stderr") || lat="-	-"
 		printf '%s\t%s\t%s\t%d\t%s\t-\t-\t-\t-\t-\t%s\n' "$wl" "$desc" k6-iteration "$rep" "$delay_ms" "$lat" >>"$RESULTS"
 	fi
+}
+
+# run_together DESC DELAY_MS PEER REP: PEER and the harness started at the
+# same moment, both pinned to the generator's core, against the same
+# server. The server's count is the pair's, so neither line has one.
+run_together() {
+	local desc=$1 delay_ms=$2 peer=$3 rep=$4
+	local wl="together:$peer" dir="$OUT/together/$peer/$rep"
+	mkdir -p "$dir/$peer" "$dir/$Subject"
+	cmd_for "$peer" together "$dir/$peer"
+	[ ${#CMD[@]} -eq 0 ] && return # no fixed-rate mode
+	local peer_cmd=("${CMD[@]}") peer_env=("${ENV_VARS[@]}") peer_report=$REPORT
+	cmd_for "$Subject" together "$dir/$Subject"
+	env "${peer_env[@]}" taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$peer/measure.tsv" -- "${peer_cmd[@]}" \
+		>"$dir/$peer/stdout" 2>"$dir/$peer/stderr" &
+	local peer_pid=$!
+	if ! taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$Subject/measure.tsv" -- "${CMD[@]}" \
+		>"$dir/$Subject/stdout" 2>"$dir/$Subject/stderr"; then
+		echo "compare: $Subject (together with $peer, rep $rep) exited with an error; see $dir/$Subject/stderr" >&2
+	fi
+	if ! wait "$peer_pid"; then
+		echo "compare: $peer (together with $Subject, rep $rep) exited with an error; see $dir/$peer/stderr" >&2
+	fi
+	sleep 0.5
+	[ "$peer" = vegeta ] && vegeta report -type=json "$dir/$peer/results.bin" >"$dir/$peer/report.json"
+	write_rows "$wl" "$desc" "$peer" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$peer" "$peer_report"
+	write_rows "$wl" "$desc" "$Subject" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$Subject" "$REPORT"
 	sleep 1
 }
 
@@ -199,16 +241,21 @@ for wl in $WORKLOADS; do
 	case $wl in
 	saturation) desc="saturation, $SAT_CONNS conns, $SAT_SECS s" delay=0 ;;
 	fixed) desc="fixed $FIXED_RATE req/s × $FIXED_SECS s" delay=0 ;;
-	delay) desc="$DELAY_MS ms server delay at $DELAY_RATE req/s × $DELAY_SECS s" delay=$DELAY_MS ;;
+	delay | together) desc="$DELAY_MS ms server delay at $DELAY_RATE req/s × $DELAY_SECS s" delay=$DELAY_MS ;;
 	rss) desc="$RSS_RATE req/s × $RSS_SECS s" delay=0 ;;
-	*) die "unknown workload $wl (want saturation, fixed, delay, rss)" ;;
+	*) die "unknown workload $wl (want saturation, fixed, delay, together, rss)" ;;
 	esac
 	start_server "${delay}ms"
 	reps=$REPS
 	[ "$wl" = delay ] && reps=$DELAY_REPS
+	[ "$wl" = together ] && reps=$TOGETHER_REPS
 	for rep in $(seq "$reps"); do
 		for tool in $TOOLS; do
-			run_one "$wl" "$desc" "$delay" "$tool" "$rep"
+			if [ "$wl" != together ]; then
+				run_one "$wl" "$desc" "$delay" "$tool" "$rep"
+			elif [ "$tool" != "$Subject" ]; then
+				run_together "$desc" "$delay" "$tool" "$rep"
+			fi
 		done
 	done
 done
@@ -216,13 +263,13 @@ stop_server
 
 {
 	echo "Measured $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(go version | cut -d' ' -f3);"
-	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS (the delay workload: $DELAY_REPS)."
+	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS (the delay workload: $DELAY_REPS, together: $TOGETHER_REPS)."
 	echo
 	"$BIN/benchtab" table "$RESULTS"
-	if echo "$TOOLS" | grep -qw steadyload; then
+	if echo "$TOOLS" | grep -qw "$Subject"; then
 		echo
 		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms + the coalescing), dropped, start lag p50 / p99 / max"
-		for meta in "$OUT"/*/steadyload/*/TestDriver_meta.csv; do
+		for meta in "$OUT"/*/steadyload/*/TestDriver_meta.csv "$OUT"/together/*/*/steadyload/TestDriver_meta.csv; do
 			[ -f "$meta" ] || continue
 			awk -F, -v run="${meta#"$OUT"/}" '
 				{ v[$1] = $2 }

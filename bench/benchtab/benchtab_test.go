@@ -158,6 +158,46 @@ func TestPaired(t *testing.T) {
 	b.Reset()
 	require.NoError(t, writePaired(&b, recs[:0]), "writePaired without a delay workload")
 	assert.Empty(t, b.String(), "no delay workload, no paired table")
+
+	// A file of together runs alone has the paired table alone.
+	raw, err := os.ReadFile(filepath.Join("testdata", "paired.tsv"))
+	require.NoError(t, err)
+	var f strings.Builder
+	for i, line := range strings.SplitAfter(string(raw), "\n") {
+		if i == 0 || strings.HasPrefix(line, togetherPrefix) {
+			f.WriteString(line)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "results.tsv")
+	require.NoError(t, os.WriteFile(path, []byte(f.String()), 0o644))
+	b.Reset()
+	require.NoError(t, tableCmd(path, &b), "table of together runs alone")
+	golden(t, "together.md", b.Bytes())
+}
+
+func TestMedianCI(t *testing.T) {
+	seq := func(n int) []float64 { // n..1: the order must not matter
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(n - i)
+		}
+		return xs
+	}
+	for _, tc := range []struct {
+		n      int
+		lo, hi float64 // the order statistics, counted from 1
+		ok     bool
+	}{
+		{0, 0, 0, false},
+		{5, 0, 0, false}, // 2/32 > 5 %: no 95 % interval
+		{6, 1, 6, true},  // 1 - 2/64
+		{9, 2, 8, true},  // 1 - 2·10/512
+		{20, 6, 15, true},
+	} {
+		lo, hi, ok := medianCI(seq(tc.n), 0.95)
+		assert.Equal(t, tc.ok, ok, "medianCI(1..%d) ok", tc.n)
+		assert.Equal(t, []float64{tc.lo, tc.hi}, []float64{lo, hi}, "medianCI(1..%d)", tc.n)
+	}
 }
 
 func TestSignTest(t *testing.T) {

@@ -14,7 +14,9 @@ import (
 )
 
 // Columns are the columns of a results file, in order. workload is one of
-// saturation, fixed, delay, rss; desc says its shape ("16 conns, 10 s");
+// saturation, fixed, delay, rss, or together:PEER (the delay workload's
+// shape, PEER and the subject run at the same moment; see writePaired);
+// desc says its shape ("16 conns, 10 s");
 // delay_ms is the server's fixed delay; expected is rate × duration for
 // paced workloads (0 otherwise); requests is what the server counted; the
 // other figures come from benchtab measure and benchtab latency. "-" marks
@@ -165,15 +167,26 @@ func tableCmd(path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeTable(w, recs); err != nil {
-		return err
+	var alone []record // the together runs have a table of their own
+	for _, r := range recs {
+		if !strings.HasPrefix(r.workload, togetherPrefix) {
+			alone = append(alone, r)
+		}
+	}
+	if len(alone) > 0 {
+		if err := writeTable(w, alone); err != nil {
+			return err
+		}
 	}
 	var b strings.Builder
 	if err := writePaired(&b, recs); err != nil {
 		return err
 	}
 	if b.Len() > 0 {
-		fmt.Fprintf(w, "\n%s", b.String())
+		if len(alone) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprint(w, b.String())
 	}
 	return nil
 }
