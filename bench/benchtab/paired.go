@@ -20,7 +20,7 @@ const togetherPrefix = "together:"
 // and the peer's that go together.
 type pairSet struct {
 	desc  string
-	peers []string                 // in order of first appearance
+	peers []string               // in order of first appearance
 	pairs map[string][][2]record // peer → (subject, peer) pairs
 }
 
