@@ -4,7 +4,7 @@
 # machine, in one batch, and prints one table with the harness's ratio to
 # the best peer. See README.md, "Performance".
 #
-#   bench/compare.sh                 # everything, 3 repetitions (about 30 minutes)
+#   bench/compare.sh                 # everything, 3 repetitions (about 40 minutes)
 #   REPS=1 WORKLOADS=delay bench/compare.sh
 #   TOGETHER_REPS=15 TOOLS="vegeta k6 steadyload" WORKLOADS=together bench/compare.sh
 #
@@ -36,7 +36,7 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 DELAY_REPS=${DELAY_REPS:-$REPS}
 TOGETHER_REPS=${TOGETHER_REPS:-$DELAY_REPS}
-Subject=steadyload # the harness: bench/driver
+subject=steadyload # the harness: bench/driver
 TOOLS=${TOOLS:-"wrk fortio hey vegeta k6 locust steadyload"}
 WORKLOADS=${WORKLOADS:-"saturation fixed delay together rss"}
 OUT=${OUT:-bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -214,25 +214,28 @@ write_rows() {
 run_together() {
 	local desc=$1 delay_ms=$2 peer=$3 rep=$4
 	local wl="together:$peer" dir="$OUT/together/$peer/$rep"
-	mkdir -p "$dir/$peer" "$dir/$Subject"
+	mkdir -p "$dir/$peer" "$dir/$subject"
 	cmd_for "$peer" together "$dir/$peer"
-	[ ${#CMD[@]} -eq 0 ] && return # no fixed-rate mode
+	if [ ${#CMD[@]} -eq 0 ]; then # no fixed-rate mode
+		rm -rf "$dir"
+		return
+	fi
 	local peer_cmd=("${CMD[@]}") peer_env=("${ENV_VARS[@]}") peer_report=$REPORT
-	cmd_for "$Subject" together "$dir/$Subject"
+	cmd_for "$subject" together "$dir/$subject"
 	env "${peer_env[@]}" taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$peer/measure.tsv" -- "${peer_cmd[@]}" \
 		>"$dir/$peer/stdout" 2>"$dir/$peer/stderr" &
 	local peer_pid=$!
-	if ! taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$Subject/measure.tsv" -- "${CMD[@]}" \
-		>"$dir/$Subject/stdout" 2>"$dir/$Subject/stderr"; then
-		echo "compare: $Subject (together with $peer, rep $rep) exited with an error; see $dir/$Subject/stderr" >&2
+	if ! taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$subject/measure.tsv" -- "${CMD[@]}" \
+		>"$dir/$subject/stdout" 2>"$dir/$subject/stderr"; then
+		echo "compare: $subject (together with $peer, rep $rep) exited with an error; see $dir/$subject/stderr" >&2
 	fi
 	if ! wait "$peer_pid"; then
-		echo "compare: $peer (together with $Subject, rep $rep) exited with an error; see $dir/$peer/stderr" >&2
+		echo "compare: $peer (together with $subject, rep $rep) exited with an error; see $dir/$peer/stderr" >&2
 	fi
 	sleep 0.5
 	[ "$peer" = vegeta ] && vegeta report -type=json "$dir/$peer/results.bin" >"$dir/$peer/report.json"
 	write_rows "$wl" "$desc" "$peer" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$peer" "$peer_report"
-	write_rows "$wl" "$desc" "$Subject" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$Subject" "$REPORT"
+	write_rows "$wl" "$desc" "$subject" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$subject" "$REPORT"
 	sleep 1
 }
 
@@ -253,7 +256,7 @@ for wl in $WORKLOADS; do
 		for tool in $TOOLS; do
 			if [ "$wl" != together ]; then
 				run_one "$wl" "$desc" "$delay" "$tool" "$rep"
-			elif [ "$tool" != "$Subject" ]; then
+			elif [ "$tool" != "$subject" ]; then
 				run_together "$desc" "$delay" "$tool" "$rep"
 			fi
 		done
@@ -266,7 +269,7 @@ stop_server
 	echo "server pinned to core $SERVER_CPU ($SERVER_TIMER timer), generator to core $GEN_CPU; loopback; medians of $REPS (the delay workload: $DELAY_REPS, together: $TOGETHER_REPS)."
 	echo
 	"$BIN/benchtab" table "$RESULTS"
-	if echo "$TOOLS" | grep -qw "$Subject"; then
+	if echo "$TOOLS" | grep -qw "$subject"; then
 		echo
 		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms + the coalescing), dropped, start lag p50 / p99 / max"
 		for meta in "$OUT"/*/steadyload/*/TestDriver_meta.csv "$OUT"/together/*/*/steadyload/TestDriver_meta.csv; do

@@ -16,9 +16,10 @@
 //		(…_stats.csv).
 //	benchtab table FILE
 //		prints the comparison table of a results file (medians of the
-//		repetitions, ratios of the harness to the best peer) and, for
-//		the delay workload, the harness's latency overhead minus each
-//		peer's paired by repetition.
+//		repetitions, ratios of the harness to the best peer) and the
+//		harness's latency overhead against each peer's pair by pair: the
+//		delay workload's runs of one repetition, and the together
+//		workload's runs made at the same moment.
 //	benchtab rss SERIES
 //		prints a long run's resident memory per minute and whether it
 //		stayed flat (every minute from the first within 10%).
