@@ -217,7 +217,7 @@ run_together() {
 	mkdir -p "$dir/$peer" "$dir/$subject"
 	cmd_for "$peer" together "$dir/$peer"
 	if [ ${#CMD[@]} -eq 0 ]; then # no fixed-rate mode
-		rm -rf "$dir"
+		rm -rf "$OUT/together/$peer"
 		return
 	fi
 	local peer_cmd=("${CMD[@]}") peer_env=("${ENV_VARS[@]}") peer_report=$REPORT
