@@ -172,7 +172,7 @@ func signedMs(v float64) string {
 	if math.Abs(v) < 0.005 {
 		return "0.00"
 	}
-	return fmt.Sprintf("%+.2f", v)
+	return signed(v)
 }
 
 // signTest is the two-sided exact sign test's p for k successes and m
