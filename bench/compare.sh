@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Compares the harness with the load generators users would pick instead
 # (wrk, fortio, hey, vegeta, k6, Locust) on the same workloads, on this
-# machine, in one batch, and prints one table with the harness's ratio to
-# the best peer. See README.md, "Performance".
+# machine, in one batch, and prints the tables: the harness's ratio to
+# the best peer, and its latency overhead against each peer's pair by
+# pair. See docs/performance.md.
 #
-#   bench/compare.sh                 # everything, 3 repetitions (about 40 minutes)
+#   bench/compare.sh                 # everything, 3 repetitions (about 35 minutes)
 #   REPS=1 WORKLOADS=delay bench/compare.sh
 #   TOGETHER_REPS=15 TOOLS="vegeta k6 steadyload" WORKLOADS=together bench/compare.sh
 #
@@ -74,6 +75,7 @@ RESULTS="$OUT/results.tsv"
 printf 'workload\tdesc\ttool\trep\tdelay_ms\texpected\trequests\tcpu_s\tpeak_rss_mb\trss_growth\tp50_ms\tp99_ms\n' >"$RESULTS"
 
 SERVER_PID=""
+PEER_PID="" # a together run's peer, in the background
 stop_server() {
 	if [ -n "$SERVER_PID" ]; then
 		kill "$SERVER_PID" 2>/dev/null || true
@@ -81,7 +83,14 @@ stop_server() {
 		SERVER_PID=""
 	fi
 }
-trap stop_server EXIT
+stop_all() { # the EXIT trap: a background job ignores SIGINT, so it is stopped here
+	if [ -n "$PEER_PID" ]; then
+		kill "$PEER_PID" 2>/dev/null || true
+		wait "$PEER_PID" 2>/dev/null || true
+	fi
+	stop_server
+}
+trap stop_all EXIT
 
 start_server() { # delay
 	stop_server
@@ -178,7 +187,9 @@ run_one() { # workload desc delay_ms tool rep
 	fi
 	sleep 0.5 # let the last answers be counted
 	after=$(count)
-	[ "$tool" = vegeta ] && vegeta report -type=json "$dir/results.bin" >"$dir/report.json"
+	if [ "$tool" = vegeta ] && ! vegeta report -type=json "$dir/results.bin" >"$dir/report.json"; then
+		echo "compare: vegeta report ($wl, rep $rep) failed" >&2
+	fi
 	write_rows "$wl" "$desc" "$tool" "$rep" "$delay_ms" "$EXPECTED" $((after - before)) "$dir" "$REPORT"
 	sleep 1
 }
@@ -224,16 +235,19 @@ run_together() {
 	cmd_for "$subject" together "$dir/$subject"
 	env "${peer_env[@]}" taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$peer/measure.tsv" -- "${peer_cmd[@]}" \
 		>"$dir/$peer/stdout" 2>"$dir/$peer/stderr" &
-	local peer_pid=$!
+	PEER_PID=$!
 	if ! taskset -c "$GEN_CPU" "$BIN/benchtab" measure -o "$dir/$subject/measure.tsv" -- "${CMD[@]}" \
 		>"$dir/$subject/stdout" 2>"$dir/$subject/stderr"; then
 		echo "compare: $subject (together with $peer, rep $rep) exited with an error; see $dir/$subject/stderr" >&2
 	fi
-	if ! wait "$peer_pid"; then
+	if ! wait "$PEER_PID"; then
 		echo "compare: $peer (together with $subject, rep $rep) exited with an error; see $dir/$peer/stderr" >&2
 	fi
+	PEER_PID=""
 	sleep 0.5
-	[ "$peer" = vegeta ] && vegeta report -type=json "$dir/$peer/results.bin" >"$dir/$peer/report.json"
+	if [ "$peer" = vegeta ] && ! vegeta report -type=json "$dir/$peer/results.bin" >"$dir/$peer/report.json"; then
+		echo "compare: vegeta report (together, rep $rep) failed" >&2
+	fi
 	write_rows "$wl" "$desc" "$peer" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$peer" "$peer_report"
 	write_rows "$wl" "$desc" "$subject" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$subject" "$REPORT"
 	sleep 1

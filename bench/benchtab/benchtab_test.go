@@ -200,6 +200,12 @@ func TestMedianCI(t *testing.T) {
 	}
 }
 
+func TestPValue(t *testing.T) {
+	for p, want := range map[float64]string{1: "1.00", 0.34: "0.34", 0.01: "0.01", 0.002: "0.002", 0: "0.000"} {
+		assert.Equal(t, want, pValue(p), "pValue(%v)", p)
+	}
+}
+
 func TestSignTest(t *testing.T) {
 	for _, tc := range []struct {
 		lower, higher int

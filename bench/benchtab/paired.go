@@ -80,9 +80,7 @@ func pairSets(recs []record) (inTurn, together pairSet) {
 // has the subject and one peer on the generator's core at the same
 // moment, against the same server, so every spell hits both: the
 // difference of one pair is far steadier than the difference of two runs
-// in turn, and the two sides' levels are lower than alone (a busier core
-// wakes sooner). A peer that takes more CPU slows the subject more than
-// the subject slows it.
+// in turn; the two sides' levels are not those of a tool run alone.
 //
 // Each row gives both sides' median overhead, the median difference with a
 // distribution-free 95 % confidence interval, in how many pairs the
@@ -143,7 +141,9 @@ func writePairTable(w io.Writer, ps pairSet) error {
 			med, _ := stats.Median(diffs)
 			diff := signedMs(med)
 			if lo, hi, ok := medianCI(diffs, 0.95); ok {
-				diff += fmt.Sprintf(" (%s to %s)", signedMs(lo), signedMs(hi))
+				// Signed even when it rounds to zero: which side of 0 a
+				// bound falls on is the point of the interval.
+				diff += fmt.Sprintf(" (%s to %s)", signed(lo), signed(hi))
 			}
 			lower, higher := 0, 0
 			for _, d := range diffs {
@@ -155,7 +155,7 @@ func writePairTable(w io.Writer, ps pairSet) error {
 				}
 			}
 			cells = append(cells, fmt.Sprintf("%.2f vs %.2f", ms, mt), diff,
-				fmt.Sprintf("%d of %d", lower, len(diffs)), fmt.Sprintf("%.2f", signTest(lower, higher)))
+				fmt.Sprintf("%d of %d", lower, len(diffs)), pValue(signTest(lower, higher)))
 		}
 		if pairs == 0 {
 			continue
@@ -173,6 +173,15 @@ func signedMs(v float64) string {
 		return "0.00"
 	}
 	return signed(v)
+}
+
+// pValue prints a p with two decimals, or three below 0.01 so that it
+// never reads 0.
+func pValue(p float64) string {
+	if p < 0.01 {
+		return fmt.Sprintf("%.3f", p)
+	}
+	return fmt.Sprintf("%.2f", p)
 }
 
 // signTest is the two-sided exact sign test's p for k successes and m
