@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/montanaflynn/stats"
+	"golang.org/x/perf/benchmath"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -196,23 +197,17 @@ func signTest(k, m int) float64 {
 }
 
 // medianCI is the distribution-free confidence interval of the median of
-// xs (the one the sign test inverts): the k-th smallest to the k-th
-// largest, k the largest whose binomial tail leaves the coverage at least
+// xs at level, benchstat's (x/perf's benchmath, assuming nothing about the
+// distribution): order statistics whose binomial coverage is at least
 // level. ok is false when there are too few values for that coverage (5
 // or fewer for 95 %).
 func medianCI(xs []float64, level float64) (lo, hi float64, ok bool) {
-	n := len(xs)
-	if n == 0 {
+	if len(xs) == 0 {
 		return 0, 0, false
 	}
-	b := distuv.Binomial{N: float64(n), P: 0.5}
-	k := 0 // P(fewer than k+1 of n below the median) ≤ (1-level)/2
-	for k < n/2 && b.CDF(float64(k)) <= (1-level)/2 {
-		k++
-	}
-	if k == 0 {
+	sum := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(xs), &benchmath.DefaultThresholds), level)
+	if math.IsInf(sum.Lo, 0) || math.IsInf(sum.Hi, 0) {
 		return 0, 0, false
 	}
-	s := slices.Sorted(slices.Values(xs))
-	return s[k-1], s[n-k], true
+	return sum.Lo, sum.Hi, true
 }
