@@ -78,8 +78,10 @@ func (r *runner) pick(u *User) int {
 }
 
 // exec runs task ti for user u and records its outcome. Latency counts from
-// sched, the start the schedule asked for (the open model), so a late start
-// shows in the latency instead of hiding it (no coordinated omission). It
+// sched, the origin the engine gives an open-model start (its schedule, or
+// when the generator began it if the delay was the generator's), so a
+// start held back by the target shows in the latency instead of hiding it
+// (no coordinated omission); from exec's own start when sched is zero. It
 // returns how long the task took, when it ended, and its failure class.
 func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (took time.Duration, end time.Time, class string) {
 	task := &r.plan.Tasks[ti]

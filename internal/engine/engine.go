@@ -142,7 +142,7 @@ type Hooks struct {
 	// recoveries.
 	Event func(pipeline.Event)
 	// Lag is told of every open-model start's lag behind its schedule,
-	// from the scheduler's goroutine.
+	// from the worker that began it (so from many goroutines at once).
 	Lag func(time.Duration)
 	// Logf says what the user must know: a pause, a recovery, a window
 	// that was the generator's.
@@ -488,6 +488,9 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	starts := make(chan openStart[U])
 	defer close(starts)
 	run := func(st openStart[U]) {
+		began := time.Now()
+		origin := st.origin(began)
+		e.recordLag(began.Sub(st.at))
 		defer func() {
 			e.inFlight.Add(-1)
 			<-slots
@@ -499,7 +502,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			}
 			u.started = true
 		}
-		e.drv.Exec(e.taskContext(taskCtx), u.u, st.origin)
+		e.drv.Exec(e.taskContext(taskCtx), u.u, origin)
 		pool <- u
 	}
 	pacer := c.Arrivals
@@ -564,14 +567,9 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			continue
 		}
 		at := e.t0.Add(sched)
-		// Latency counts from the schedule, except for a start that fell
-		// due while the scheduler slept: the timer's overshoot and the
-		// coalescing are the generator's delay, not the target's, and are
-		// reported as start lag. A start already behind schedule before
-		// the sleep (all slots taken, say) counts from its schedule.
-		origin := at
-		if sched >= sleptFrom && wokeAt.After(at) {
-			origin = wokeAt
+		st := openStart[U]{at: at, from: at}
+		if sched >= sleptFrom && !at.After(wokeAt) {
+			st.from = time.Time{} // fell due while the scheduler slept
 		}
 		select {
 		case slots <- struct{}{}:
@@ -581,26 +579,13 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			case <-startCtx.Done():
 				return
 			}
-		}
-		lag := time.Since(at)
-		e.scheduled.Add(1)
-		if lag > c.LateTolerance+c.Coalesce {
-			e.late.Add(1)
-		}
-		e.lagMu.Lock()                           // only this goroutine records; a segment's end reads and resets
-		e.winLag.RecordValue(result.Micros(lag)) // merged into lag as the window closes
-		e.lagMu.Unlock()
-		if e.hooks.Lag != nil {
-			e.hooks.Lag(lag)
-		}
-		for {
-			m := e.maxLag.Load()
-			if int64(lag) <= m || e.maxLag.CompareAndSwap(m, int64(lag)) {
-				break
+			if st.from.IsZero() {
+				st.from = wokeAt // the wait for a slot is the target's
 			}
 		}
+		e.scheduled.Add(1)
 		hits++
-		st := openStart[U]{getUser(), origin}
+		st.u = getUser()
 		e.inFlight.Add(1)
 		select {
 		case starts <- st: // an idle worker takes it
@@ -619,8 +604,51 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 
 // openStart is one start of the open model, handed to a worker.
 type openStart[U any] struct {
-	u      *pooled[U]
-	origin time.Time // latency counts from here
+	u    *pooled[U]
+	at   time.Time // its schedule
+	from time.Time // latency counts from here; zero: from the worker's start
+}
+
+// origin returns when the latency of st counts from, for a worker that
+// began it at began: the from the scheduler set, or the worker's start
+// when from is zero. The scheduler leaves it zero for a start that fell
+// due while it slept and found a slot free: the timer's overshoot, the
+// coalescing and the hand-over to a worker are the generator's delay, not
+// the target's, and are reported as start lag (vegeta, too, times a
+// request from its worker's start). A start that fell due after the
+// wake-up (the scheduler was behind: every slot taken by tasks the
+// target had not answered, say) counts from its schedule, and one that
+// waited for a slot from the wake-up before the wait, so that a slow
+// target's delay shows in the latency (no coordinated omission).
+func (st *openStart[U]) origin(began time.Time) time.Time {
+	switch {
+	case !st.from.IsZero():
+		return st.from
+	case began.Before(st.at):
+		return st.at
+	}
+	return began
+}
+
+// recordLag records the lag of one open-model start behind its schedule,
+// from the worker that began it: the lag histogram, the late count, the
+// largest lag and the Lag hook.
+func (e *Engine[U]) recordLag(lag time.Duration) {
+	if lag > e.cfg.LateTolerance+e.cfg.Coalesce {
+		e.late.Add(1)
+	}
+	e.lagMu.Lock()                           // the workers record; a window's close merges and resets
+	e.winLag.RecordValue(result.Micros(lag)) // merged into lag as the window closes
+	e.lagMu.Unlock()
+	if e.hooks.Lag != nil {
+		e.hooks.Lag(lag)
+	}
+	for {
+		m := e.maxLag.Load()
+		if int64(lag) <= m || e.maxLag.CompareAndSwap(m, int64(lag)) {
+			break
+		}
+	}
 }
 
 // drainPool runs Teardown for each user of the open model's pool that

@@ -174,6 +174,32 @@ func TestOpenSlotsFull(t *testing.T) {
 	}
 }
 
+// TestStartOrigin: an open-model start's latency counts from its worker's
+// start when it fell due while the scheduler slept and found a slot free
+// (the overshoot and the hand-over are start lag), and from what the
+// scheduler set otherwise: its schedule, or the wake-up before a wait for
+// a slot.
+func TestStartOrigin(t *testing.T) {
+	at := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return at.Add(time.Duration(n) * time.Millisecond) }
+	for _, tc := range []struct {
+		name        string
+		from, began time.Time
+		want        time.Time
+	}{
+		{"fell due in the sleep: from the worker's start", time.Time{}, ms(2), ms(2)},
+		{"a worker's clock before the schedule: from the schedule", time.Time{}, ms(-1), at},
+		{"on time: from the schedule", time.Time{}, at, at},
+		{"fell due after the wake-up: from the schedule", at, ms(40), at},
+		{"waited for a slot after the wake-up: from the wake-up", ms(3), ms(300), ms(3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStart[int]{at: at, from: tc.from}
+			assert.Equal(t, tc.want, st.origin(tc.began))
+		})
+	}
+}
+
 // TestClosedUsers: the closed model spawns users at SpawnRate and each
 // loops task → think until the end; no task starts after it.
 func TestClosedUsers(t *testing.T) {
