@@ -16,8 +16,10 @@
 # so a noisy moment hits them all. The together workload is the delay
 # workload with each peer run at the same moment as the harness, both on
 # the generator's core, so that every noisy moment hits both sides of the
-# pair. Results go to $OUT: results.tsv (one line per run), table.md, and
-# each run's own output.
+# pair; the harness runs one start more than the peer over the run, so
+# that the two schedules slide through every phase of each other.
+# Results go to $OUT: results.tsv (one line per run), table.md, and each
+# run's own output.
 #
 # Settings (environment): REPS (3), DELAY_REPS (the delay workload's
 # repetitions, REPS unless set: its tools' p50s differ by less than one
@@ -233,8 +235,8 @@ write_rows() {
 # Two schedules of one rate keep one phase to each other all run long,
 # and the phase decides the pair: whichever sends soon after the other
 # finds both cores awake, the other finds them cold. Started a few ms
-# apart, two copies of the harness differed by 0.1-0.4 ms at p50, always
-# in favour of the later one. So the harness runs one start more than
+# apart, two copies of the harness differed by 0.08-0.4 ms at p50, in
+# favour of the one whose load started later, in 8 pairs of 8. So the harness runs one start more than
 # the peer over the run (50.05 req/s against 50 for 20 s): its schedule
 # slides once through every phase of the peer's, and each side meets
 # every phase of the other as often.
