@@ -166,7 +166,7 @@ cmd_for() {
 			# One start more over the run than the peer: the two schedules
 			# slide once through every phase of each other (see
 			# run_together).
-			shape=(-loadtest.rate="$(awk "BEGIN{print $rate + 1 / $secs}")")
+			shape=(-loadtest.rate="$(awk "BEGIN{printf \"%.17g\", ($rate * $secs + 1) / $secs}")")
 			EXPECTED=$((rate * secs + 1))
 		fi
 		[ "$rate" = 0 ] && shape=(-loadtest.users="$conns" -loadtest.wait=none -loadtest.spawn-rate=1000)

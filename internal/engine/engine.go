@@ -462,9 +462,10 @@ type pooled[U any] struct {
 }
 
 // runOpen runs the open model: one scheduler starting tasks at the
-// arrivals' times, each in its own goroutine, at most MaxInFlight at once.
-// A start made more than LateTolerance after its schedule is late; starts
-// never made before the end are dropped. Both are counted, never hidden.
+// arrivals' times, each handed to a worker goroutine, at most MaxInFlight
+// at once. A start its worker begins more than LateTolerance+Coalesce
+// after its schedule is late; starts never made before the end are
+// dropped. Both are counted, never hidden.
 func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup) {
 	c := e.cfg
 	slots := make(chan struct{}, c.MaxInFlight)
@@ -528,6 +529,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	var lastWake time.Duration  // from t0, when the first start is made
 	var sleptFrom time.Duration // when the last sleep began, from t0
 	var wokeAt time.Time        // and when it ended
+	var waited bool             // a start since then waited for a slot
 	for {
 		elapsed := time.Since(e.t0)
 		wait, stop := pacer.Pace(elapsed, hits)
@@ -554,6 +556,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			}
 			wokeAt = time.Now()
 			lastWake = wokeAt.Sub(e.t0)
+			waited = false
 		}
 		if sched >= e.endedAt() {
 			return // EndStarts: starts end there
@@ -567,22 +570,17 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			continue
 		}
 		at := e.t0.Add(sched)
-		st := openStart[U]{at: at, from: at}
-		if sched >= sleptFrom && !at.After(wokeAt) {
-			st.from = time.Time{} // fell due while the scheduler slept
-		}
 		select {
 		case slots <- struct{}{}:
 		default: // all slots taken: wait for one, but not past the end of starts
+			waited = true
 			select {
 			case slots <- struct{}{}:
 			case <-startCtx.Done():
 				return
 			}
-			if st.from.IsZero() {
-				st.from = wokeAt // the wait for a slot is the target's
-			}
 		}
+		st := openStart[U]{at: at, from: startFrom(at, wokeAt, sched, sleptFrom, waited)}
 		e.scheduled.Add(1)
 		hits++
 		st.u = getUser()
@@ -606,20 +604,35 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 type openStart[U any] struct {
 	u    *pooled[U]
 	at   time.Time // its schedule
-	from time.Time // latency counts from here; zero: from the worker's start
+	from time.Time // latency counts from here; zero: see origin
+}
+
+// startFrom returns where the latency of an open-model start due at at
+// (sched from t0) counts from, as the scheduler makes it: zero, for when
+// its worker begins it, if it fell due while the scheduler slept (from
+// sleptFrom to the wake-up at wokeAt) and no start since the wake-up
+// waited for a slot. The timer's overshoot, the coalescing and the
+// hand-over to a worker are the generator's delay, not the target's, and
+// are reported as start lag (vegeta, too, times a request from its
+// worker's start). Once a start since the wake-up waited for a slot
+// (every one taken by tasks the target had not answered), the starts that
+// fell due in the sleep count from the wake-up, so that the wait shows in
+// their latency; and a start that fell due after the wake-up (the
+// scheduler was behind) counts from its schedule: a slow target's delay
+// is never hidden (no coordinated omission).
+func startFrom(at, wokeAt time.Time, sched, sleptFrom time.Duration, waited bool) time.Time {
+	switch {
+	case sched < sleptFrom || at.After(wokeAt):
+		return at
+	case waited:
+		return wokeAt
+	}
+	return time.Time{}
 }
 
 // origin returns when the latency of st counts from, for a worker that
-// began it at began: the from the scheduler set, or the worker's start
-// when from is zero. The scheduler leaves it zero for a start that fell
-// due while it slept and found a slot free: the timer's overshoot, the
-// coalescing and the hand-over to a worker are the generator's delay, not
-// the target's, and are reported as start lag (vegeta, too, times a
-// request from its worker's start). A start that fell due after the
-// wake-up (the scheduler was behind: every slot taken by tasks the
-// target had not answered, say) counts from its schedule, and one that
-// waited for a slot from the wake-up before the wait, so that a slow
-// target's delay shows in the latency (no coordinated omission).
+// began it at began: from, or began when from is zero (never before the
+// schedule).
 func (st *openStart[U]) origin(began time.Time) time.Time {
 	switch {
 	case !st.from.IsZero():

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -174,29 +175,66 @@ func TestOpenSlotsFull(t *testing.T) {
 	}
 }
 
-// TestStartOrigin: an open-model start's latency counts from its worker's
-// start when it fell due while the scheduler slept and found a slot free
-// (the overshoot and the hand-over are start lag), and from what the
-// scheduler set otherwise: its schedule, or the wake-up before a wait for
-// a slot.
-func TestStartOrigin(t *testing.T) {
-	at := time.Unix(1000, 0)
-	ms := func(n int) time.Time { return at.Add(time.Duration(n) * time.Millisecond) }
+// TestStartFrom: an open-model start's latency counts from its worker's
+// start (zero from) only when it fell due while the scheduler slept and no
+// start since the wake-up waited for a slot; from the wake-up once one
+// did; from its schedule when it fell due after the wake-up or before the
+// sleep.
+func TestStartFrom(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	woke := t0.Add(ms(250)) // slept from 50 ms to 250 ms
 	for _, tc := range []struct {
-		name        string
-		from, began time.Time
-		want        time.Time
+		name   string
+		sched  time.Duration
+		waited bool
+		want   time.Time
 	}{
-		{"fell due in the sleep: from the worker's start", time.Time{}, ms(2), ms(2)},
-		{"a worker's clock before the schedule: from the schedule", time.Time{}, ms(-1), at},
-		{"on time: from the schedule", time.Time{}, at, at},
-		{"fell due after the wake-up: from the schedule", at, ms(40), at},
-		{"waited for a slot after the wake-up: from the wake-up", ms(3), ms(300), ms(3)},
+		{"fell due in the sleep: from the worker's start", ms(100), false, time.Time{}},
+		{"due at the wake-up: from the worker's start", ms(250), false, time.Time{}},
+		{"fell due in the sleep, a start since the wake-up waited: from the wake-up", ms(100), true, woke},
+		{"due after the wake-up: from the schedule", ms(300), false, t0.Add(ms(300))},
+		{"due after the wake-up, waited: from the schedule", ms(300), true, t0.Add(ms(300))},
+		{"due before the sleep: from the schedule", ms(40), false, t0.Add(ms(40))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := openStart[int]{at: at, from: tc.from}
-			assert.Equal(t, tc.want, st.origin(tc.began))
+			got := startFrom(t0.Add(tc.sched), woke, tc.sched, ms(50), tc.waited)
+			assert.Equal(t, tc.want, got)
 		})
+	}
+	st := openStart[int]{at: t0.Add(ms(100))}
+	assert.Equal(t, t0.Add(ms(260)), st.origin(t0.Add(ms(260))), "zero from: the worker's start")
+	st.from = woke
+	assert.Equal(t, woke, st.origin(t0.Add(ms(1250))), "from set: from")
+}
+
+// TestOpenBurstWaits: starts that fell due in one sleep and are made at
+// one wake-up, behind a start that waited for a slot, count from the
+// wake-up even when a slot is free by their turn: the wait was the
+// target's. Tasks that start together end together, so the order in
+// which the scheduler and the freed slots meet varies; the origins must
+// not.
+func TestOpenBurstWaits(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: ConstantRate{Freq: 10}, MaxInFlight: 3,
+		Coalesce: 250 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 1600 * time.Millisecond, Grace: 5 * time.Second, Window: time.Second,
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for i := range 20 {
+		d := &fakeDriver{took: time.Second}
+		run(t, cfg, d, Hooks{}, nil)
+		slices.Sort(d.starts)
+		// 0 at once; 100 and 200 at the 250 ms wake-up, slots free; 300,
+		// 400 and 500 at the 500 ms wake-up, behind a wait for a slot;
+		// the rest due after it, from their schedule.
+		want := []time.Duration{0, ms(250), ms(250), ms(500), ms(500), ms(500)}
+		for at := 600; at < 1600; at += 100 {
+			want = append(want, ms(at))
+		}
+		if !assert.Equal(t, want[:len(d.starts)], d.starts, "run %d: the origins", i) {
+			break
+		}
 	}
 }
 

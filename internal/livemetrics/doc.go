@@ -48,7 +48,7 @@
 //	}
 //	defer m.Close()
 //	// observers: m (Start, Window, Stop); outcome observers: m (Outcome);
-//	// the open model's scheduler: m.ObserveLag(lag) per start;
+//	// the open model's workers: m.ObserveLag(lag) per start;
 //	// the run: m.SetState(livemetrics.Paused) and back;
 //	// sinks, after every other: m (Write).
 package livemetrics

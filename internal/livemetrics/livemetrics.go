@@ -393,8 +393,9 @@ func (t *taskMetrics) claimExemplar(s float64, end time.Time) bool {
 	return last.CompareAndSwap(prev, at)
 }
 
-// ObserveLag records how late one start of the open model was made behind
-// its schedule. The scheduler calls it once per start.
+// ObserveLag records how late one start of the open model was begun behind
+// its schedule. The worker that began it calls it once per start, so it
+// is called from many goroutines at once.
 func (p *Part) ObserveLag(d time.Duration) { p.lag.Observe(d.Seconds()) }
 
 // SetState makes state the run's current state in steadyload_state.
