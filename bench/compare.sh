@@ -178,6 +178,13 @@ cmd_for() {
 	[ -n "$EXPECTED" ] || EXPECTED=$((rate * secs))
 }
 
+# vegeta_report DIR WHAT: vegeta's JSON report of DIR's results.bin; a
+# failure is said and the batch goes on (the run's row then has no latency).
+vegeta_report() {
+	vegeta report -type=json "$1/results.bin" >"$1/report.json" ||
+		echo "compare: vegeta report ($2) failed" >&2
+}
+
 run_one() { # workload desc delay_ms tool rep
 	local wl=$1 desc=$2 delay_ms=$3 tool=$4 rep=$5
 	local dir="$OUT/$wl/$tool/$rep"
@@ -196,9 +203,7 @@ run_one() { # workload desc delay_ms tool rep
 	fi
 	sleep 0.5 # let the last answers be counted
 	after=$(count)
-	if [ "$tool" = vegeta ] && ! vegeta report -type=json "$dir/results.bin" >"$dir/report.json"; then
-		echo "compare: vegeta report ($wl, rep $rep) failed" >&2
-	fi
+	[ "$tool" = vegeta ] && vegeta_report "$dir" "$wl, rep $rep"
 	write_rows "$wl" "$desc" "$tool" "$rep" "$delay_ms" "$EXPECTED" $((after - before)) "$dir" "$REPORT"
 	sleep 1
 }
@@ -263,9 +268,7 @@ run_together() {
 	fi
 	PEER_PID=""
 	sleep 0.5
-	if [ "$peer" = vegeta ] && ! vegeta report -type=json "$dir/$peer/results.bin" >"$dir/$peer/report.json"; then
-		echo "compare: vegeta report (together, rep $rep) failed" >&2
-	fi
+	[ "$peer" = vegeta ] && vegeta_report "$dir/$peer" "together, rep $rep"
 	write_rows "$wl" "$desc" "$peer" "$rep" "$delay_ms" "$peer_expected" - "$dir/$peer" "$peer_report"
 	write_rows "$wl" "$desc" "$subject" "$rep" "$delay_ms" "$EXPECTED" - "$dir/$subject" "$REPORT"
 	sleep 1

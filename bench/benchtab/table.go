@@ -18,8 +18,9 @@ import (
 // shape, PEER and the subject run at the same moment; see writePaired);
 // desc says its shape ("16 conns, 10 s");
 // delay_ms is the server's fixed delay; expected is rate × duration for
-// paced workloads, one more for the subject's together runs (0 otherwise); requests is what the server counted; the
-// other figures come from benchtab measure and benchtab latency. "-" marks
+// paced workloads, one more for the subject's together runs (0
+// otherwise); requests is what the server counted; the other figures
+// come from benchtab measure and benchtab latency. "-" marks
 // a figure a tool does not have.
 var Columns = []string{"workload", "desc", "tool", "rep", "delay_ms", "expected", "requests", "cpu_s", "peak_rss_mb", "rss_growth", "p50_ms", "p99_ms"}
 

@@ -631,16 +631,14 @@ func startFrom(at, wokeAt time.Time, sched, sleptFrom time.Duration, waited bool
 }
 
 // origin returns when the latency of st counts from, for a worker that
-// began it at began: from, or began when from is zero (never before the
-// schedule).
+// began it at began: from, or began when from is zero (startFrom leaves
+// it zero only for a start due by the wake-up, so began is never before
+// the schedule).
 func (st *openStart[U]) origin(began time.Time) time.Time {
-	switch {
-	case !st.from.IsZero():
-		return st.from
-	case began.Before(st.at):
-		return st.at
+	if st.from.IsZero() {
+		return began
 	}
-	return began
+	return st.from
 }
 
 // recordLag records the lag of one open-model start behind its schedule,
