@@ -196,6 +196,24 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a target that holds every slot fails, the generator not blamed", func(t *testing.T) {
+		// 40× slower at 200/s is 160 tasks in flight, 100 allowed:
+		// starts wait for a slot. The wait is the target's: the gate judges the
+		// latencies, which count it, instead of calling the generator
+		// starved and giving no verdict.
+		root := baselineFor(t, root, parent)
+		slow, _ := lognormalServer(t, 6, slower(40))
+		sc := gateScenario(slow, root, 200)
+		sc.LateTolerance, sc.MaxLateRatio = 10*time.Millisecond, 0.01
+		res, tb, _ := runGate(t, sc)
+		msgs := tb.messages()
+		assert.Contains(t, msgs, "baseline gate: GET /work: p95 rose +", "messages")
+		assert.Contains(t, msgs, "taken by a task the target had not answered", "messages; want the rate's failure laid on the target")
+		assert.NotContains(t, tb.logText(), "starved", "log")
+		assert.NotZero(t, res.Run.Meta.Waited, "starts that waited for a slot")
+		assert.Zero(t, res.Run.Meta.Starved, "windows said to be the generator's")
+	})
+
 	t.Run("p50-only slower passes the p95 gate", func(t *testing.T) {
 		root := baselineFor(t, root, parent)
 		med, _ := lognormalServer(t, 3, medianOnly(1.6))

@@ -625,7 +625,7 @@ func (r *runner) segmentResult(seg *engine.Segment, last bool) *result.Run {
 		Start: seg.Start, Elapsed: seg.End.Sub(seg.Start),
 		Target: redact(r.target.String()), Env: r.env, StandIn: r.standIn,
 		GitCommit: r.commit, GoVersion: runtime.Version(),
-		Scheduled: seg.Scheduled, Late: seg.Late, Dropped: seg.Dropped,
+		Scheduled: seg.Scheduled, Late: seg.Late, Waited: seg.Waited, Dropped: seg.Dropped,
 		MaxLag: seg.MaxLag, LagP50: seg.LagP50, LagP99: seg.LagP99,
 		Paused: seg.Paused, Outages: seg.Outages, Starved: seg.Starved,
 		Shard: p.shard.String(), Location: p.location,

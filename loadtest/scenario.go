@@ -94,10 +94,12 @@ type Scenario struct {
 	MaxFailureRatio float64
 
 	// LateTolerance and MaxLateRatio decide, in the open model, when the
-	// generator did not hold the rate: more than MaxLateRatio (default 1%)
-	// of starts later than LateTolerance (default 10 ms), by more than
-	// chance explains (a one-sided binomial test at 1 %: one late start
-	// in thirty is not a failure, three are), fails the test.
+	// load did not hold the rate: more than MaxLateRatio (default 1%) of
+	// starts later than LateTolerance (default 10 ms) by the generator's
+	// doing, waiting for a slot (all MaxInFlight taken by the target's
+	// unanswered tasks) or never made, by more than chance explains (a
+	// one-sided binomial test at 1 %: one late start in thirty is not a
+	// failure, three are), fails the test.
 	LateTolerance time.Duration
 	MaxLateRatio  float64
 

@@ -42,8 +42,11 @@ func summary(res *result.Run) string {
 	tw.Flush()
 	b.WriteString("(latencies in ms, of successful requests")
 	if m.Model == "open" {
-		fmt.Fprintf(&b, ", from the scheduled start; %d starts, %d late, %d dropped; start lag p50 %s, p99 %s, max %s",
-			m.Scheduled, m.Late, m.Dropped, m.LagP50, m.LagP99, m.MaxLag.Round(time.Microsecond))
+		fmt.Fprintf(&b, ", from the scheduled start; %d starts, %d late", m.Scheduled, m.Late)
+		if m.Waited > 0 {
+			fmt.Fprintf(&b, ", %d waited for a slot", m.Waited)
+		}
+		fmt.Fprintf(&b, ", %d dropped; start lag p50 %s, p99 %s, max %s", m.Dropped, m.LagP50, m.LagP99, m.MaxLag.Round(time.Microsecond))
 	}
 	b.WriteString(")\n")
 	if len(res.Failures) > 0 {

@@ -104,18 +104,19 @@ func (e *Engine[U]) cutSegment(end time.Time, m *Measures) *Segment {
 	lagP50, lagP99 := e.lag.ValueAtPercentile(50), e.lag.ValueAtPercentile(99)
 	e.lag.Reset()
 	e.lagMu.Unlock()
-	scheduled, late, dropped := e.scheduled.Load(), e.late.Load(), e.dropped.Load()
+	scheduled, late, dropped, waited := e.scheduled.Load(), e.late.Load(), e.dropped.Load(), e.waited.Load()
 	seg := &Segment{
 		Start: e.segStart, End: end, Measures: m,
 		Scheduled: scheduled - e.segBase.scheduled,
 		Late:      late - e.segBase.late,
 		Dropped:   dropped - e.segBase.dropped,
+		Waited:    waited - e.segBase.waited,
 		MaxLag:    time.Duration(e.maxLag.Swap(0)),
 		LagP50:    time.Duration(lagP50) * time.Microsecond,
 		LagP99:    time.Duration(lagP99) * time.Microsecond,
 		Starved:   e.starved,
 	}
-	e.segBase.scheduled, e.segBase.late, e.segBase.dropped = scheduled, late, dropped
+	e.segBase.scheduled, e.segBase.late, e.segBase.dropped, e.segBase.waited = scheduled, late, dropped, waited
 	e.starved = 0
 	if e.hold != nil {
 		seg.Paused, seg.Outages = e.hold.cut(end)

@@ -157,7 +157,8 @@ type Segment struct {
 	Start, End time.Time
 	*Measures
 	Scheduled, Late, Dropped int64         // open-model starts
-	MaxLag, LagP50, LagP99   time.Duration // open-model start lag behind schedule
+	Waited                   int64         // of which late for waiting for a slot: every one was taken by a task in flight
+	MaxLag, LagP50, LagP99   time.Duration // open-model start lag behind schedule, the generator's part
 	Paused                   time.Duration // how long the load was paused (a run without end)
 	Outages                  int           // pauses begun in the segment
 	Starved                  int           // windows whose figures were the generator's
@@ -192,7 +193,7 @@ type Engine[U any] struct {
 	// were the generator's.
 	clockHeld time.Duration
 	segStart  time.Time
-	segBase   struct{ scheduled, late, dropped int64 }
+	segBase   struct{ scheduled, late, dropped, waited int64 }
 	starved   int
 }
 
@@ -491,7 +492,8 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	run := func(st openStart[U]) {
 		began := time.Now()
 		origin := st.origin(began)
-		e.recordLag(began.Sub(st.at))
+		lag := began.Sub(st.at)
+		e.recordLag(lag-st.slotTime, lag)
 		defer func() {
 			e.inFlight.Add(-1)
 			<-slots
@@ -530,6 +532,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	var sleptFrom time.Duration // when the last sleep began, from t0
 	var wokeAt time.Time        // and when it ended
 	var waited bool             // a start since then waited for a slot
+	var holds slotWaits         // the waits for a slot, back to the schedule of the next start
 	for {
 		elapsed := time.Since(e.t0)
 		wait, stop := pacer.Pace(elapsed, hits)
@@ -574,13 +577,15 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 		case slots <- struct{}{}:
 		default: // all slots taken: wait for one, but not past the end of starts
 			waited = true
+			from := time.Now()
 			select {
 			case slots <- struct{}{}:
+				holds.add(from, time.Now())
 			case <-startCtx.Done():
 				return
 			}
 		}
-		st := openStart[U]{at: at, from: startFrom(at, wokeAt, sched, sleptFrom, waited)}
+		st := openStart[U]{at: at, from: startFrom(at, wokeAt, sched, sleptFrom, waited), slotTime: holds.since(at)}
 		e.scheduled.Add(1)
 		hits++
 		st.u = getUser()
@@ -602,9 +607,49 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 
 // openStart is one start of the open model, handed to a worker.
 type openStart[U any] struct {
-	u    *pooled[U]
-	at   time.Time // its schedule
-	from time.Time // latency counts from here; zero: see origin
+	u        *pooled[U]
+	at       time.Time     // its schedule
+	from     time.Time     // latency counts from here; zero: see origin
+	slotTime time.Duration // of its lag, the time the scheduler waited for a slot
+}
+
+// slotWaits are the scheduler's waits for a slot since the schedule of the
+// next start it makes. Every slot was taken by a task the target had not
+// answered, so the part of a start's lag spent in them is the target's,
+// not the generator's: it shows in the start's latency (startFrom), a
+// start late for it counts as waited, not late, and it is no sign of a
+// starved generator. Starts are made in the order of their schedules, so a wait
+// that ended by one start's schedule is of no later start's either.
+type slotWaits struct {
+	waits []slotWait // from head on, the waits that may still count
+	head  int
+	sum   time.Duration // the length of those waits
+}
+
+type slotWait struct{ from, to time.Time }
+
+// add records a wait for a slot from from to to.
+func (w *slotWaits) add(from, to time.Time) {
+	w.waits = append(w.waits, slotWait{from, to})
+	w.sum += to.Sub(from)
+}
+
+// since returns how long the scheduler waited for slots after at, and
+// forgets the waits that ended by at.
+func (w *slotWaits) since(at time.Time) time.Duration {
+	for w.head < len(w.waits) && !w.waits[w.head].to.After(at) {
+		w.sum -= w.waits[w.head].to.Sub(w.waits[w.head].from)
+		w.head++
+	}
+	if w.head == len(w.waits) {
+		w.waits, w.head, w.sum = w.waits[:0], 0, 0
+		return 0
+	}
+	if w.head > len(w.waits)/2 { // keep the slice from growing with the run
+		w.waits = append(w.waits[:0], w.waits[w.head:]...)
+		w.head = 0
+	}
+	return w.sum - max(0, at.Sub(w.waits[w.head].from))
 }
 
 // startFrom returns where the latency of an open-model start due at at
@@ -642,21 +687,25 @@ func (st *openStart[U]) origin(began time.Time) time.Time {
 }
 
 // recordLag records the lag of one open-model start behind its schedule,
-// from the worker that began it: the lag histogram, the late count, the
-// largest lag and the Lag hook.
-func (e *Engine[U]) recordLag(lag time.Duration) {
-	if lag > e.cfg.LateTolerance+e.cfg.Coalesce {
+// from the worker that began it: the generator's part of it, gen, in the
+// lag histogram, the largest lag and the Lag hook; and, when all of it
+// (total, with any wait for a slot) is beyond the late tolerance, the
+// start as late if gen alone is, as waited if not.
+func (e *Engine[U]) recordLag(gen, total time.Duration) {
+	if tol := e.cfg.LateTolerance + e.cfg.Coalesce; gen > tol {
 		e.late.Add(1)
+	} else if total > tol {
+		e.waited.Add(1)
 	}
 	e.lagMu.Lock()                           // the workers record; a window's close merges and resets
-	e.winLag.RecordValue(result.Micros(lag)) // merged into lag as the window closes
+	e.winLag.RecordValue(result.Micros(gen)) // merged into lag as the window closes
 	e.lagMu.Unlock()
 	if e.hooks.Lag != nil {
-		e.hooks.Lag(lag)
+		e.hooks.Lag(gen)
 	}
 	for {
 		m := e.maxLag.Load()
-		if int64(lag) <= m || e.maxLag.CompareAndSwap(m, int64(lag)) {
+		if int64(gen) <= m || e.maxLag.CompareAndSwap(m, int64(gen)) {
 			break
 		}
 	}
@@ -680,6 +729,7 @@ func (e *Engine[U]) drainPool(ctx context.Context) {
 // schedule holds the counters of the open model's schedule keeping.
 type schedule struct {
 	scheduled, late, dropped atomic.Int64
+	waited                   atomic.Int64            // starts late for a wait for a slot: the target's doing
 	maxLag                   atomic.Int64            // since the segment's start
 	lagMu                    sync.Mutex              // guards lag
 	lag                      *hdrhistogram.Histogram // start lag behind schedule, µs, since the segment's start

@@ -157,7 +157,9 @@ func TestOpenSchedule(t *testing.T) {
 }
 
 // TestOpenSlotsFull: with every slot taken by a slow target, starts wait
-// for one and are late; the latency of each counts from its schedule.
+// for one; the latency of each counts from its schedule, and the wait is
+// the target's: the starts waited, none is late, and no window says the
+// generator was starved.
 func TestOpenSlotsFull(t *testing.T) {
 	cfg := Config{
 		Open: true, Arrivals: ConstantRate{Freq: 10}, MaxInFlight: 1,
@@ -165,11 +167,21 @@ func TestOpenSlotsFull(t *testing.T) {
 		Duration: 2 * time.Second, Grace: time.Second, Window: time.Second,
 	}
 	d := &fakeDriver{took: 300 * time.Millisecond}
-	segs, _ := run(t, cfg, d, Hooks{}, nil)
+	var lags []time.Duration
+	var mu sync.Mutex
+	hooks := Hooks{Lag: func(l time.Duration) { mu.Lock(); lags = append(lags, l); mu.Unlock() }}
+	segs, _ := run(t, cfg, d, hooks, nil)
 	seg := segs[len(segs)-1]
 	assert.Equal(t, int64(7), seg.Scheduled, "starts made: one every 300 ms")
-	assert.Equal(t, int64(6), seg.Late, "starts late: all but the first")
+	assert.Equal(t, int64(6), seg.Waited, "starts that waited for a slot: all but the first")
+	assert.Zero(t, seg.Late, "starts late by the generator's doing")
 	assert.Equal(t, int64(13), seg.Dropped, "starts due before the end but never made")
+	assert.Zero(t, seg.Starved, "windows said to be the generator's")
+	assert.Zero(t, seg.MaxLag, "the generator's start lag")
+	assert.Len(t, lags, 7, "lags recorded")
+	for i, l := range lags {
+		assert.Zero(t, l, "start %d's lag: the generator's part only", i)
+	}
 	for i, s := range d.starts {
 		assert.Equal(t, time.Duration(i)*100*time.Millisecond, s, "start %d's origin: its schedule, not when it was made", i)
 	}
@@ -206,6 +218,98 @@ func TestStartFrom(t *testing.T) {
 	assert.Equal(t, t0.Add(ms(260)), st.origin(t0.Add(ms(260))), "zero from: the worker's start")
 	st.from = woke
 	assert.Equal(t, woke, st.origin(t0.Add(ms(1250))), "from set: from")
+}
+
+// stallingRate is ConstantRate{Freq: 10} whose scheduler stalls for
+// stall once, before start at: a generator starved of CPU.
+type stallingRate struct {
+	at    uint64
+	stall time.Duration
+}
+
+func (r stallingRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	if hits == r.at {
+		time.Sleep(r.stall) // fake time: the scheduler stalls, its starts fall behind
+	}
+	return ConstantRate{Freq: 10}.Pace(elapsed, hits)
+}
+
+func (r stallingRate) Due(hits uint64) time.Duration { return ConstantRate{Freq: 10}.Due(hits) }
+
+// whyRecorder is a countRecorder that keeps why each window was the
+// generator's.
+type whyRecorder struct {
+	countRecorder
+	whys []string
+}
+
+func (r *whyRecorder) Close(start time.Time, offset, length time.Duration, users int, why string, cut bool) ([]result.Window, *Measures) {
+	r.mu.Lock()
+	r.whys = append(r.whys, why)
+	r.mu.Unlock()
+	return r.countRecorder.Close(start, offset, length, users, why, cut)
+}
+
+// TestGeneratorStarvedWindow: a scheduler that stalls (its starts fall far
+// behind, no slot in the way) marks its window as the generator's, and the
+// segment counts it; a target that holds every slot for as long does not
+// (TestOpenSlotsFull).
+func TestGeneratorStarvedWindow(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: stallingRate{at: 15, stall: 600 * time.Millisecond}, MaxInFlight: 10,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 3 * time.Second, Grace: time.Second, Window: time.Second,
+	}
+	d := &fakeDriver{took: 50 * time.Millisecond}
+	rec := &whyRecorder{}
+	var seg *Segment
+	synctest.Test(t, func(t *testing.T) {
+		d.users = map[int]int{}
+		hooks := Hooks{Start: func(t0 time.Time) { d.t0 = t0 }}
+		e := New[int](cfg, d, rec, hooks)
+		e.Run(t.Context())
+		seg = e.Final()
+	})
+	assert.Equal(t, 1, seg.Starved, "windows marked as the generator's")
+	assert.Zero(t, seg.Waited, "starts that waited for a slot")
+	assert.Equal(t, int64(6), seg.Late, "starts late: those due in the stall, but the last")
+	// The stall came between the scheduler's reading of the clock and its
+	// sleep, which it then slept in full: the start due at 1.5 s was made
+	// at 2.1 s, in the third window.
+	assert.Equal(t, 600*time.Millisecond, seg.MaxLag, "the largest start lag: the start due as the stall began")
+	require.Len(t, rec.whys, 3, "windows closed")
+	assert.Equal(t, []string{"", "", "the generator was starved: its starts were 600ms behind schedule (p99)"}, rec.whys, "why each window was the generator's")
+}
+
+// TestSlotWaits: the part of a start's lag spent waiting for slots is the
+// waits' overlap with the time since its schedule, however many waits
+// have come and gone.
+func TestSlotWaits(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var w slotWaits
+	assert.Zero(t, w.since(at(0)), "no wait")
+	w.add(at(100), at(300))
+	w.add(at(300), at(600))
+	for _, tc := range []struct {
+		due  int
+		want time.Duration
+	}{
+		{100, ms(500)}, // both waits
+		{200, ms(400)}, // the half of the first after its schedule, and the second
+		{300, ms(300)}, // the first ended by its schedule
+		{450, ms(150)},
+		{600, 0},
+	} {
+		assert.Equal(t, tc.want, w.since(at(tc.due)), "start due at %d ms", tc.due)
+	}
+	assert.Zero(t, w.head+len(w.waits), "waits that ended are forgotten")
+	for i := range 1000 { // a target that holds every slot, run long
+		w.add(at(1000+10*i), at(1010+10*i))
+		assert.Equal(t, ms(10), w.since(at(1000+10*i)))
+	}
+	assert.Less(t, len(w.waits), 3, "waits kept")
 }
 
 // TestOpenBurstWaits: starts that fell due in one sleep and are made at

@@ -335,7 +335,11 @@ func (g *Part) record(seg *pipeline.Segment) {
 		seg.Failf("baseline not updated: %d successful requests, a baseline run needs at least %d (and %d for a verdict); run longer or raise the rate", n, minRecord, minReq)
 		return
 	case g.info.Shape.Model == "open" && res.Meta.Scheduled+res.Meta.Dropped > 0 &&
-		float64(res.Meta.Late+res.Meta.Dropped)/float64(res.Meta.Scheduled+res.Meta.Dropped) > g.cfg.MaxLateRatio:
+		float64(res.Meta.Late+res.Meta.Waited+res.Meta.Dropped)/float64(res.Meta.Scheduled+res.Meta.Dropped) > g.cfg.MaxLateRatio:
+		if res.Meta.Late == 0 && res.Meta.Waited > 0 {
+			seg.Failf("baseline not updated: the rate was not held, %d starts waited for a slot with every one taken by a task the target had not answered; record when the target answers as it should", res.Meta.Waited)
+			return
+		}
 		seg.Failf("baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine")
 		return
 	case g.cfg.MaxFailureRatio >= 0 && res.Total != nil && res.Total.FailureRatio() > g.cfg.MaxFailureRatio:

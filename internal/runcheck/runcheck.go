@@ -65,23 +65,67 @@ func Check(res *result.Run, c Config) []string {
 		}
 	}
 	if m.Model == "open" && !HeldRate(m, c.MaxLateRatio) {
-		all := float64(m.Scheduled + m.Dropped)
-		bad := float64(m.Late + m.Dropped)
-		problems = append(problems, fmt.Sprintf("the generator could not hold %s/s: %d of %d starts were more than %s late and %d were never made (%.1f%% > %s; worst lag %s); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU",
-			strconv.FormatFloat(m.Rate, 'g', -1, 64), m.Late, m.Scheduled+m.Dropped, c.LateTolerance+m.Coalesce, m.Dropped, 100*bad/all, numfmt.Percent(c.MaxLateRatio), m.MaxLag.Round(100_000)))
+		n := m.Scheduled + m.Dropped
+		bad := m.Late + m.Waited + m.Dropped
+		problems = append(problems, fmt.Sprintf("the load was not held at %s/s: of %d starts, %s (%.1f%% > %s); %s",
+			strconv.FormatFloat(m.Rate, 'g', -1, 64), n, Behind(m, c.LateTolerance+m.Coalesce),
+			100*float64(bad)/float64(n), numfmt.Percent(c.MaxLateRatio), behindRemedy(m)))
 	}
 	return problems
 }
 
-// HeldRate reports whether the open model's generator held its rate in
-// the run m describes: unless the share of its starts that were late or
-// never made is above maxLate, and by more than chance explains — a
-// one-sided binomial test at the 1 % level, so that one late start in
-// thirty on a short run is not called a failure, while a generator that
-// really falls behind is.
+// Behind says which of the open model's starts in m were not made on
+// time, and whose doing it was: "3 were more than 20ms late, the
+// generator's (worst lag 150ms), 40 waited over 20ms for a slot, every one
+// of the 100 taken by a task the target had not answered, 12 were never
+// made".
+// late is how late a start may be made.
+func Behind(m result.Meta, late time.Duration) string {
+	var parts []string
+	if m.Late > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s more than %s late, the generator's (worst lag %s)", m.Late, were(m.Late), late, m.MaxLag.Round(100*time.Microsecond)))
+	}
+	if m.Waited > 0 {
+		parts = append(parts, fmt.Sprintf("%d waited over %s for a slot, every one of the %d taken by a task the target had not answered", m.Waited, late, m.MaxInFlight))
+	}
+	if m.Dropped > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s never made", m.Dropped, were(m.Dropped)))
+	}
+	if len(parts) == 0 {
+		return "every one on time"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func were(n int64) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
+// behindRemedy is what to do about the starts Behind lists: a generator
+// that fell behind needs CPU or a lower rate; a target that held every
+// slot answered slowly (the latencies show it), or needs more in flight.
+func behindRemedy(m result.Meta) string {
+	switch {
+	case m.Late == 0 && m.Waited > 0:
+		return "the target answered too slowly for the rate (its latencies show it); raise -loadtest.max-in-flight if it is meant to"
+	case m.Waited == 0:
+		return "lower the rate, or give the generator more CPU"
+	}
+	return "raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU"
+}
+
+// HeldRate reports whether the open model held its rate in the run m
+// describes: unless the share of its starts that were late, waited for a
+// slot or were never made is above maxLate, and by more than chance
+// explains — a one-sided binomial test at the 1 % level, so that one late
+// start in thirty on a short run is not called a failure, while a load
+// that really falls behind is.
 func HeldRate(m result.Meta, maxLate float64) bool {
 	n := m.Scheduled + m.Dropped
-	bad := m.Late + m.Dropped
+	bad := m.Late + m.Waited + m.Dropped
 	if n <= 0 || float64(bad)/float64(n) <= maxLate {
 		return true
 	}

@@ -9,27 +9,52 @@ import (
 	"github.com/steadyload/steadyload/loadtest/result"
 )
 
-// TestHeldRate: a generator fails to hold its rate when its late and
-// dropped starts are above the limit by more than chance explains.
+// TestHeldRate: the load fails to hold its rate when its late, waited
+// and dropped starts are above the limit by more than chance explains.
 func TestHeldRate(t *testing.T) {
 	tests := []struct {
-		scheduled, late, dropped int64
-		max                      float64
-		want                     bool
+		scheduled, late, waited, dropped int64
+		max                              float64
+		want                             bool
 	}{
-		{30, 0, 0, 0.01, true},
-		{30, 1, 0, 0.01, true},     // 3.3 %, but one in thirty: P(X ≥ 1) = 26 %
-		{30, 3, 0, 0.01, false},    // P(X ≥ 3) = 0.3 %
-		{30, 0, 3, 0.01, false},    // dropped count as well
-		{1000, 15, 0, 0.01, true},  // P(X ≥ 15) = 8 %
-		{1000, 20, 0, 0.01, false}, // P(X ≥ 20) = 0.3 %
-		{1000, 10, 0, 0.01, true},  // at the limit
-		{100, 1, 0, 0, false},      // no late start allowed
-		{0, 0, 0, 0.01, true},
+		{30, 0, 0, 0, 0.01, true},
+		{30, 1, 0, 0, 0.01, true},     // 3.3 %, but one in thirty: P(X ≥ 1) = 26 %
+		{30, 3, 0, 0, 0.01, false},    // P(X ≥ 3) = 0.3 %
+		{30, 0, 0, 3, 0.01, false},    // dropped count as well
+		{30, 0, 3, 0, 0.01, false},    // and starts that waited for a slot
+		{30, 1, 1, 1, 0.01, false},    // all three together
+		{1000, 15, 0, 0, 0.01, true},  // P(X ≥ 15) = 8 %
+		{1000, 20, 0, 0, 0.01, false}, // P(X ≥ 20) = 0.3 %
+		{1000, 10, 0, 0, 0.01, true},  // at the limit
+		{100, 1, 0, 0, 0, false},      // no late start allowed
+		{0, 0, 0, 0, 0.01, true},
 	}
 	for _, tt := range tests {
-		m := result.Meta{Model: "open", Scheduled: tt.scheduled, Late: tt.late, Dropped: tt.dropped}
-		assert.Equal(t, tt.want, HeldRate(m, tt.max), "HeldRate(%d scheduled, %d late, %d dropped, max %g)", tt.scheduled, tt.late, tt.dropped, tt.max)
+		m := result.Meta{Model: "open", Scheduled: tt.scheduled, Late: tt.late, Waited: tt.waited, Dropped: tt.dropped}
+		assert.Equal(t, tt.want, HeldRate(m, tt.max), "HeldRate(%d scheduled, %d late, %d waited, %d dropped, max %g)", tt.scheduled, tt.late, tt.waited, tt.dropped, tt.max)
+	}
+}
+
+// TestBehind: the starts not made on time are told apart by whose doing
+// they were, and the remedy follows.
+func TestBehind(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tt := range []struct {
+		name                  string
+		late, waited, dropped int64
+		want                  string
+	}{
+		{"generator", 5, 0, 1, "the load was not held at 10/s: of 101 starts, 5 were more than 20ms late, the generator's (worst lag 150ms), 1 was never made (5.9% > 1%); lower the rate, or give the generator more CPU"},
+		{"target", 0, 40, 5, "the load was not held at 10/s: of 105 starts, 40 waited over 20ms for a slot, every one of the 2 taken by a task the target had not answered, 5 were never made (42.9% > 1%); the target answered too slowly for the rate (its latencies show it); raise -loadtest.max-in-flight if it is meant to"},
+		{"both", 1, 10, 0, "the load was not held at 10/s: of 100 starts, 1 was more than 20ms late, the generator's (worst lag 150ms), 10 waited over 20ms for a slot, every one of the 2 taken by a task the target had not answered (11.0% > 1%); raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := result.Meta{Status: result.Complete, Model: "open", Rate: 10, MaxInFlight: 2, Coalesce: ms(10), MaxLag: ms(150),
+				Scheduled: 100, Late: tt.late, Waited: tt.waited, Dropped: tt.dropped}
+			total := &result.Task{Name: result.AggregateName, Requests: 100}
+			got := Check(&result.Run{Meta: m, Total: total}, Config{MaxFailureRatio: 0.01, MaxLateRatio: 0.01, LateTolerance: ms(10)})
+			assert.Equal(t, []string{tt.want}, got)
+		})
 	}
 }
 

@@ -218,7 +218,7 @@ func mergeMeta(runs []*result.Run) result.Meta {
 	m := runs[0].Meta
 	m.Shard = ""
 	m.Rate, m.Users, m.SpawnRate = 0, 0, 0
-	m.Scheduled, m.Late, m.Dropped = 0, 0, 0
+	m.Scheduled, m.Late, m.Waited, m.Dropped = 0, 0, 0, 0
 	var locs []string
 	end := time.Time{}
 	for _, r := range runs {
@@ -229,6 +229,7 @@ func mergeMeta(runs []*result.Run) result.Meta {
 		m.MaxInFlight = max(m.MaxInFlight, s.MaxInFlight)
 		m.Scheduled += s.Scheduled
 		m.Late += s.Late
+		m.Waited += s.Waited
 		m.Dropped += s.Dropped
 		m.MaxLag = max(m.MaxLag, s.MaxLag)
 		m.LagP50 = max(m.LagP50, s.LagP50)

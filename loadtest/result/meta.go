@@ -24,14 +24,14 @@ var metaKeys = []string{
 	"start", "elapsed",
 	"target", "env", "stand_in",
 	"git_commit", "go_version",
-	"scheduled", "late", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
+	"scheduled", "late", "waited", "dropped", "max_lag", "lag_p50", "lag_p99", "coalesce",
 	"paused", "outages", "starved_windows", "shard", "location",
 	"generator_cpu_wait_pct", "generator_cpu_pressure_pct", "generator_steal_pct", "generator_throttled_pct",
 }
 
 // optionalMeta are keys added after the first format: files without them
 // still read.
-var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce": true,
+var optionalMeta = map[string]bool{"waited": true, "lag_p50": true, "lag_p99": true, "coalesce": true,
 	"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true,
 	"generator_cpu_wait_pct": true, "generator_cpu_pressure_pct": true, "generator_steal_pct": true, "generator_throttled_pct": true}
 
@@ -39,7 +39,7 @@ var optionalMeta = map[string]bool{"lag_p50": true, "lag_p99": true, "coalesce":
 // (not zero, not empty), so that the metadata of a run that uses none of
 // them reads as it always has, by readers that predate them too. The
 // generator's CPU shares are written when known, zero included.
-var writtenWhenSet = map[string]bool{"paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true}
+var writtenWhenSet = map[string]bool{"waited": true, "paused": true, "outages": true, "starved_windows": true, "shard": true, "location": true, "stages": true}
 
 // WriteMeta writes m as <Test>_meta.csv: the header, then a Key,Value row
 // per key in a fixed order.
@@ -55,7 +55,7 @@ func WriteMeta(w io.Writer, m Meta) error {
 		"target": m.Target, "env": m.Env, "stand_in": m.StandIn,
 		"git_commit": m.GitCommit, "go_version": m.GoVersion,
 		"scheduled": strconv.FormatInt(m.Scheduled, 10), "late": strconv.FormatInt(m.Late, 10),
-		"dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
+		"waited": strconv.FormatInt(m.Waited, 10), "dropped": strconv.FormatInt(m.Dropped, 10), "max_lag": m.MaxLag.String(),
 		"lag_p50": m.LagP50.String(), "lag_p99": m.LagP99.String(), "coalesce": m.Coalesce.String(),
 		"paused": m.Paused.String(), "outages": strconv.Itoa(m.Outages), "starved_windows": strconv.Itoa(m.Starved),
 		"shard": m.Shard, "location": m.Location,
@@ -197,6 +197,8 @@ func (m *Meta) set(k, v string) (err error) {
 		i64(&m.Scheduled)
 	case "late":
 		i64(&m.Late)
+	case "waited":
+		i64(&m.Waited)
 	case "dropped":
 		i64(&m.Dropped)
 	case "max_lag":

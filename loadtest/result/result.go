@@ -104,10 +104,11 @@ type Meta struct {
 
 	// Open model schedule keeping.
 	Scheduled int64         // starts the pacer asked for
-	Late      int64         // starts made later than the late tolerance
+	Late      int64         // starts the generator made later than the late tolerance
+	Waited    int64         // starts that waited for a slot: every one was taken by a task the target had not answered
 	Dropped   int64         // starts never made before the end of the run
-	MaxLag    time.Duration // the latest start, behind its schedule
-	LagP50    time.Duration // scheduling jitter: median start lag behind schedule
+	MaxLag    time.Duration // the latest start, behind its schedule: the generator's part of its lag
+	LagP50    time.Duration // scheduling jitter: median start lag behind schedule, the generator's part
 	LagP99    time.Duration // and its 99th percentile
 	// A run without end pauses its load while the target is unhealthy:
 	// how long it was paused within this segment, and how many outages
