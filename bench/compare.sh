@@ -306,12 +306,12 @@ stop_server
 	"$BIN/benchtab" table "$RESULTS"
 	if echo "$TOOLS" | grep -qw "$subject"; then
 		echo
-		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms + the coalescing), dropped, start lag p50 / p99 / max"
+		echo "steadyload's schedule keeping (open-model runs): scheduled, late (> 10 ms + the coalescing), waited for a slot, dropped, start lag p50 / p99 / max"
 		for meta in "$OUT"/*/steadyload/*/TestDriver_meta.csv "$OUT"/together/*/*/steadyload/TestDriver_meta.csv; do
 			[ -f "$meta" ] || continue
 			awk -F, -v run="${meta#"$OUT"/}" '
 				{ v[$1] = $2 }
-				END { if (v["model"] == "open") printf "  %s: %s, %s, %s, %s / %s / %s\n", run, v["scheduled"], v["late"], v["dropped"], v["lag_p50"], v["lag_p99"], v["max_lag"] }
+				END { if (v["model"] == "open") printf "  %s: %s, %s, %s, %s, %s / %s / %s\n", run, v["scheduled"], v["late"], v["waited"] + 0, v["dropped"], v["lag_p50"], v["lag_p99"], v["max_lag"] }
 			' "$meta"
 		done
 	fi

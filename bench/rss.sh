@@ -55,5 +55,5 @@ expected=$((RATE * MINUTES * 60))
 	read -r cpu peak _ <"$OUT/measure.tsv"
 	echo "generator CPU ${cpu} s (${cpu}/$((MINUTES * 60)) s of one core), peak RSS ${peak} MB (kernel high-water mark)"
 	awk -v e="$expected" -v n="$((after - before))" 'BEGIN { printf "server counted %d requests; rate × duration = %d (%+.3f%%)\n", n, e, (n - e) / e * 100 }'
-	awk -F, '$1 ~ /^(scheduled|late|dropped|lag_p50|lag_p99|max_lag)$/ { printf "%s %s; ", $1, $2 } END { print "" }' "$OUT/TestDriver_meta.csv"
+	awk -F, '$1 ~ /^(scheduled|late|waited|dropped|lag_p50|lag_p99|max_lag)$/ { printf "%s %s; ", $1, $2 } END { print "" }' "$OUT/TestDriver_meta.csv"
 } | tee "$OUT/report.txt"

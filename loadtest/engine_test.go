@@ -155,7 +155,7 @@ func TestOpenModelHoldsRate(t *testing.T) {
 			require.Empty(t, tb.messages(), "run failed")
 			assert.Equal(t, tt.want, target.total.Load(), "requests the target saw")
 			assert.Equal(t, tt.want, res.Meta.Scheduled, "meta: scheduled")
-			assert.Zero(t, res.Meta.Late, "meta: late")
+			assert.Zero(t, res.Meta.Late+res.Meta.Waited, "meta: late and waited")
 			assert.Zero(t, res.Meta.Dropped, "meta: dropped")
 			p50 := res.Total.Latency.ValueAtPercentile(50)
 			assert.GreaterOrEqual(t, p50, int64(20000), "p50 in µs; want 20ms (within the histogram's precision)")
@@ -193,7 +193,7 @@ func TestOpenModelCoalesce(t *testing.T) {
 			require.Empty(t, tb.messages(), "run failed")
 			assert.Equal(t, int64(tt.rate), target.total.Load(), "requests the target saw")
 			assert.Len(t, target.instants, tt.wakes, "instants the requests came at")
-			assert.Zero(t, res.Meta.Late, "meta: late")
+			assert.Zero(t, res.Meta.Late+res.Meta.Waited, "meta: late and waited")
 			assert.Zero(t, res.Meta.Dropped, "meta: dropped")
 			// Latency is the target's 20 ms: the wait for the wake-up is
 			// the generator's, reported as lag.
@@ -234,7 +234,7 @@ func TestOpenModelNoCoordinatedOmission(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Total.Latency.ValueAtPercentile(99), int64(2_000_000), "p99 in µs; want the schedule delay included (> 2s)")
 	msgs := tb.messages()
 	assert.Contains(t, msgs, "the load was not held at 10/s", "messages; want the failure to hold the rate")
-	assert.Contains(t, msgs, "for a slot, every one of the 2 taken by a task the target had not answered", "messages; want the target named")
+	assert.Contains(t, msgs, "late for a slot, every one of the 2 taken by a task in flight", "messages; want the target named")
 	assert.NotContains(t, msgs, "the generator was starved", "messages")
 }
 
@@ -532,7 +532,7 @@ func TestLastStartNotDropped(t *testing.T) {
 	require.Empty(t, tb.messages(), "run failed")
 	assert.Equal(t, int64(3), target.total.Load(), "requests the target saw")
 	assert.Zero(t, res.Meta.Dropped, "meta: dropped")
-	assert.Zero(t, res.Meta.Late, "meta: late")
+	assert.Zero(t, res.Meta.Late+res.Meta.Waited, "meta: late and waited")
 }
 
 // TestCoalesceSetting: the field's zero is the default, negative is off,

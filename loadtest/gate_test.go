@@ -208,7 +208,7 @@ func TestBaselineGateEndToEnd(t *testing.T) {
 		res, tb, _ := runGate(t, sc)
 		msgs := tb.messages()
 		assert.Contains(t, msgs, "baseline gate: GET /work: p95 rose +", "messages")
-		assert.Contains(t, msgs, "taken by a task the target had not answered", "messages; want the rate's failure laid on the target")
+		assert.Contains(t, msgs, "late for a slot, every one of the 100 taken by a task in flight", "messages; want the rate's failure laid on the target")
 		assert.NotContains(t, tb.logText(), "starved", "log")
 		assert.NotZero(t, res.Run.Meta.Waited, "starts that waited for a slot")
 		assert.Zero(t, res.Run.Meta.Starved, "windows said to be the generator's")

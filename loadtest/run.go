@@ -62,7 +62,8 @@ type runner struct {
 	outcomes []pipeline.OutcomeObserver // the abort guard, live outputs
 	events   []pipeline.EventSink       // told of pauses and resumptions
 	// lagObserver is told of every open-model start's lag behind its
-	// schedule, from the worker that began it (many goroutines at once);
+	// schedule, the generator's part (no wait for a slot), from the worker
+	// that began it (many goroutines at once);
 	// nil when none listens.
 	lagObserver interface{ ObserveLag(time.Duration) }
 	tracer      *tracing.Tracer // a span per task and request; nil when off

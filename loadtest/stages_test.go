@@ -120,7 +120,7 @@ func TestStagesRun(t *testing.T) {
 	}
 	assert.Equal(t, []int64{50, 100, 50, 0, 20}, per, "requests per window")
 	assert.Equal(t, int64(220), res.Meta.Scheduled, "meta: scheduled")
-	assert.Zero(t, res.Meta.Late+res.Meta.Dropped, "meta: late and dropped")
+	assert.Zero(t, res.Meta.Late+res.Meta.Waited+res.Meta.Dropped, "meta: late, waited and dropped")
 	assert.Equal(t, "10s:10,10s:10,10s:0,10s:0,10s:4", res.Meta.Stages, "meta: stages")
 	assert.Equal(t, 10.0, res.Meta.Rate, "meta: rate, the stages' peak")
 	assert.Equal(t, 50*time.Second, res.Meta.Duration, "meta: duration")

@@ -83,7 +83,7 @@ func newJudgeFlags(fs *flag.FlagSet) *judgeFlags {
 		driftRuns:        fs.Int("drift-runs", 0, "runs of the history tested for a creep (default 14)"),
 		driftSlope:       fs.Float64("drift-slope", 0, "smallest creep per run that counts, as a fraction (default 0.005)"),
 		maxFailures:      fs.Float64("max-failure-ratio", defaultMaxFailureRatio, "fail when a task's failure ratio exceeds this (0: any failure; negative disables)"),
-		maxLate:          fs.Float64("max-late-ratio", defaultMaxLateRatio, "open model: fail when more of the starts than this were late or dropped"),
+		maxLate:          fs.Float64("max-late-ratio", defaultMaxLateRatio, "open model: fail when more of the starts than this were late (the generator's or for a slot), or dropped"),
 		lateTolerance:    fs.Duration("late-tolerance", defaultLateTolerance, "open model: how late a start may be before it counts as late (for the message)"),
 	}
 }

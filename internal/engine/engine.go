@@ -142,7 +142,8 @@ type Hooks struct {
 	// recoveries.
 	Event func(pipeline.Event)
 	// Lag is told of every open-model start's lag behind its schedule,
-	// from the worker that began it (so from many goroutines at once).
+	// the generator's part (heldFor), from the worker that began it (so
+	// from many goroutines at once).
 	Lag func(time.Duration)
 	// Logf says what the user must know: a pause, a recovery, a window
 	// that was the generator's.
@@ -157,7 +158,7 @@ type Segment struct {
 	Start, End time.Time
 	*Measures
 	Scheduled, Late, Dropped int64         // open-model starts
-	Waited                   int64         // of which late for waiting for a slot: every one was taken by a task in flight
+	Waited                   int64         // starts as late for a wait for a slot, every one taken by a task in flight (not counted in Late)
 	MaxLag, LagP50, LagP99   time.Duration // open-model start lag behind schedule, the generator's part
 	Paused                   time.Duration // how long the load was paused (a run without end)
 	Outages                  int           // pauses begun in the segment
@@ -465,8 +466,9 @@ type pooled[U any] struct {
 // runOpen runs the open model: one scheduler starting tasks at the
 // arrivals' times, each handed to a worker goroutine, at most MaxInFlight
 // at once. A start its worker begins more than LateTolerance+Coalesce
-// after its schedule is late; starts never made before the end are
-// dropped. Both are counted, never hidden.
+// after its schedule is late, or waited when it is so for a wait for a
+// slot (heldFor); starts never made before the end are dropped. All are
+// counted, never hidden.
 func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGroup) {
 	c := e.cfg
 	slots := make(chan struct{}, c.MaxInFlight)
@@ -532,7 +534,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	var sleptFrom time.Duration // when the last sleep began, from t0
 	var wokeAt time.Time        // and when it ended
 	var waited bool             // a start since then waited for a slot
-	var holds slotWaits         // the waits for a slot, back to the schedule of the next start
+	var slotFreed time.Time     // when the last wait for a slot ended
 	for {
 		elapsed := time.Since(e.t0)
 		wait, stop := pacer.Pace(elapsed, hits)
@@ -577,15 +579,14 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 		case slots <- struct{}{}:
 		default: // all slots taken: wait for one, but not past the end of starts
 			waited = true
-			from := time.Now()
 			select {
 			case slots <- struct{}{}:
-				holds.add(from, time.Now())
+				slotFreed = time.Now()
 			case <-startCtx.Done():
 				return
 			}
 		}
-		st := openStart[U]{at: at, from: startFrom(at, wokeAt, sched, sleptFrom, waited), slotTime: holds.since(at)}
+		st := openStart[U]{at: at, from: startFrom(at, wokeAt, sched, sleptFrom, waited), slotTime: heldFor(at, slotFreed)}
 		e.scheduled.Add(1)
 		hits++
 		st.u = getUser()
@@ -610,46 +611,22 @@ type openStart[U any] struct {
 	u        *pooled[U]
 	at       time.Time     // its schedule
 	from     time.Time     // latency counts from here; zero: see origin
-	slotTime time.Duration // of its lag, the time the scheduler waited for a slot
+	slotTime time.Duration // of its lag, the target's: see heldFor
 }
 
-// slotWaits are the scheduler's waits for a slot since the schedule of the
-// next start it makes. Every slot was taken by a task the target had not
-// answered, so the part of a start's lag spent in them is the target's,
-// not the generator's: it shows in the start's latency (startFrom), a
+// heldFor returns the part of the lag of a start due at at that is the
+// target's: how far beyond its schedule the scheduler's last wait for a
+// slot ended, at slotFreed. Every slot was taken by a task in flight, so
+// until one was freed the start could not be made, whatever the
+// generator did: the wait shows in the start's latency (startFrom), a
 // start late for it counts as waited, not late, and it is no sign of a
-// starved generator. Starts are made in the order of their schedules, so a wait
-// that ended by one start's schedule is of no later start's either.
-type slotWaits struct {
-	waits []slotWait // from head on, the waits that may still count
-	head  int
-	sum   time.Duration // the length of those waits
-}
-
-type slotWait struct{ from, to time.Time }
-
-// add records a wait for a slot from from to to.
-func (w *slotWaits) add(from, to time.Time) {
-	w.waits = append(w.waits, slotWait{from, to})
-	w.sum += to.Sub(from)
-}
-
-// since returns how long the scheduler waited for slots after at, and
-// forgets the waits that ended by at.
-func (w *slotWaits) since(at time.Time) time.Duration {
-	for w.head < len(w.waits) && !w.waits[w.head].to.After(at) {
-		w.sum -= w.waits[w.head].to.Sub(w.waits[w.head].from)
-		w.head++
-	}
-	if w.head == len(w.waits) {
-		w.waits, w.head, w.sum = w.waits[:0], 0, 0
-		return 0
-	}
-	if w.head > len(w.waits)/2 { // keep the slice from growing with the run
-		w.waits = append(w.waits[:0], w.waits[w.head:]...)
-		w.head = 0
-	}
-	return w.sum - max(0, at.Sub(w.waits[w.head].from))
+// starved generator. From then on the delay is the generator's: its own
+// work and stalls since the slot was freed, and the hand-over to a
+// worker. A scheduler behind a long backlog of starts is thus charged
+// only for the time since its last wait, however far behind the target
+// has put it.
+func heldFor(at, slotFreed time.Time) time.Duration {
+	return max(0, slotFreed.Sub(at))
 }
 
 // startFrom returns where the latency of an open-model start due at at

@@ -150,7 +150,7 @@ func TestOpenSchedule(t *testing.T) {
 	for i, s := range segs {
 		// The start due at 3 s, at the cut, falls in either.
 		assert.InDelta(t, 30, s.Scheduled, 1, "segment %d: starts", i)
-		assert.Zero(t, s.Late+s.Dropped, "segment %d: late and dropped starts", i)
+		assert.Zero(t, s.Late+s.Waited+s.Dropped, "segment %d: late, waited and dropped starts", i)
 		assert.Equal(t, 3*time.Second, s.End.Sub(s.Start), "segment %d: length", i)
 	}
 	assert.Len(t, rec.windows, 6, "windows closed")
@@ -281,35 +281,57 @@ func TestGeneratorStarvedWindow(t *testing.T) {
 	assert.Equal(t, []string{"", "", "the generator was starved: its starts were 600ms behind schedule (p99)"}, rec.whys, "why each window was the generator's")
 }
 
-// TestSlotWaits: the part of a start's lag spent waiting for slots is the
-// waits' overlap with the time since its schedule, however many waits
-// have come and gone.
-func TestSlotWaits(t *testing.T) {
+// busyRate is ConstantRate{Freq: 100} whose every Pace costs the
+// scheduler cost: its own work per start, which fake time otherwise makes
+// free.
+type busyRate struct{ cost time.Duration }
+
+func (r busyRate) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
+	time.Sleep(r.cost)
+	return ConstantRate{Freq: 100}.Pace(elapsed, hits)
+}
+
+func (r busyRate) Due(hits uint64) time.Duration { return ConstantRate{Freq: 100}.Due(hits) }
+
+// TestSlotsFullBacklog: a target too slow for the rate holds every slot
+// and puts the scheduler ever further behind (10 s by the end); the
+// scheduler's own work per start, made while behind, is charged to the
+// generator only since its last wait for a slot, so its lag stays that of
+// a few starts' work and it is never called late or starved.
+func TestSlotsFullBacklog(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: busyRate{cost: 200 * time.Microsecond}, MaxInFlight: 10,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 20 * time.Second, Grace: time.Second, Window: time.Second,
+	}
+	d := &fakeDriver{took: 200 * time.Millisecond}
+	segs, _ := run(t, cfg, d, Hooks{}, nil)
+	seg := segs[len(segs)-1]
+	assert.InDelta(t, 1000, seg.Scheduled, 10, "starts made: 50/s, what 10 slots of 200 ms allow")
+	assert.Greater(t, seg.Waited, int64(900), "starts late for a slot")
+	assert.Zero(t, seg.Late, "starts late by the generator's doing")
+	assert.Zero(t, seg.Starved, "windows said to be the generator's")
+	assert.Less(t, seg.MaxLag, 5*time.Millisecond, "the generator's largest start lag")
+	assert.Greater(t, d.starts[len(d.starts)-1], d.starts[0], "origins in order")
+}
+
+// TestHeldFor: the target's part of a start's lag ends with the last wait
+// for a slot; a wait that ended by the start's schedule has no part in it.
+func TestHeldFor(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	var w slotWaits
-	assert.Zero(t, w.since(at(0)), "no wait")
-	w.add(at(100), at(300))
-	w.add(at(300), at(600))
 	for _, tc := range []struct {
-		due  int
-		want time.Duration
+		name      string
+		due, free int
+		want      time.Duration
 	}{
-		{100, ms(500)}, // both waits
-		{200, ms(400)}, // the half of the first after its schedule, and the second
-		{300, ms(300)}, // the first ended by its schedule
-		{450, ms(150)},
-		{600, 0},
+		{"due during the wait", 100, 300, 200 * time.Millisecond},
+		{"due as the slot was freed", 300, 300, 0},
+		{"due after the wait", 450, 300, 0},
 	} {
-		assert.Equal(t, tc.want, w.since(at(tc.due)), "start due at %d ms", tc.due)
+		assert.Equal(t, tc.want, heldFor(at(tc.due), at(tc.free)), tc.name)
 	}
-	assert.Zero(t, w.head+len(w.waits), "waits that ended are forgotten")
-	for i := range 1000 { // a target that holds every slot, run long
-		w.add(at(1000+10*i), at(1010+10*i))
-		assert.Equal(t, ms(10), w.since(at(1000+10*i)))
-	}
-	assert.Less(t, len(w.waits), 3, "waits kept")
+	assert.Zero(t, heldFor(at(100), time.Time{}), "no wait yet")
 }
 
 // TestOpenBurstWaits: starts that fell due in one sleep and are made at

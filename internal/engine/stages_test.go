@@ -160,7 +160,7 @@ func TestOpenStages(t *testing.T) {
 	assert.Equal(t, []int{50, 100, 50, 0, 20}, per, "starts per stage")
 	seg := segs[len(segs)-1]
 	assert.Equal(t, int64(220), seg.Scheduled, "starts")
-	assert.Zero(t, seg.Late+seg.Dropped, "late and dropped starts")
+	assert.Zero(t, seg.Late+seg.Waited+seg.Dropped, "late, waited and dropped starts")
 }
 
 // TestClosedStages: the closed model along stages starts user i when the

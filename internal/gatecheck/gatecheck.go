@@ -336,8 +336,8 @@ func (g *Part) record(seg *pipeline.Segment) {
 		return
 	case g.info.Shape.Model == "open" && res.Meta.Scheduled+res.Meta.Dropped > 0 &&
 		float64(res.Meta.Late+res.Meta.Waited+res.Meta.Dropped)/float64(res.Meta.Scheduled+res.Meta.Dropped) > g.cfg.MaxLateRatio:
-		if res.Meta.Late == 0 && res.Meta.Waited > 0 {
-			seg.Failf("baseline not updated: the rate was not held, %d starts waited for a slot with every one taken by a task the target had not answered; record when the target answers as it should", res.Meta.Waited)
+		if res.Meta.Late == 0 {
+			seg.Failf("baseline not updated: the rate was not held (%d starts late for a slot, every one taken by a task in flight; %d never made), so this run's load is not the baseline's; record when the target answers as it should", res.Meta.Waited, res.Meta.Dropped)
 			return
 		}
 		seg.Failf("baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine")

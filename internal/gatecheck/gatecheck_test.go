@@ -47,7 +47,7 @@ func TestRecordRefuses(t *testing.T) {
 		{"late", func(m *result.Meta) { m.Late = 20 }, 100, 0,
 			"baseline not updated: the generator did not hold the rate, so the latencies measured are not the target's; record on a quieter machine"},
 		{"slots held by the target", func(m *result.Meta) { m.Waited, m.Dropped = 15, 5 }, 100, 0,
-			"baseline not updated: the rate was not held, 15 starts waited for a slot with every one taken by a task the target had not answered; record when the target answers as it should"},
+			"baseline not updated: the rate was not held (15 starts late for a slot, every one taken by a task in flight; 5 never made), so this run's load is not the baseline's; record when the target answers as it should"},
 		{"failing", nil, 100, 30,
 			"baseline not updated: 30.0% of requests failed, above the limit of 1.5%"},
 	}

@@ -394,7 +394,7 @@ func (t *taskMetrics) claimExemplar(s float64, end time.Time) bool {
 }
 
 // ObserveLag records how late one start of the open model was begun behind
-// its schedule. The worker that began it calls it once per start, so it
+// its schedule, the generator's part (a wait for a slot left out). The worker that began it calls it once per start, so it
 // is called from many goroutines at once.
 func (p *Part) ObserveLag(d time.Duration) { p.lag.Observe(d.Seconds()) }
 

@@ -28,7 +28,7 @@ type Config struct {
 	// negative: no limit.
 	MaxFailureRatio float64
 	// MaxLateRatio is the highest share of the open model's starts that
-	// may be late or dropped.
+	// may be late (by the generator, or for a slot) or dropped.
 	MaxLateRatio float64
 	// LateTolerance is how late a start may be before it counts as late;
 	// the message says it (with the coalescing in force).
@@ -76,9 +76,8 @@ func Check(res *result.Run, c Config) []string {
 
 // Behind says which of the open model's starts in m were not made on
 // time, and whose doing it was: "3 were more than 20ms late, the
-// generator's (worst lag 150ms), 40 waited over 20ms for a slot, every one
-// of the 100 taken by a task the target had not answered, 12 were never
-// made".
+// generator's (worst lag 150ms), 40 were more than 20ms late for a slot,
+// every one of the 100 taken by a task in flight, 12 were never made".
 // late is how late a start may be made.
 func Behind(m result.Meta, late time.Duration) string {
 	var parts []string
@@ -86,7 +85,7 @@ func Behind(m result.Meta, late time.Duration) string {
 		parts = append(parts, fmt.Sprintf("%d %s more than %s late, the generator's (worst lag %s)", m.Late, were(m.Late), late, m.MaxLag.Round(100*time.Microsecond)))
 	}
 	if m.Waited > 0 {
-		parts = append(parts, fmt.Sprintf("%d waited over %s for a slot, every one of the %d taken by a task the target had not answered", m.Waited, late, m.MaxInFlight))
+		parts = append(parts, fmt.Sprintf("%d %s more than %s late for a slot, every one of the %d taken by a task in flight", m.Waited, were(m.Waited), late, m.MaxInFlight))
 	}
 	if m.Dropped > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s never made", m.Dropped, were(m.Dropped)))
@@ -107,11 +106,12 @@ func were(n int64) string {
 // behindRemedy is what to do about the starts Behind lists: a generator
 // that fell behind needs CPU or a lower rate; a target that held every
 // slot answered slowly (the latencies show it), or needs more in flight.
+// Starts never made may be either's.
 func behindRemedy(m result.Meta) string {
 	switch {
 	case m.Late == 0 && m.Waited > 0:
 		return "the target answered too slowly for the rate (its latencies show it); raise -loadtest.max-in-flight if it is meant to"
-	case m.Waited == 0:
+	case m.Waited == 0 && m.Dropped == 0:
 		return "lower the rate, or give the generator more CPU"
 	}
 	return "raise -loadtest.max-in-flight, lower the rate, or give the generator more CPU"
