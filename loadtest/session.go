@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -19,7 +20,11 @@ import (
 // the secret header and the spans; the same redirect rules) with a cookie
 // jar of its own. The jar is net/http/cookiejar's with the public suffix
 // list, so net/http keeps and sends cookies as a browser does, and a user
-// never sees another's. In the open model a user is a slot of the pool: it
+// never sees another's. It is made when the target first sets the user a
+// cookie (lazyJar): until then there is none to send, and the jar would
+// look up the public suffix of the target's host before every request
+// for nothing, several microseconds of latency on a generator that is
+// idle between requests. In the open model a user is a slot of the pool: it
 // keeps its jar, as it keeps its Header and Data, from its OnStart to the
 // end of the run, so OnStart's login reaches every task the slot runs.
 
@@ -37,10 +42,39 @@ func (r *runner) userClient() *http.Client {
 	if r.plan.NoCookies {
 		return r.client
 	}
-	jar, _ := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List}) // never fails
 	c := *r.client
-	c.Jar = jar
+	c.Jar = &lazyJar{}
 	return &c
+}
+
+// lazyJar is a cookie jar that makes its cookiejar.Jar when it is first
+// given cookies; until then it has none for any URL, as an empty
+// cookiejar.Jar has.
+type lazyJar struct {
+	mu  sync.Mutex // guards the making of jar
+	jar atomic.Pointer[cookiejar.Jar]
+}
+
+// SetCookies is part of http.CookieJar.
+func (l *lazyJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	j := l.jar.Load()
+	if j == nil {
+		l.mu.Lock()
+		if j = l.jar.Load(); j == nil {
+			j, _ = cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List}) // never fails
+			l.jar.Store(j)
+		}
+		l.mu.Unlock()
+	}
+	j.SetCookies(u, cookies)
+}
+
+// Cookies is part of http.CookieJar.
+func (l *lazyJar) Cookies(u *url.URL) []*http.Cookie {
+	if j := l.jar.Load(); j != nil {
+		return j.Cookies(u)
+	}
+	return nil
 }
 
 // mayRenew reports whether a 401 to req calls for the scenario's Renew:

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/publicsuffix"
 )
 
 // cookieServer gives each user a session cookie at POST /login?user=ID and
@@ -345,5 +349,65 @@ func TestRenewal(t *testing.T) {
 			}
 			assert.Contains(t, tb.logText(), tt.log, "log")
 		})
+	}
+}
+
+// TestLazyJar: a user's jar answers as net/http's cookie jar with the
+// public suffix list does, from its first request on, though it makes
+// that jar only once the target sets a cookie; cookies set from many
+// goroutines at its first use all land in the one jar.
+func TestLazyJar(t *testing.T) {
+	u := func(s string) *url.URL {
+		v, err := url.Parse(s)
+		require.NoError(t, err)
+		return v
+	}
+	names := func(cs []*http.Cookie) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name+"="+c.Value)
+		}
+		sort.Strings(out)
+		return out
+	}
+	steps := []struct {
+		set     string // URL the cookies come from; empty: only read
+		cookies []*http.Cookie
+	}{
+		{"", nil}, // read before any cookie
+		{"https://shop.example.com/login", []*http.Cookie{{Name: "sid", Value: "1", Path: "/"}, {Name: "cart", Value: "2", Path: "/cart"}}},
+		{"https://shop.example.com/", []*http.Cookie{{Name: "wide", Value: "3", Domain: "example.com", Path: "/"}}},
+		{"https://shop.example.com/", []*http.Cookie{{Name: "tld", Value: "4", Domain: "com", Path: "/"}}}, // a public suffix: refused
+		{"http://127.0.0.1:8080/", []*http.Cookie{{Name: "ip", Value: "5"}}},
+	}
+	reads := []string{"https://shop.example.com/", "https://shop.example.com/cart/x", "https://www.example.com/", "https://other.com/", "http://127.0.0.1:8080/a", "http://shop.example.com/"}
+	want, _ := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
+	got := &lazyJar{}
+	for i, st := range steps {
+		if st.set != "" {
+			want.SetCookies(u(st.set), st.cookies)
+			got.SetCookies(u(st.set), st.cookies)
+		}
+		for _, r := range reads {
+			assert.Equal(t, names(want.Cookies(u(r))), names(got.Cookies(u(r))), "after step %d, cookies for %s", i, r)
+		}
+	}
+
+	shop := u("https://shop.example.com/")
+	for trial := range 200 {
+		first := &lazyJar{}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				<-start
+				first.SetCookies(shop, []*http.Cookie{{Name: "c" + strconv.Itoa(i), Value: "v", Path: "/"}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		if !assert.Len(t, first.Cookies(shop), 8, "trial %d: cookies set at once at the first use", trial) {
+			break
+		}
 	}
 }
