@@ -65,21 +65,27 @@ func Check(res *result.Run, c Config) []string {
 		}
 	}
 	if m.Model == "open" && !HeldRate(m, c.MaxLateRatio) {
-		n := m.Scheduled + m.Dropped
-		bad := m.Late + m.Waited + m.Dropped
+		n, bad := notOnTime(m)
 		problems = append(problems, fmt.Sprintf("the load was not held at %s/s: of %d starts, %s (%.1f%% > %s); %s",
-			strconv.FormatFloat(m.Rate, 'g', -1, 64), n, Behind(m, c.LateTolerance+m.Coalesce),
+			strconv.FormatFloat(m.Rate, 'g', -1, 64), n, behind(m, c.LateTolerance+m.Coalesce),
 			100*float64(bad)/float64(n), numfmt.Percent(c.MaxLateRatio), behindRemedy(m)))
 	}
 	return problems
 }
 
-// Behind says which of the open model's starts in m were not made on
+// notOnTime returns how many starts the open model had to make in m,
+// those never made included, and how many of them were not made on time:
+// late, waited for a slot, or never made.
+func notOnTime(m result.Meta) (n, bad int64) {
+	return m.Scheduled + m.Dropped, m.Late + m.Waited + m.Dropped
+}
+
+// behind says which of the open model's starts in m were not made on
 // time, and whose doing it was: "3 were more than 20ms late, the
 // generator's (worst lag 150ms), 40 were more than 20ms late for a slot,
 // every one of the 100 taken by a task in flight, 12 were never made".
 // late is how late a start may be made.
-func Behind(m result.Meta, late time.Duration) string {
+func behind(m result.Meta, late time.Duration) string {
 	var parts []string
 	if m.Late > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s more than %s late, the generator's (worst lag %s)", m.Late, were(m.Late), late, m.MaxLag.Round(100*time.Microsecond)))
@@ -103,7 +109,7 @@ func were(n int64) string {
 	return "were"
 }
 
-// behindRemedy is what to do about the starts Behind lists: a generator
+// behindRemedy is what to do about the starts behind lists: a generator
 // that fell behind needs CPU or a lower rate; a target that held every
 // slot answered slowly (the latencies show it), or needs more in flight.
 // Starts never made may be either's.
@@ -124,8 +130,7 @@ func behindRemedy(m result.Meta) string {
 // start in thirty on a short run is not called a failure, while a load
 // that really falls behind is.
 func HeldRate(m result.Meta, maxLate float64) bool {
-	n := m.Scheduled + m.Dropped
-	bad := m.Late + m.Waited + m.Dropped
+	n, bad := notOnTime(m)
 	if n <= 0 || float64(bad)/float64(n) <= maxLate {
 		return true
 	}
