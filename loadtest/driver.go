@@ -79,10 +79,11 @@ func (r *runner) pick(u *User) int {
 
 // exec runs task ti for user u and records its outcome. Latency counts from
 // sched, the origin the engine gives an open-model start (its schedule, or
-// when the generator began it if the delay was the generator's), so a
-// start held back by the target shows in the latency instead of hiding it
-// (no coordinated omission); from exec's own start when sched is zero. It
-// returns how long the task took, when it ended, and its failure class.
+// the scheduler's wake-up), so a start held back by the target shows in
+// the latency instead of hiding it (no coordinated omission); when sched
+// is zero (the delay before it was the generator's), from the moment the
+// task's function is called, once its context is made. It returns how
+// long the task took, when it ended, and its failure class.
 func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (took time.Duration, end time.Time, class string) {
 	task := &r.plan.Tasks[ti]
 	timeout := task.Timeout
@@ -90,17 +91,19 @@ func (r *runner) exec(ctx context.Context, u *User, ti int, sched time.Time) (to
 		timeout = r.plan.Timeout
 	}
 	u.beginTask()
-	start := time.Now()
-	tctx, cancel := context.WithDeadline(ctx, start.Add(timeout))
-	if sched.IsZero() {
-		sched = start
-	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	var span tracing.Task
 	if r.tracer != nil {
 		tctx, span = r.tracer.StartTask(tctx, ti)
 		if id := span.TraceID(); id != ([16]byte{}) {
 			u.traceID = id // the exemplars name the trace that was exported
 		}
+	}
+	// The task is timed from here: its context and span are the
+	// harness's work, not the target's.
+	start := time.Now()
+	if sched.IsZero() {
+		sched = start
 	}
 	err := r.call(func() error { return task.Do(tctx, u) })
 	end = time.Now()

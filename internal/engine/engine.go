@@ -492,9 +492,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	starts := make(chan openStart[U])
 	defer close(starts)
 	run := func(st openStart[U]) {
-		began := time.Now()
-		origin := st.origin(began)
-		lag := began.Sub(st.at)
+		lag := time.Since(st.at)
 		e.recordLag(lag-st.slotTime, lag)
 		defer func() {
 			e.inFlight.Add(-1)
@@ -507,7 +505,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 			}
 			u.started = true
 		}
-		e.drv.Exec(e.taskContext(taskCtx), u.u, origin)
+		e.drv.Exec(e.taskContext(taskCtx), u.u, st.from)
 		pool <- u
 	}
 	pacer := c.Arrivals
@@ -610,7 +608,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 type openStart[U any] struct {
 	u        *pooled[U]
 	at       time.Time     // its schedule
-	from     time.Time     // latency counts from here; zero: see origin
+	from     time.Time     // latency counts from here; zero: from the task's own start
 	slotTime time.Duration // of its lag, the target's: see heldFor
 }
 
@@ -631,12 +629,14 @@ func heldFor(at, slotFreed time.Time) time.Duration {
 
 // startFrom returns where the latency of an open-model start due at at
 // (sched from t0) counts from, as the scheduler makes it: zero, for when
-// its worker begins it, if it fell due while the scheduler slept (from
-// sleptFrom to the wake-up at wokeAt) and no start since the wake-up
-// waited for a slot. The timer's overshoot, the coalescing and the
-// hand-over to a worker are the generator's delay, not the target's, and
-// are reported as start lag (vegeta, too, times a request from its
-// worker's start). Once a start since the wake-up waited for a slot
+// its task begins (Exec times it from its own start), if it fell due
+// while the scheduler slept (from sleptFrom to the wake-up at wokeAt) and
+// no start since the wake-up waited for a slot. The timer's overshoot,
+// the coalescing and the hand-over to a worker are the generator's delay,
+// not the target's, and are reported as start lag, up to the worker's
+// start (vegeta, too, times a request from its worker's start); what the
+// worker does before the task (the lag's record, a new user's OnStart,
+// recorded as its own row) is in neither. Once a start since the wake-up waited for a slot
 // (every one taken by tasks the target had not answered), the starts that
 // fell due in the sleep count from the wake-up, so that the wait shows in
 // their latency; and a start that fell due after the wake-up (the
@@ -650,17 +650,6 @@ func startFrom(at, wokeAt time.Time, sched, sleptFrom time.Duration, waited bool
 		return wokeAt
 	}
 	return time.Time{}
-}
-
-// origin returns when the latency of st counts from, for a worker that
-// began it at began: from, or began when from is zero (startFrom leaves
-// it zero only for a start due by the wake-up, so began is never before
-// the schedule).
-func (st *openStart[U]) origin(began time.Time) time.Time {
-	if st.from.IsZero() {
-		return began
-	}
-	return st.from
 }
 
 // recordLag records the lag of one open-model start behind its schedule,

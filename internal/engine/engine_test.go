@@ -20,7 +20,8 @@ import (
 type fakeDriver struct {
 	took  time.Duration
 	think time.Duration
-	fail  func() bool // a probe fails while it says so
+	setup time.Duration // how long a user's Setup takes
+	fail  func() bool   // a probe fails while it says so
 
 	mu        sync.Mutex
 	starts    []time.Duration // each task's origin, from t0
@@ -33,6 +34,7 @@ type fakeDriver struct {
 func (d *fakeDriver) NewUser(id int) int { return id }
 
 func (d *fakeDriver) Setup(context.Context, int) bool {
+	time.Sleep(d.setup)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.setups++
@@ -156,6 +158,29 @@ func TestOpenSchedule(t *testing.T) {
 	assert.Len(t, rec.windows, 6, "windows closed")
 }
 
+// TestSetupNotInLatency: a start that needs a new user counts its latency
+// from its task's start, not from before the user's OnStart, which has a
+// row of its own.
+func TestSetupNotInLatency(t *testing.T) {
+	cfg := Config{
+		Open: true, Arrivals: ConstantRate{Freq: 2}, MaxInFlight: 5,
+		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
+		Duration: 2 * time.Second, Grace: time.Second, Window: time.Second,
+	}
+	// User 0 is set up at 0 ms and busy until 900; start 1, due at
+	// 500 ms, sets up user 1 until 800; starts 2 and 3 reuse a user.
+	d := &fakeDriver{took: 600 * time.Millisecond, setup: 300 * time.Millisecond}
+	segs, _ := run(t, cfg, d, Hooks{}, nil)
+	require.Len(t, d.starts, 4, "tasks run")
+	assert.Equal(t, 2, d.setups, "users set up")
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	// The first start, made before the scheduler first slept, counts
+	// from its schedule, whatever delayed it.
+	want := []time.Duration{0, ms(800), ms(1000), ms(1500)}
+	assert.Equal(t, want, d.starts, "the origins: start 1 once its user was set up, the others at their schedule")
+	assert.Zero(t, segs[len(segs)-1].Late, "late starts")
+}
+
 // TestOpenSlotsFull: with every slot taken by a slow target, starts wait
 // for one; the latency of each counts from its schedule, and the wait is
 // the target's: the starts waited, none is late, and no window says the
@@ -202,8 +227,8 @@ func TestStartFrom(t *testing.T) {
 		waited bool
 		want   time.Time
 	}{
-		{"fell due in the sleep: from the worker's start", ms(100), false, time.Time{}},
-		{"due at the wake-up: from the worker's start", ms(250), false, time.Time{}},
+		{"fell due in the sleep: from the task's start", ms(100), false, time.Time{}},
+		{"due at the wake-up: from the task's start", ms(250), false, time.Time{}},
 		{"fell due in the sleep, a start since the wake-up waited: from the wake-up", ms(100), true, woke},
 		{"due after the wake-up: from the schedule", ms(300), false, t0.Add(ms(300))},
 		{"due after the wake-up, waited: from the schedule", ms(300), true, t0.Add(ms(300))},
@@ -214,10 +239,6 @@ func TestStartFrom(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
-	st := openStart[int]{at: t0.Add(ms(100))}
-	assert.Equal(t, t0.Add(ms(260)), st.origin(t0.Add(ms(260))), "zero from: the worker's start")
-	st.from = woke
-	assert.Equal(t, woke, st.origin(t0.Add(ms(1250))), "from set: from")
 }
 
 // stallingRate is ConstantRate{Freq: 10} whose scheduler stalls for
