@@ -633,15 +633,14 @@ func heldFor(at, slotFreed time.Time) time.Duration {
 // while the scheduler slept (from sleptFrom to the wake-up at wokeAt) and
 // no start since the wake-up waited for a slot. The timer's overshoot,
 // the coalescing and the hand-over to a worker are the generator's delay,
-// not the target's, and are reported as start lag, up to the worker's
-// start (vegeta, too, times a request from its worker's start); what the
-// worker does before the task (the lag's record, a new user's OnStart,
-// recorded as its own row) is in neither. Once a start since the wake-up waited for a slot
-// (every one taken by tasks the target had not answered), the starts that
-// fell due in the sleep count from the wake-up, so that the wait shows in
-// their latency; and a start that fell due after the wake-up (the
-// scheduler was behind) counts from its schedule: a slow target's delay
-// is never hidden (no coordinated omission).
+// not the target's, and are reported as start lag; what the worker does
+// before the task (the lag's record, a new user's OnStart, which has a
+// row of its own) is in neither. Once a start since the wake-up waited
+// for a slot (every one taken by tasks the target had not answered), the
+// starts that fell due in the sleep count from the wake-up, so that the
+// wait shows in their latency; and a start that fell due after the
+// wake-up (the scheduler was behind) counts from its schedule: a slow
+// target's delay is never hidden (no coordinated omission).
 func startFrom(at, wokeAt time.Time, sched, sleptFrom time.Duration, waited bool) time.Time {
 	switch {
 	case sched < sleptFrom || at.After(wokeAt):

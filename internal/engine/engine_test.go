@@ -212,7 +212,7 @@ func TestOpenSlotsFull(t *testing.T) {
 	}
 }
 
-// TestStartFrom: an open-model start's latency counts from its worker's
+// TestStartFrom: an open-model start's latency counts from its task's
 // start (zero from) only when it fell due while the scheduler slept and no
 // start since the wake-up waited for a slot; from the wake-up once one
 // did; from its schedule when it fell due after the wake-up or before the
