@@ -530,7 +530,7 @@ func (e *Engine[U]) runOpen(startCtx, taskCtx context.Context, wg *sync.WaitGrou
 	// switch, the largest part of its CPU at a high rate.
 	var lastWake time.Duration  // from t0, when the first start is made
 	var sleptFrom time.Duration // when the last sleep began, from t0
-	var wokeAt time.Time        // and when it ended
+	wokeAt := e.t0              // and when it ended; a start due at t0 is as one due at a wake-up
 	var waited bool             // a start since then waited for a slot
 	var slotFreed time.Time     // when the last wait for a slot ended
 	for {
@@ -630,8 +630,9 @@ func heldFor(at, slotFreed time.Time) time.Duration {
 // startFrom returns where the latency of an open-model start due at at
 // (sched from t0) counts from, as the scheduler makes it: zero, for when
 // its task begins (Exec times it from its own start), if it fell due
-// while the scheduler slept (from sleptFrom to the wake-up at wokeAt) and
-// no start since the wake-up waited for a slot. The timer's overshoot,
+// while the scheduler slept (from sleptFrom to the wake-up at wokeAt; the
+// run's start is as a wake-up) and no start since the wake-up waited for
+// a slot. The timer's overshoot,
 // the coalescing and the hand-over to a worker are the generator's delay,
 // not the target's, and are reported as start lag; what the worker does
 // before the task (the lag's record, a new user's OnStart, which has a

@@ -167,17 +167,17 @@ func TestSetupNotInLatency(t *testing.T) {
 		Coalesce: 10 * time.Millisecond, LateTolerance: 10 * time.Millisecond,
 		Duration: 2 * time.Second, Grace: time.Second, Window: time.Second,
 	}
-	// User 0 is set up at 0 ms and busy until 900; start 1, due at
+	// User 0 is set up until 300 ms and busy until 900; start 1, due at
 	// 500 ms, sets up user 1 until 800; starts 2 and 3 reuse a user.
 	d := &fakeDriver{took: 600 * time.Millisecond, setup: 300 * time.Millisecond}
 	segs, _ := run(t, cfg, d, Hooks{}, nil)
 	require.Len(t, d.starts, 4, "tasks run")
 	assert.Equal(t, 2, d.setups, "users set up")
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	// The first start, made before the scheduler first slept, counts
-	// from its schedule, whatever delayed it.
-	want := []time.Duration{0, ms(800), ms(1000), ms(1500)}
-	assert.Equal(t, want, d.starts, "the origins: start 1 once its user was set up, the others at their schedule")
+	// Starts 0 and 1 count from their task's start, once their user was
+	// set up: start 0 is due at the run's start, as at a wake-up.
+	want := []time.Duration{ms(300), ms(800), ms(1000), ms(1500)}
+	assert.Equal(t, want, d.starts, "the origins: starts 0 and 1 once their user was set up, the others at their schedule")
 	assert.Zero(t, segs[len(segs)-1].Late, "late starts")
 }
 
