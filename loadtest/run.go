@@ -95,8 +95,8 @@ type runner struct {
 // Run runs the scenario against the target, writes the result CSVs, logs
 // the summary table and fails tb for every problem found: a task whose
 // failure ratio is over the limit, a load that did not hold its rate (by
-// the generator's doing or the target's), a run cut short. Invalid settings fail tb before any request is
-// sent. The run stops at tb's context: cancel it (or interrupt the
+// the generator's doing or the target's), a run cut short. Invalid
+// settings fail tb before any request is sent. The run stops at tb's context: cancel it (or interrupt the
 // process) to stop early; what was measured is still written, marked
 // partial. Run returns the result for further checks: of a run cut into
 // segments (Scenario.Segment), the last segment's.

@@ -632,11 +632,10 @@ func heldFor(at, slotFreed time.Time) time.Duration {
 // its task begins (Exec times it from its own start), if it fell due
 // while the scheduler slept (from sleptFrom to the wake-up at wokeAt; the
 // run's start is as a wake-up) and no start since the wake-up waited for
-// a slot. The timer's overshoot,
-// the coalescing and the hand-over to a worker are the generator's delay,
-// not the target's, and are reported as start lag; what the worker does
-// before the task (the lag's record, a new user's OnStart, which has a
-// row of its own) is in neither. Once a start since the wake-up waited
+// a slot. The timer's overshoot, the coalescing and the hand-over to a
+// worker are the generator's delay, not the target's, and are reported
+// as start lag; what the worker does before the task (the lag's record, a
+// new user's OnStart, which has a row of its own) is in neither. Once a start since the wake-up waited
 // for a slot (every one taken by tasks the target had not answered), the
 // starts that fell due in the sleep count from the wake-up, so that the
 // wait shows in their latency; and a start that fell due after the
