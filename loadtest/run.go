@@ -96,9 +96,9 @@ type runner struct {
 // the summary table and fails tb for every problem found: a task whose
 // failure ratio is over the limit, a load that did not hold its rate (by
 // the generator's doing or the target's), a run cut short. Invalid
-// settings fail tb before any request is sent. The run stops at tb's context: cancel it (or interrupt the
-// process) to stop early; what was measured is still written, marked
-// partial. Run returns the result for further checks: of a run cut into
+// settings fail tb before any request is sent. The run stops at tb's
+// context: cancel it (or interrupt the process) to stop early; what was
+// measured is still written, marked partial. Run returns the result for further checks: of a run cut into
 // segments (Scenario.Segment), the last segment's.
 func Run(tb testing.TB, sc Scenario) *result.Run {
 	tb.Helper()
